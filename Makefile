@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   - the embedded demo (emulated AWS Organization, SQLite, web UI on :8000)
+#   make test   - lint, type checks and the whole test suite (SQLite and PostgreSQL)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint typecheck unit venv services clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/grantflow demo
+
+services:
+	@scripts/ensure-services
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) services lint typecheck
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/domain -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache grantflow.db*

@@ -1,0 +1,59 @@
+"""The app factory: settings in, a ready FastAPI app out (engine, metrics, workers)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from grantflow import __version__
+from grantflow.api.context import AppContext
+from grantflow.api.errors import install_error_handlers
+from grantflow.api.metrics import Metrics
+from grantflow.api.middleware import install_middleware
+from grantflow.api.routes import health, me, users
+from grantflow.settings import Settings
+from grantflow.store.db import build_engine, session_factory
+
+DESCRIPTION = (
+    "Just-in-time access for AWS Organizations. Authenticate with "
+    '`Authorization: Bearer <token>`. Errors are `{"error": {"code", "message", "field"}}`.'
+)
+
+
+def build_context(settings: Settings) -> AppContext:
+    engine = build_engine(settings.database_url, settings.db_pool_size)
+    return AppContext(
+        settings=settings, engine=engine, sessions=session_factory(engine), metrics=Metrics()
+    )
+
+
+def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
+    ctx = build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if run_workers:
+            ctx.workers.start()
+        try:
+            yield
+        finally:
+            await ctx.workers.stop()
+            ctx.engine.dispose()
+
+    app = FastAPI(
+        title="Grantflow",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    install_middleware(app, ctx.metrics)
+    app.include_router(health.router)
+    app.include_router(me.router)
+    app.include_router(users.router)
+    return app

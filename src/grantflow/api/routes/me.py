@@ -1,0 +1,107 @@
+"""The signed-in user and their personal API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from grantflow.api.deps import Ctx, CurrentUser, actor_of
+from grantflow.services import tokens
+from grantflow.services.errors import NotFound
+from grantflow.store.db import transaction
+from grantflow.store.models import ApiToken, User
+
+router = APIRouter(prefix="/api/v1", tags=["me"])
+
+
+class MePublic(BaseModel):
+    id: str
+    username: str
+    email: str | None
+    display_name: str
+    role: str
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=255)
+    expires_at: datetime | None = None
+
+
+class TokenPublic(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    kind: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="The secret. Shown once; Grantflow keeps only its hash.")
+
+
+def _user(session: object, user_id: str) -> User:
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+@router.get("/me", response_model=MePublic)
+def me(ctx: Ctx, principal: CurrentUser) -> MePublic:
+    with transaction(ctx.sessions) as session:
+        user = _user(session, principal.id)
+        return MePublic(
+            id=user.id,
+            username=user.username,
+            email=user.email,
+            display_name=user.display_name,
+            role=user.role,
+        )
+
+
+@router.get("/me/tokens", response_model=list[TokenPublic])
+def list_tokens(ctx: Ctx, principal: CurrentUser) -> list[TokenPublic]:
+    with transaction(ctx.sessions) as session:
+        rows = session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == principal.id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at)
+        ).all()
+        return [TokenPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post("/me/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
+def create_token(
+    body: TokenCreate, ctx: Ctx, principal: CurrentUser, request: Request
+) -> TokenCreated:
+    with transaction(ctx.sessions) as session:
+        user = _user(session, principal.id)
+        new = tokens.create_personal_token(
+            session, user, body.name, actor_of(principal, request), body.expires_at
+        )
+        return TokenCreated(
+            id=new.id,
+            name=new.name,
+            prefix=new.prefix,
+            kind="personal",
+            created_at=new.created_at,
+            last_used_at=None,
+            expires_at=body.expires_at,
+            token=new.plaintext,
+        )
+
+
+@router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_token(token_id: str, ctx: Ctx, principal: CurrentUser, request: Request) -> None:
+    with transaction(ctx.sessions) as session:
+        tokens.revoke_token(
+            session, _user(session, principal.id), token_id, actor_of(principal, request)
+        )

@@ -1,0 +1,86 @@
+"""The `grantflow` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from grantflow import __version__
+from grantflow.cli.errors import friendly_errors
+from grantflow.cli.server import run_server
+from grantflow.services.startup import prepare_database
+from grantflow.settings import Settings
+
+app = typer.Typer(
+    name="grantflow",
+    help="Just-in-time access for AWS Organizations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(highlight=False)
+
+
+def _print_bootstrap(token: str | None) -> None:
+    if token:
+        console.print(
+            f"[bold]Bootstrap admin token[/bold] (shown once, stored only as a hash):\n  {token}"
+        )
+
+
+@app.command()
+@friendly_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [GRANTFLOW_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [GRANTFLOW_PORT]")] = None,
+) -> None:
+    """Run the control plane: API, web pages, scheduler and the managed connector.
+
+    Upgrades the database schema first. Configuration comes from GRANTFLOW_* variables.
+    """
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    report = prepare_database(settings)
+    console.print(f"database {report.database} is at the latest schema")
+    _print_bootstrap(report.bootstrap_token)
+    console.print(f"serving on http://{settings.host}:{settings.port}")
+    run_server(settings)
+
+
+@app.command()
+@friendly_errors
+def demo(
+    port: Annotated[int, typer.Option(help="Port of the web UI and API")] = 8000,
+    seed: Annotated[int, typer.Option(help="Seed of the emulated organization")] = 7,
+) -> None:
+    """Run everything on one machine: an emulated AWS Organization (moto), SQLite, the UI."""
+    from grantflow.demo.runner import run_demo
+
+    run_demo(port=port, seed=seed, console=console)
+
+
+@db_app.command("upgrade")
+@friendly_errors
+def db_upgrade() -> None:
+    """Bring the database (GRANTFLOW_DATABASE_URL) to the latest schema."""
+    settings = Settings()
+    report = prepare_database(settings)
+    console.print(f"database {report.database} is at the latest schema")
+    _print_bootstrap(report.bootstrap_token)
+
+
+@app.command()
+def version() -> None:
+    """Print Grantflow's version."""
+    console.print(__version__)
+
+
+if __name__ == "__main__":
+    app()

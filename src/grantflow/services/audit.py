@@ -1,0 +1,79 @@
+"""Append audit events to the hash chain. The store never updates or deletes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from grantflow.domain.audit_chain import GENESIS_HASH, event_hash
+from grantflow.store.models import AuditEvent, new_id
+from grantflow.store.types import utcnow
+
+_PG_AUDIT_LOCK = 0x67_66_61_75  # advisory lock key serializing chain appends on PostgreSQL
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    type: str  # user | connector | system
+    id: str | None
+    source: str  # web | api | cli | scim | scheduler | connector
+    request_id: str | None = None
+
+
+SYSTEM = Actor(type="system", id=None, source="scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    type: str
+    id: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def hashed_fields(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "occurred_at": event.occurred_at.isoformat(),
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "source": event.source,
+        "request_id": event.request_id,
+        "data": event.data,
+    }
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction, chained to the latest one."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
+    event = AuditEvent(
+        id=new_id(),
+        occurred_at=utcnow(),
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        source=actor.source,
+        request_id=actor.request_id,
+        data=data or {},
+        prev_hash=prev or GENESIS_HASH,
+    )
+    event.hash = event_hash(event.prev_hash, hashed_fields(event))
+    session.add(event)
+    session.flush()
+    return event

@@ -1,0 +1,128 @@
+"""API tokens: issue (hashed at rest), resolve a bearer secret to a principal, revoke."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grantflow.domain.authz import Principal, PrincipalKind, Role
+from grantflow.domain.secrets import hash_token, issue_token, token_matches
+from grantflow.services import audit
+from grantflow.services.errors import NotFound
+from grantflow.store.models import ApiToken, Connector, User
+from grantflow.store.types import utcnow
+
+PERSONAL_PREFIX = "gf_pat"
+SCIM_PREFIX = "gf_scim"
+BOOTSTRAP_ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    id: str
+    name: str
+    plaintext: str
+    prefix: str
+    created_at: datetime
+
+
+def create_personal_token(
+    session: Session, user: User, name: str, actor: audit.Actor, expires_at: datetime | None = None
+) -> NewToken:
+    issued = issue_token(PERSONAL_PREFIX)
+    row = ApiToken(
+        name=name,
+        kind="personal",
+        token_hash=issued.token_hash,
+        prefix=issued.prefix,
+        user_id=user.id,
+        expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "token.created", "api_token", row.id, {"name": name})
+    return NewToken(row.id, name, issued.plaintext, issued.prefix, row.created_at)
+
+
+def revoke_token(session: Session, user: User, token_id: str, actor: audit.Actor) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id or row.revoked_at is not None:
+        raise NotFound("no such token")
+    row.revoked_at = utcnow()
+    audit.record(session, actor, "token.revoked", "api_token", row.id, {"name": row.name})
+
+
+def resolve_bearer(session: Session, plaintext: str) -> Principal | None:
+    """The principal a bearer secret stands for, or None when it is unknown or spent."""
+    digest = hash_token(plaintext)
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    now = utcnow()
+    if token is not None and token_matches(plaintext, token.token_hash):
+        if token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
+            return None
+        if token.kind == "scim":
+            return Principal(PrincipalKind.SCIM, token.id, display=token.name)
+        user = session.get(User, token.user_id) if token.user_id else None
+        if user is None:
+            return None
+        token.last_used_at = now
+        return Principal(
+            PrincipalKind.USER, user.id, Role(user.role), active=user.active, display=user.username
+        )
+    connector = session.scalar(select(Connector).where(Connector.token_hash == digest))
+    if connector is not None and token_matches(plaintext, connector.token_hash):
+        return Principal(PrincipalKind.CONNECTOR, connector.id, display=connector.name)
+    return None
+
+
+def ensure_bootstrap_admin(session: Session, configured: str | None) -> str | None:
+    """Make sure an admin can get in on first start.
+
+    With ``configured`` (GRANTFLOW_ADMIN_TOKEN) that exact token becomes the bootstrap token.
+    Without it, a token is generated only when no bootstrap token exists yet; the plaintext is
+    returned once, for the caller to print, and never again.
+    """
+    admin = session.scalar(select(User).where(User.username == BOOTSTRAP_ADMIN))
+    if admin is None:
+        admin = User(
+            username=BOOTSTRAP_ADMIN, display_name="Bootstrap admin", role="admin", source="local"
+        )
+        session.add(admin)
+        session.flush()
+    existing = session.scalars(
+        select(ApiToken).where(ApiToken.kind == "bootstrap", ApiToken.revoked_at.is_(None))
+    ).all()
+    if configured is not None:
+        digest = hash_token(configured)
+        if any(t.token_hash == digest for t in existing):
+            return None
+        for token in existing:
+            token.revoked_at = utcnow()
+        prefix = configured[:10]
+        session.add(
+            ApiToken(
+                name="bootstrap",
+                kind="bootstrap",
+                token_hash=digest,
+                prefix=prefix,
+                user_id=admin.id,
+            )
+        )
+        return None
+    if existing:
+        return None
+    issued = issue_token(PERSONAL_PREFIX)
+    session.add(
+        ApiToken(
+            name="bootstrap",
+            kind="bootstrap",
+            token_hash=issued.token_hash,
+            prefix=issued.prefix,
+            user_id=admin.id,
+        )
+    )
+    audit.record(session, audit.SYSTEM, "token.bootstrap_created", "user", admin.id)
+    return issued.plaintext

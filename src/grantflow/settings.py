@@ -1,0 +1,79 @@
+"""Configuration from the environment (prefix ``GRANTFLOW_``).
+
+Nothing reads settings at import time: ``Settings()`` is built by the CLI or the app
+factory and passed down explicitly.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class Settings(BaseSettings):
+    """Every knob of a Grantflow deployment. See README "Configuration"."""
+
+    model_config = SettingsConfigDict(env_prefix="GRANTFLOW_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./grantflow.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP server binds to")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bootstrap admin API token; generated and printed once when unset",
+    )
+    base_url: str = Field(
+        default="http://127.0.0.1:8000", description="Public URL users reach Grantflow at"
+    )
+    sync_interval_seconds: int = Field(
+        default=300, ge=30, description="Default period between integration syncs"
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: LogFormat = Field(default=LogFormat.JSON, description="json or console")
+    template_url: str | None = Field(
+        default=None,
+        description="HTTPS URL where the CloudFormation template is published (quick-create)",
+    )
+    db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connection pool size")
+    managed_connector: bool = Field(
+        default=True, description="Run the managed connector inside the server process"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as err:
+            raise ValueError(f"not a database URL ({err})") from err
+        if url.drivername == "postgresql":
+            value = value.replace("postgresql://", "postgresql+psycopg://", 1)
+            url = make_url(value)
+        if url.drivername not in SUPPORTED_DRIVERS:
+            raise ValueError(
+                f"unsupported database driver {url.drivername!r}; use one of "
+                + ", ".join(f"{d}://" for d in SUPPORTED_DRIVERS)
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level

@@ -1,0 +1,6 @@
+pytest_plugins = [
+    "tests.fixtures.aws",
+    "tests.fixtures.db",
+    "tests.fixtures.api",
+    "tests.fixtures.org",
+]

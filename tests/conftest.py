@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.db",
     "tests.fixtures.api",
     "tests.fixtures.org",
+    "tests.fixtures.live",
 ]

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     managed_connector: bool = Field(
         default=True, description="Run the managed connector inside the server process"
     )
+    connector_role_arn: str | None = Field(
+        default=None,
+        description="IAM role the managed connector assumes first (else it runs as the "
+        "process's own AWS identity)",
+    )
 
     @field_validator("database_url")
     @classmethod

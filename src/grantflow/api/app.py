@@ -12,7 +12,8 @@ from grantflow.api.context import AppContext
 from grantflow.api.errors import install_error_handlers
 from grantflow.api.metrics import Metrics
 from grantflow.api.middleware import install_middleware
-from grantflow.api.routes import health, me, users
+from grantflow.api.routes import connector_protocol, connectors, health, me, users
+from grantflow.services import scheduler
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory
 
@@ -31,6 +32,7 @@ def build_context(settings: Settings) -> AppContext:
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     ctx = build_context(settings)
+    scheduler.install(ctx.workers, ctx.sessions, ctx.metrics)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -56,4 +58,6 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(users.router)
+    app.include_router(connectors.router)
+    app.include_router(connector_protocol.router)
     return app

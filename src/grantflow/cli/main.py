@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from grantflow import __version__
+from grantflow.cli.connector import connector_app
 from grantflow.cli.errors import friendly_errors
 from grantflow.cli.server import run_server
 from grantflow.services.startup import prepare_database
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(connector_app, name="connector")
 console = Console(highlight=False)
 
 

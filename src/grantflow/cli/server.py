@@ -1,19 +1,51 @@
-"""Run the HTTP server (uvicorn) for an app built by the factory."""
+"""Run the HTTP server (uvicorn) for an app built by the factory, with the managed connector."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import uvicorn
+from fastapi import FastAPI
 
 from grantflow.api.app import create_app
+from grantflow.api.context import AppContext
+from grantflow.connector.process import ConnectorOptions, run_managed
 from grantflow.logs import configure_logging
+from grantflow.services.managed_connector import ensure_managed_connector
 from grantflow.services.startup import ensure_port_free
 from grantflow.settings import Settings
+from grantflow.store.db import transaction
 
 
-def run_server(settings: Settings) -> None:
+def local_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def attach_managed_connector(app: FastAPI, settings: Settings) -> str:
+    ctx = app.state.ctx
+    assert isinstance(ctx, AppContext)
+    with transaction(ctx.sessions) as session:
+        connector_id, token = ensure_managed_connector(session)
+    options = ConnectorOptions(
+        url=local_url(settings),
+        connector_id=connector_id,
+        token=token,
+        role_arn=settings.connector_role_arn,
+        wait_seconds=5.0,
+    )
+    ctx.workers.service("managed-connector", partial(run_managed, options))
+    return connector_id
+
+
+def build_server(settings: Settings) -> uvicorn.Server:
     configure_logging(settings.log_level, settings.log_format)
     ensure_port_free(settings.host, settings.port)
     app = create_app(settings)
+    if settings.managed_connector:
+        attach_managed_connector(app, settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -23,4 +55,8 @@ def run_server(settings: Settings) -> None:
         proxy_headers=True,
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    return uvicorn.Server(config)
+
+
+def run_server(settings: Settings) -> None:
+    build_server(settings).run()

@@ -36,6 +36,8 @@ def prepare_database(settings: Settings) -> StartupReport:
 
 def ensure_port_free(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # Same as uvicorn: connections of a previous run lingering in TIME_WAIT don't count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as err:

@@ -1,0 +1,172 @@
+"""The connector's side of the job protocol: heartbeat, lease (long-poll), complete, fail.
+
+Every route here takes the connector's own token and acts only on that connector's jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from grantflow.api.deps import ConnectorAuth, Ctx
+from grantflow.services import connectors, job_outcomes, jobs
+from grantflow.store.db import transaction
+
+router = APIRouter(prefix="/api/v1/connectors/{connector_id}", tags=["connector protocol"])
+
+POLL_INTERVAL_SECONDS = 0.2
+
+
+class Heartbeat(BaseModel):
+    version: str = Field(max_length=64)
+    aws_identity_arn: str | None = Field(default=None, max_length=2048)
+    aws_account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
+
+
+class HeartbeatAck(BaseModel):
+    status: str
+    server_time: datetime
+
+
+class LeaseRequest(BaseModel):
+    max_jobs: int = Field(default=1, ge=1, le=50)
+    wait_seconds: float = Field(default=20, ge=0, le=60)
+    lease_seconds: int = Field(default=jobs.DEFAULT_LEASE_SECONDS, ge=2, le=jobs.MAX_LEASE_SECONDS)
+
+
+class LeasedJob(BaseModel):
+    id: str
+    type: str
+    payload: dict[str, Any]
+    attempt: int
+    lease_id: str
+    lease_expires_at: datetime
+
+
+class LeaseResponse(BaseModel):
+    jobs: list[LeasedJob]
+
+
+class Completion(BaseModel):
+    lease_id: str
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class Failure(BaseModel):
+    lease_id: str
+    error: str = Field(max_length=4000)
+    retryable: bool = True
+    result: dict[str, Any] | None = None
+
+
+class LeaseAction(BaseModel):
+    lease_id: str
+    seconds: int = Field(default=jobs.DEFAULT_LEASE_SECONDS, ge=2, le=jobs.MAX_LEASE_SECONDS)
+
+
+class JobState(BaseModel):
+    id: str
+    state: str
+    attempts: int
+    lease_expires_at: datetime | None = None
+    last_error: str | None = None
+
+
+@router.post("/heartbeat", response_model=HeartbeatAck)
+def heartbeat(
+    connector_id: str, body: Heartbeat, ctx: Ctx, _connector: ConnectorAuth
+) -> HeartbeatAck:
+    with transaction(ctx.sessions) as session:
+        row = connectors.heartbeat(
+            session,
+            connector_id,
+            connectors.Reported(body.version, body.aws_identity_arn, body.aws_account_id),
+        )
+        return HeartbeatAck(status=connectors.status_of(row), server_time=row.last_heartbeat_at)
+
+
+def _claim(ctx: Ctx, connector_id: str, body: LeaseRequest) -> list[LeasedJob]:
+    with transaction(ctx.sessions) as session:
+        return [
+            LeasedJob(
+                id=leased.job.id,
+                type=leased.job.type,
+                payload=leased.job.payload,
+                attempt=leased.job.attempts,
+                lease_id=leased.lease_id,
+                lease_expires_at=leased.deadline,
+            )
+            for leased in jobs.lease(session, connector_id, body.max_jobs, body.lease_seconds)
+        ]
+
+
+@router.post("/jobs/lease", response_model=LeaseResponse)
+async def lease(
+    connector_id: str, body: LeaseRequest, ctx: Ctx, _connector: ConnectorAuth, request: Request
+) -> LeaseResponse:
+    """Long-poll: answer as soon as a job is available, or empty after ``wait_seconds``."""
+    deadline = time.monotonic() + body.wait_seconds
+    while True:
+        if await request.is_disconnected():
+            # Nobody is listening any more (e.g. the connector was killed): claiming now
+            # would lease a job to the void until its lease runs out.
+            return LeaseResponse(jobs=[])
+        claimed = await run_in_threadpool(_claim, ctx, connector_id, body)
+        if claimed or time.monotonic() >= deadline:
+            return LeaseResponse(jobs=claimed)
+        await asyncio.sleep(POLL_INTERVAL_SECONDS)
+
+
+@router.post("/jobs/{job_id}/complete", response_model=JobState)
+def complete(
+    connector_id: str, job_id: str, body: Completion, ctx: Ctx, _connector: ConnectorAuth
+) -> JobState:
+    with transaction(ctx.sessions) as session:
+        job = jobs.complete(session, connector_id, job_id, body.lease_id, body.result)
+        job_outcomes.on_finished(session, job)
+    ctx.metrics.jobs_finished.labels(job.type, job.state).inc()
+    return JobState(id=job.id, state=job.state, attempts=job.attempts)
+
+
+@router.post("/jobs/{job_id}/fail", response_model=JobState)
+def fail(
+    connector_id: str, job_id: str, body: Failure, ctx: Ctx, _connector: ConnectorAuth
+) -> JobState:
+    with transaction(ctx.sessions) as session:
+        job = jobs.fail(
+            session,
+            connector_id,
+            job_id,
+            body.lease_id,
+            body.error,
+            retryable=body.retryable,
+            result=body.result,
+        )
+        job_outcomes.on_finished(session, job)
+    if job.finished_at is not None:
+        ctx.metrics.jobs_finished.labels(job.type, job.state).inc()
+    return JobState(id=job.id, state=job.state, attempts=job.attempts, last_error=job.last_error)
+
+
+@router.post("/jobs/{job_id}/extend", response_model=JobState)
+def extend(
+    connector_id: str, job_id: str, body: LeaseAction, ctx: Ctx, _connector: ConnectorAuth
+) -> JobState:
+    with transaction(ctx.sessions) as session:
+        deadline = jobs.extend(session, connector_id, job_id, body.lease_id, body.seconds)
+        return JobState(id=job_id, state="leased", attempts=0, lease_expires_at=deadline)
+
+
+@router.post("/jobs/{job_id}/release", response_model=JobState)
+def release(
+    connector_id: str, job_id: str, body: LeaseAction, ctx: Ctx, _connector: ConnectorAuth
+) -> JobState:
+    with transaction(ctx.sessions) as session:
+        job = jobs.release(session, connector_id, job_id, body.lease_id)
+        return JobState(id=job.id, state=job.state, attempts=job.attempts)

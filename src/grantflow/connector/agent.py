@@ -1,0 +1,215 @@
+"""The connector's main loop: heartbeat, lease, run handlers, report, shut down cleanly.
+
+Runs the same way as a separate process (`grantflow connector run`) and as the managed
+connector inside the server: both speak HTTP to the control plane.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from grantflow import __version__
+from grantflow.aws.errors import AwsError
+from grantflow.aws.session import CallerIdentity, ClientFactory
+from grantflow.connector.client import (
+    ControlPlaneClient,
+    ControlPlaneUnavailable,
+    LeasedJob,
+    LeaseLost,
+    Rejected,
+)
+from grantflow.connector.handlers import (
+    Handler,
+    Interrupted,
+    JobContext,
+    JobFailure,
+    default_handlers,
+)
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    concurrency: int = 4
+    lease_seconds: int = 60
+    wait_seconds: float = 10.0
+    heartbeat_seconds: float = 15.0
+    shutdown_grace_seconds: float = 20.0
+    max_backoff_seconds: float = 30.0
+
+
+@dataclass
+class _InFlight:
+    job: LeasedJob
+    future: Future[None]
+    extended_at: float = field(default_factory=time.monotonic)
+
+
+class ConnectorAgent:
+    def __init__(
+        self,
+        client: ControlPlaneClient,
+        aws: ClientFactory,
+        *,
+        settings: AgentSettings | None = None,
+        handlers: dict[str, Handler] | None = None,
+    ) -> None:
+        self.client = client
+        self.aws = aws
+        self.settings = settings or AgentSettings()
+        self.handlers = handlers if handlers is not None else default_handlers()
+        self.stopping = threading.Event()
+        self._inflight: dict[str, _InFlight] = {}
+        self._lock = threading.Lock()
+        self._identity: CallerIdentity | None = None
+        self._backoff = 1.0
+
+    # ---- identity and heartbeats -------------------------------------------------------
+    def _discover_identity(self) -> None:
+        try:
+            self._identity = self.aws.caller_identity()
+            log.info("connector_identity", arn=self._identity.arn)
+        except (AwsError, ClientError, BotoCoreError) as err:
+            log.warning("connector_identity_unknown", error=str(err))
+
+    def _heartbeat(self) -> None:
+        ident = self._identity
+        self.client.heartbeat(
+            __version__, ident.arn if ident else None, ident.account if ident else None
+        )
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stopping.wait(self.settings.heartbeat_seconds):
+            try:
+                self._heartbeat()
+                self._extend_leases()
+            except (ControlPlaneUnavailable, Rejected, LeaseLost) as err:
+                log.warning("heartbeat_failed", error=str(err))
+
+    def _extend_leases(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = [
+                f
+                for f in self._inflight.values()
+                if now - f.extended_at > self.settings.lease_seconds / 3
+            ]
+        for flight in due:
+            try:
+                self.client.extend(flight.job, self.settings.lease_seconds)
+                flight.extended_at = now
+            except LeaseLost:
+                log.warning("lease_lost", job_id=flight.job.id)
+
+    # ---- running jobs ------------------------------------------------------------------
+    def _run(self, job: LeasedJob) -> None:
+        handler = self.handlers.get(job.type)
+        bound = log.bind(job_id=job.id, job_type=job.type, attempt=job.attempt)
+        try:
+            if handler is None:
+                raise JobFailure(f"this connector has no handler for {job.type!r}", retryable=False)
+            context = JobContext(self.client.connector_id, self.aws, self.stopping)
+            result = handler(context, job.payload)
+        except Interrupted:
+            bound.info("job_interrupted")
+            self._report(partial(self.client.release, job))
+            log.info("job_released", job_id=job.id)
+        except JobFailure as failure:
+            bound.warning("job_failed", error=failure.message, retryable=failure.retryable)
+            self._report(partial(self.client.fail, job, failure.message, failure.retryable))
+        except Exception as err:  # noqa: BLE001 - any crash is reported, never swallowed
+            bound.exception("job_crashed")
+            self._report(partial(self.client.fail, job, f"{type(err).__name__}: {err}", True))
+        else:
+            bound.info("job_succeeded")
+            self._report(partial(self.client.complete, job, result))
+        finally:
+            with self._lock:
+                self._inflight.pop(job.id, None)
+
+    def _report(self, call: Callable[[], None]) -> None:
+        """Report an outcome, retrying while the control plane is down (the lease may lapse;
+        then the job runs again elsewhere — handlers are idempotent)."""
+        delay = 1.0
+        while True:
+            try:
+                call()
+                return
+            except LeaseLost as err:
+                log.warning("report_lease_lost", error=str(err))
+                return
+            except ControlPlaneUnavailable as err:
+                if self.stopping.is_set() and delay > self.settings.shutdown_grace_seconds:
+                    log.error("report_abandoned", error=str(err))
+                    return
+                log.warning("report_retry", error=str(err), delay=delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.max_backoff_seconds)
+
+    def _free_slots(self) -> int:
+        with self._lock:
+            return self.settings.concurrency - len(self._inflight)
+
+    def _lease_once(self, pool: ThreadPoolExecutor) -> None:
+        free = self._free_slots()
+        if free <= 0:
+            time.sleep(0.05)
+            return
+        leased = self.client.lease(free, self.settings.wait_seconds, self.settings.lease_seconds)
+        self._backoff = 1.0
+        for job in leased:
+            if self.stopping.is_set():
+                self.client.release(job)
+                continue
+            with self._lock:
+                future = pool.submit(self._run, job)
+                self._inflight[job.id] = _InFlight(job, future)
+
+    def run(self) -> None:
+        """Run until ``stopping`` is set; then finish in-flight jobs or release them."""
+        self._discover_identity()
+        beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        heartbeat_started = False
+        with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="job") as pool:
+            while not self.stopping.is_set():
+                try:
+                    if not heartbeat_started:
+                        self._heartbeat()
+                        beat.start()
+                        heartbeat_started = True
+                        log.info("connector_connected", connector_id=self.client.connector_id)
+                    self._lease_once(pool)
+                except (ControlPlaneUnavailable, Rejected) as err:
+                    log.warning("control_plane_unreachable", error=str(err), retry=self._backoff)
+                    self.stopping.wait(self._backoff)
+                    self._backoff = min(self._backoff * 2, self.settings.max_backoff_seconds)
+            self._drain()
+        self.client.close()
+
+    def _drain(self) -> None:
+        deadline = time.monotonic() + self.settings.shutdown_grace_seconds
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._inflight:
+                    return
+            time.sleep(0.1)
+        with self._lock:
+            leftovers = [f.job for f in self._inflight.values()]
+        for job in leftovers:
+            try:
+                self.client.release(job)
+                log.info("job_released", job_id=job.id)
+            except (ControlPlaneUnavailable, LeaseLost, Rejected) as err:
+                log.warning("release_failed", job_id=job.id, error=str(err))
+
+    def stop(self) -> None:
+        self.stopping.set()

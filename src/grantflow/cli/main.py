@@ -79,6 +79,24 @@ def db_upgrade() -> None:
 
 
 @app.command()
+def cloudformation(
+    integration_type: Annotated[
+        str, typer.Argument(help="Integration type; only aws-organization exists")
+    ] = "aws-organization",
+) -> None:
+    """Print the CloudFormation template for the management account (YAML).
+
+    Deploy it with the parameters ConnectorId, ConnectorRoleArn and OrganizationalUnitId;
+    `GET /api/v1/connectors/{id}/cloudformation` gives the filled-in deploy command.
+    """
+    if integration_type != "aws-organization":
+        raise typer.BadParameter("only 'aws-organization' is supported", param_hint="TYPE")
+    from grantflow.aws.cloudformation import render_template
+
+    typer.echo(render_template(), nl=False)
+
+
+@app.command()
 def version() -> None:
     """Print Grantflow's version."""
     console.print(__version__)

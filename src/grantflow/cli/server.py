@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import uvicorn
@@ -40,12 +41,20 @@ def attach_managed_connector(app: FastAPI, settings: Settings) -> str:
     return connector_id
 
 
-def build_server(settings: Settings) -> uvicorn.Server:
+@dataclass(frozen=True)
+class BuiltServer:
+    server: uvicorn.Server
+    managed_connector_id: str | None
+
+    def run(self) -> None:
+        self.server.run()
+
+
+def build_server(settings: Settings) -> BuiltServer:
     configure_logging(settings.log_level, settings.log_format)
     ensure_port_free(settings.host, settings.port)
     app = create_app(settings)
-    if settings.managed_connector:
-        attach_managed_connector(app, settings)
+    managed = attach_managed_connector(app, settings) if settings.managed_connector else None
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -55,7 +64,7 @@ def build_server(settings: Settings) -> uvicorn.Server:
         proxy_headers=True,
         timeout_graceful_shutdown=10,
     )
-    return uvicorn.Server(config)
+    return BuiltServer(uvicorn.Server(config), managed)
 
 
 def run_server(settings: Settings) -> None:

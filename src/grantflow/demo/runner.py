@@ -1,0 +1,144 @@
+"""`grantflow demo`: the emulated organization, Grantflow wired into it, and the server.
+
+Everything an admin would do by hand happens here through the same code paths: the
+connector role exists, the managed connector runs as it, the generated CloudFormation
+template is deployed into the management account, and the connector verifies the role
+through the job protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from grantflow.cli.server import build_server, local_url
+from grantflow.demo.deploy import (
+    CONNECTOR_ROLE_NAME,
+    create_connector_role,
+    deploy_member_roles,
+    deploy_stack,
+    management_session,
+)
+from grantflow.demo.moto_server import moto_server
+from grantflow.demo.org import build_org
+from grantflow.demo.org_shape import OrgShape
+from grantflow.demo.org_summary import OrgSummary
+from grantflow.services.startup import prepare_database
+from grantflow.settings import LogFormat, Settings
+
+READY_TIMEOUT_SECONDS = 60.0
+
+
+def _demo_settings(port: int, workdir: Path, admin_token: str, connector_role: str) -> Settings:
+    database_url = os.environ.get("GRANTFLOW_DATABASE_URL") or f"sqlite:///{workdir}/demo.db"
+    return Settings(
+        database_url=database_url,
+        port=port,
+        host="127.0.0.1",
+        base_url=f"http://127.0.0.1:{port}",
+        admin_token=admin_token,
+        log_format=LogFormat.CONSOLE,
+        log_level=os.environ.get("GRANTFLOW_LOG_LEVEL", "WARNING"),
+        managed_connector=True,
+        connector_role_arn=connector_role,
+    )
+
+
+def _wait_ready(client: httpx.Client) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not become ready")
+
+
+def _verify_connector(
+    client: httpx.Client, connector_id: str, role_arn: str, console: Console
+) -> None:
+    client.post(f"/api/v1/connectors/{connector_id}/verify", json={"role_arn": role_arn})
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        connector = client.get(f"/api/v1/connectors/{connector_id}").json()
+        check = connector.get("last_verification") or {}
+        if check.get("state") == "succeeded":
+            result = check.get("result") or {}
+            console.print(
+                f"[green]✓[/green] connector {connector_id} ({connector['status']}) runs as "
+                f"{connector['connector_role_arn']} and reached organization "
+                f"{result.get('organization_id')} through {role_arn}"
+            )
+            return
+        if check.get("state") == "failed":
+            console.print(f"[red]✗ connector verification failed:[/red] {check.get('error')}")
+            return
+        time.sleep(0.3)
+    console.print("[yellow]connector verification is still pending[/yellow]")
+
+
+def _after_start(settings: Settings, connector_id: str, role_arn: str, console: Console) -> None:
+    headers = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}  # type: ignore[union-attr]
+    with httpx.Client(base_url=local_url(settings), headers=headers, timeout=30) as client:
+        _wait_ready(client)
+        _verify_connector(client, connector_id, role_arn, console)
+        console.print(
+            f"\n[bold]Grantflow demo is running:[/bold] {settings.base_url}\n"
+            f"  API docs:    {settings.base_url}/docs\n"
+            f"  Admin token: {settings.admin_token.get_secret_value()}\n"  # type: ignore[union-attr]
+            "Press Ctrl+C to stop."
+        )
+
+
+def _stack_set_targets(org: OrgSummary) -> list[str]:
+    """OUs that cover every account exactly once under moto's one-level OU resolution
+    (a target reaches its own accounts and those of its direct children): the root and
+    every OU two, four, … levels below it."""
+    even = [ou.id for ou in org.ous if ou.path.count("/") % 2 == 0]
+    return [org.root_id, *even]
+
+
+def _print_org(org: OrgSummary, console: Console) -> None:
+    console.print(org.render())
+
+
+def run_demo(port: int, seed: int, console: Console) -> None:
+    with tempfile.TemporaryDirectory(prefix="grantflow-demo-") as tmp, moto_server() as moto:
+        os.environ["AWS_ENDPOINT_URL"] = moto.endpoint
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        console.print(f"emulated AWS (moto server) at {moto.endpoint}; building the organization…")
+        started = time.monotonic()
+        org = build_org(moto.endpoint, OrgShape.demo(), seed)
+        _print_org(org, console)
+        console.print(f"organization built in {time.monotonic() - started:.1f}s")
+
+        session = management_session(moto.endpoint)
+        connector_role = create_connector_role(session)
+        settings = _demo_settings(
+            port, Path(tmp), "gf_pat_" + secrets.token_urlsafe(32), connector_role
+        )
+        prepare_database(settings)
+        built = build_server(settings)
+        connector_id = built.managed_connector_id
+        assert connector_id is not None
+        _stack, role_arn = deploy_stack(session, connector_id, connector_role, org.root_id)
+        deploy_member_roles(session, role_arn, _stack_set_targets(org), ["us-east-1"])
+        console.print(
+            f"CloudFormation stack deployed in the management account {org.management_account_id}: "
+            f"{role_arn} (trusts {CONNECTOR_ROLE_NAME} with external id {connector_id})"
+        )
+        threading.Thread(
+            target=_after_start, args=(settings, connector_id, role_arn, console), daemon=True
+        ).start()
+        built.run()

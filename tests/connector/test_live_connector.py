@@ -45,7 +45,7 @@ def test_connector_killed_holding_a_job_is_leased_again_and_completed_once(
     live_server: LiveServer,
 ) -> None:
     cid, token = _create_connector(live_server)
-    first = live_server.start_connector(cid, token, "--lease-seconds", "4")
+    first = live_server.start_connector(cid, token, "--lease-seconds", "10")
     with live_server.http() as c:
         _wait(
             lambda: c.get(f"/api/v1/connectors/{cid}").json()["status"] == "connected",
@@ -57,8 +57,8 @@ def test_connector_killed_holding_a_job_is_leased_again_and_completed_once(
     first.kill()  # SIGKILL while it holds the job
     leased = _job(live_server, cid, job_id)
     assert leased["state"] == "leased" and leased["attempts"] == 1
-    second = live_server.start_connector(cid, token, "--lease-seconds", "4")
-    _wait(lambda: _job(live_server, cid, job_id)["state"] == "succeeded", 40, "completion")
+    second = live_server.start_connector(cid, token, "--lease-seconds", "10")
+    _wait(lambda: _job(live_server, cid, job_id)["state"] == "succeeded", 60, "completion")
     done = _job(live_server, cid, job_id)
     assert done["attempts"] == 2
     assert done["result"]["pid"] == second.process.pid  # type: ignore[union-attr]

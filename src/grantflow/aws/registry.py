@@ -220,6 +220,7 @@ REGISTRY: tuple[ResourceType, ...] = (
                 "ListRoots",
                 "ListOrganizationalUnitsForParent",
                 "ListAccounts",
+                "ListAccountsForParent",
                 "ListParents",
                 "ListTagsForResource",
             ),

@@ -95,3 +95,10 @@ def deploy_member_roles(
         DeploymentTargets={"OrganizationalUnitIds": ou_ids},
         Regions=regions[:1],
     )
+
+
+def stack_set_targets(root_id: str, ous: list[tuple[str, str]]) -> list[str]:
+    """OUs that cover every account exactly once under moto's one-level OU resolution (a
+    target reaches its own accounts and those of its direct children): the root and every
+    OU two, four, … levels below it. ``ous`` holds (id, path like "Root/A/B")."""
+    return [root_id, *(ou_id for ou_id, path in ous if path.count("/") % 2 == 0)]

@@ -71,6 +71,9 @@ def start_moto_server(port: int | None = None) -> MotoServer:
     endpoint = f"http://127.0.0.1:{chosen}"
     env = dict(os.environ)
     env.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)  # loading them costs gigabytes
+    # ~1,300 images per EC2 backend (one per account and region) cost seconds and megabytes
+    # each; nothing here needs them.
+    env.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     env.setdefault("AWS_ACCESS_KEY_ID", "testing")
     env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     process = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter

@@ -36,6 +36,16 @@ moto 5.2.5 behaviour this relies on or works around (found by experiment):
 - ``ssm:DescribeInstanceInformation`` answers HTTP 500 (not implemented): EC2 instances have no
   SSM agent registration.
 - ``run_instances`` accepts any AMI id; ``describe_images`` costs seconds per account/region.
+- Every EC2 backend (one per account and region, also created by RDS calls) loads moto's ~1,300
+  default AMIs with a volume and snapshot each: ~0.4 s of server CPU and ~10 MB per account and
+  region. Start the server with ``MOTO_EC2_LOAD_DEFAULT_AMIS=false`` to skip that (the builder
+  needs no AMIs); it is what makes large shapes feasible.
+- ``AttachManagedPolicyToPermissionSet`` looks AWS managed policies up by name and ignores
+  their path: it rejects ``arn:aws:iam::aws:policy/job-function/Billing`` and accepts
+  ``arn:aws:iam::aws:policy/Billing``, which the builder falls back to.
+- The server spends ~20 ms of CPU on every request whatever it does (dispatch, serialisation),
+  so build time grows with the number of calls: about 25 per member account at the default
+  20 resources.
 - S3 bucket names are global across accounts, as in AWS.
 - AWS managed IAM policies are not loaded (``MOTO_IAM_LOAD_MANAGED_POLICIES`` costs gigabytes);
   attaching their ARNs to permission sets works without them.

@@ -182,13 +182,17 @@ class OrgShape:
 
     @classmethod
     def large(cls, accounts: int = 1000, resources_per_account: int = 20) -> OrgShape:
-        """A benchmark organization: ``accounts`` member accounts over every team OU."""
+        """A benchmark organization: ``accounts`` member accounts over up to 8 team OUs."""
+        security = len(SECURITY_ACCOUNTS)
+        sandbox = max(2, math.ceil(accounts * 0.05))
+        workload = accounts - security - sandbox
+        team_count = max(1, min(len(TEAM_GROUPS), workload // len(ENVIRONMENTS)))
         return cls(
             name="large",
             member_accounts=accounts,
-            teams=tuple(TEAM_GROUPS),
-            security_accounts=len(SECURITY_ACCOUNTS),
-            sandbox_accounts=max(2, math.ceil(accounts * 0.05)),
+            teams=tuple(TEAM_GROUPS)[:team_count],
+            security_accounts=security,
+            sandbox_accounts=sandbox,
             users=max(20, accounts // 5),
             resources_per_account=resources_per_account,
             workers=32,

@@ -14,6 +14,14 @@ from enum import StrEnum
 
 from grantflow.demo.org_shape import ResourceType
 
+_LABELS: dict[ResourceType, str] = {
+    ResourceType.IAM_ROLE: "IAM roles",
+    ResourceType.S3_BUCKET: "S3 buckets",
+    ResourceType.EC2_INSTANCE: "EC2 instances",
+    ResourceType.RDS_INSTANCE: "RDS instances",
+    ResourceType.RDS_CLUSTER: "RDS clusters",
+}
+
 
 class AccountStatus(StrEnum):
     ACTIVE = "ACTIVE"
@@ -188,7 +196,7 @@ class OrgSummary:
         untagged = sum(
             1 for r in self.resources if not r.builtin and r.tag(self.owner_tag_key) is None
         )
-        per_type = ", ".join(f"{count} {kind.value}" for kind, count in counts.items())
+        per_type = ", ".join(f"{count} {_LABELS[kind]}" for kind, count in counts.items())
         return "\n".join(
             [
                 f"AWS Organization {self.organization_id} "

@@ -25,6 +25,7 @@ from grantflow.demo.deploy import (
     deploy_member_roles,
     deploy_stack,
     management_session,
+    stack_set_targets,
 )
 from grantflow.demo.moto_server import moto_server
 from grantflow.demo.org import build_org
@@ -100,11 +101,7 @@ def _after_start(settings: Settings, connector_id: str, role_arn: str, console: 
 
 
 def _stack_set_targets(org: OrgSummary) -> list[str]:
-    """OUs that cover every account exactly once under moto's one-level OU resolution
-    (a target reaches its own accounts and those of its direct children): the root and
-    every OU two, four, … levels below it."""
-    even = [ou.id for ou in org.ous if ou.path.count("/") % 2 == 0]
-    return [org.root_id, *even]
+    return stack_set_targets(org.root_id, [(ou.id, ou.path) for ou in org.ous])
 
 
 def _print_org(org: OrgSummary, console: Console) -> None:

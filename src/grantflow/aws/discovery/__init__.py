@@ -1,0 +1,1 @@
+"""Discovery of member-account resources: one module per resource family (see ``scope``)."""

@@ -7,6 +7,7 @@ factory and passed down explicitly.
 from __future__ import annotations
 
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,40 @@ class Settings(BaseSettings):
         "process's own AWS identity)",
     )
 
+    # Web sign-in (sessions are server-side rows; see services/sessions.py)
+    session_max_age_seconds: int = Field(
+        default=8 * 3600, ge=300, description="How long a web sign-in lasts before it expires"
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="Mark session cookies Secure (HTTPS only); the loopback demo turns it off",
+    )
+    login_max_failures_per_user: int = Field(
+        default=5, ge=1, description="Failed password sign-ins per username per window"
+    )
+    login_max_failures_per_ip: int = Field(
+        default=20, ge=1, description="Failed password sign-ins per client IP per window"
+    )
+    login_failure_window_seconds: int = Field(
+        default=300, ge=10, description="Window over which failed sign-ins are counted"
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="OIDC issuer URL; enables single sign-on when set"
+    )
+    oidc_client_id: str | None = Field(default=None, description="OIDC client id")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="OIDC client secret (unset: a public client using PKCE only)"
+    )
+    oidc_scopes: str = Field(default="openid email profile", description="Scopes to request")
+    oidc_auto_create: bool = Field(
+        default=False,
+        description="Create a member account for an OIDC identity that matches no user",
+    )
+    oidc_require_verified_email: bool = Field(
+        default=True,
+        description="Match users by the email claim only when email_verified is true",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -73,6 +108,17 @@ class Settings(BaseSettings):
                 f"unsupported database driver {url.drivername!r}; use one of "
                 + ", ".join(f"{d}://" for d in SUPPORTED_DRIVERS)
             )
+        return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _secure_issuer(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        url = urlsplit(value)
+        loopback = url.hostname in {"localhost", "127.0.0.1", "::1"}
+        if url.scheme != "https" and not (url.scheme == "http" and loopback):
+            raise ValueError("the OIDC issuer must be an https:// URL (http only on loopback)")
         return value
 
     @field_validator("log_level")

@@ -12,7 +12,23 @@ from grantflow.api.context import AppContext
 from grantflow.api.errors import install_error_handlers
 from grantflow.api.metrics import Metrics
 from grantflow.api.middleware import install_middleware
-from grantflow.api.routes import connector_protocol, connectors, health, me, users
+from grantflow.api.routes import (
+    access_flows,
+    access_requests,
+    auth,
+    auth_oidc,
+    catalog,
+    connector_protocol,
+    connectors,
+    directory,
+    health,
+    integrations,
+    me,
+    requestable,
+    resources,
+    scim,
+    users,
+)
 from grantflow.services import scheduler
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory
@@ -56,8 +72,19 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     install_error_handlers(app)
     install_middleware(app, ctx.metrics)
     app.include_router(health.router)
+    auth_oidc.install(app, settings)
+    app.include_router(auth.router)
+    app.include_router(auth_oidc.router)
     app.include_router(me.router)
     app.include_router(users.router)
     app.include_router(connectors.router)
     app.include_router(connector_protocol.router)
+    app.include_router(catalog.router)
+    app.include_router(integrations.router)
+    app.include_router(resources.router)
+    app.include_router(access_flows.router)
+    app.include_router(access_requests.router)
+    app.include_router(requestable.router)
+    app.include_router(directory.router)
+    app.include_router(scim.router)
     return app

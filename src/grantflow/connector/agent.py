@@ -33,6 +33,8 @@ from grantflow.connector.handlers import (
     JobFailure,
     default_handlers,
 )
+from grantflow.connector.shared import Shared
+from grantflow.domain.inventory import AccountInventory
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +69,7 @@ class ConnectorAgent:
         self.aws = aws
         self.settings = settings or AgentSettings()
         self.handlers = handlers if handlers is not None else default_handlers()
+        self.shared = Shared(aws)
         self.stopping = threading.Event()
         self._inflight: dict[str, _InFlight] = {}
         self._lock = threading.Lock()
@@ -117,7 +120,14 @@ class ConnectorAgent:
         try:
             if handler is None:
                 raise JobFailure(f"this connector has no handler for {job.type!r}", retryable=False)
-            context = JobContext(self.client.connector_id, self.aws, self.stopping)
+            context = JobContext(
+                self.client.connector_id,
+                self.aws,
+                self.stopping,
+                send_inventory=partial(self._send_inventory, job),
+                report_pre_existing=partial(self._report_pre_existing, job),
+                shared=self.shared,
+            )
             result = handler(context, job.payload)
         except Interrupted:
             bound.info("job_interrupted")
@@ -135,6 +145,12 @@ class ConnectorAgent:
         finally:
             with self._lock:
                 self._inflight.pop(job.id, None)
+
+    def _report_pre_existing(self, job: LeasedJob, pre_existing: bool) -> None:
+        self._report(partial(self.client.grant_progress, job, pre_existing))
+
+    def _send_inventory(self, job: LeasedJob, account: AccountInventory) -> None:
+        self._report(partial(self.client.sync_batch, job, account.model_dump(mode="json")))
 
     def _report(self, call: Callable[[], None]) -> None:
         """Report an outcome, retrying while the control plane is down (the lease may lapse;

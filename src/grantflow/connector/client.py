@@ -97,6 +97,15 @@ class ControlPlaneClient:
             },
         )
 
+    def sync_batch(self, job: LeasedJob, account: dict[str, Any]) -> None:
+        self._post(f"/jobs/{job.id}/sync-batch", {"lease_id": job.lease_id, "account": account})
+
+    def grant_progress(self, job: LeasedJob, pre_existing: bool) -> None:
+        self._post(
+            f"/jobs/{job.id}/grant-progress",
+            {"lease_id": job.lease_id, "pre_existing": pre_existing},
+        )
+
     def extend(self, job: LeasedJob, seconds: int) -> None:
         self._post(f"/jobs/{job.id}/extend", {"lease_id": job.lease_id, "seconds": seconds})
 

@@ -10,8 +10,13 @@ from typing import Any
 
 from grantflow import __version__
 from grantflow.aws.errors import AccessDenied, AwsError, AwsUnavailable, Throttled
+from grantflow.aws.grants import apply_grant, apply_revoke, plan_grant
 from grantflow.aws.session import ClientFactory
+from grantflow.aws.sync import SyncOptions, sync_organization
 from grantflow.aws.verify import verify_management_access
+from grantflow.connector.shared import Shared
+from grantflow.domain.grant_specs import GrantHandle, parse_grant_spec
+from grantflow.domain.inventory import AccountInventory
 
 
 class JobFailure(Exception):
@@ -27,11 +32,28 @@ class Interrupted(Exception):
     """The connector is shutting down before the handler finished: give the job back."""
 
 
+def _nowhere(_account: AccountInventory) -> None:
+    raise RuntimeError("this job cannot stream inventory")
+
+
+def _no_progress(_pre_existing: bool) -> None:
+    raise RuntimeError("this job reports no grant progress")
+
+
 @dataclass(frozen=True)
 class JobContext:
     connector_id: str
     aws: ClientFactory
     stopping: threading.Event = field(default_factory=threading.Event)
+    send_inventory: Callable[[AccountInventory], None] = _nowhere
+    report_pre_existing: Callable[[bool], None] = _no_progress
+    shared: Shared | None = None
+
+    def management(self, payload: Mapping[str, Any]) -> tuple[ClientFactory, Shared]:
+        shared = self.shared or Shared(self.aws)
+        role = str(payload["management_role_arn"])
+        external_id = str(payload.get("external_id") or self.connector_id)
+        return shared.management(role, external_id), shared
 
     def pause(self, seconds: float) -> None:
         """Sleep, unless the connector is stopping (then raise Interrupted)."""
@@ -75,5 +97,57 @@ def ping(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
     return {"connector_id": ctx.connector_id, "pid": os.getpid(), "version": __version__}
 
 
+def sync(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Discovery: stream each account's inventory as it is read, return the summary."""
+    options = SyncOptions(
+        management_role_arn=str(payload["management_role_arn"]),
+        external_id=str(payload.get("external_id") or ctx.connector_id),
+        regions=list(payload.get("regions") or [payload.get("region") or "us-east-1"]),
+        sso_region=str(payload.get("sso_region") or payload.get("region") or "us-east-1"),
+        resource_types=list(payload.get("resource_types") or ()),
+        excluded_ou_ids=list(payload.get("excluded_ou_ids") or ()),
+    )
+    try:
+        summary = sync_organization(ctx.aws, options, ctx.send_inventory)
+    except AwsError as err:
+        raise failure_from_aws(err) from err
+    return summary.model_dump(mode="json")
+
+
+def grant(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Plan, record what already existed, then apply. Idempotent: a retry finds the work done
+    and, through ``known_pre_existing``, still knows what was there before the first try."""
+    factory, shared = ctx.management(payload)
+    spec = parse_grant_spec(payload["spec"])
+    try:
+        if spec.known_pre_existing is None:
+            plan = plan_grant(factory, spec, limiter=shared.limiter, settings=shared.grant_settings)
+            ctx.report_pre_existing(plan.pre_existing)
+            spec = spec.model_copy(update={"known_pre_existing": plan.pre_existing})
+        handle = apply_grant(factory, spec, shared.limiter, settings=shared.grant_settings)
+    except AwsError as err:
+        raise failure_from_aws(err) from err
+    return {"handle": handle.model_dump(mode="json")}
+
+
+def revoke(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+    factory, shared = ctx.management(payload)
+    if not payload.get("handle"):
+        return {"status": "already_absent", "note": "nothing was granted"}
+    handle = GrantHandle.model_validate(payload["handle"])
+    still_needed = bool(payload.get("still_needed"))
+    try:
+        outcome = apply_revoke(
+            factory, handle, still_needed, shared.limiter, settings=shared.grant_settings
+        )
+    except AwsError as err:
+        raise failure_from_aws(err) from err
+    return {
+        "status": outcome.status.value,
+        "permission_set_deleted": outcome.permission_set_deleted,
+        "plan": outcome.plan.render(),
+    }
+
+
 def default_handlers() -> dict[str, Handler]:
-    return {"verify": verify, "ping": ping}
+    return {"verify": verify, "ping": ping, "sync": sync, "grant": grant, "revoke": revoke}

@@ -101,6 +101,11 @@ def _owned_lease(session: Session, connector_id: str, job_id: str, lease_id: str
     return job
 
 
+def check_lease(session: Session, connector_id: str, job_id: str, lease_id: str) -> Job:
+    """The job, if this connector holds its lease right now."""
+    return _owned_lease(session, connector_id, job_id, lease_id)
+
+
 def complete(
     session: Session, connector_id: str, job_id: str, lease_id: str, result: dict[str, Any]
 ) -> Job:

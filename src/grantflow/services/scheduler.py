@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.metrics import Metrics
-from grantflow.services import audit, job_outcomes, jobs
+from grantflow.services import audit, grant_jobs, integrations, job_outcomes, jobs
 from grantflow.services.workers import Workers
 from grantflow.store.db import transaction
+from grantflow.store.models import Integration
+from grantflow.store.types import utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +44,31 @@ def requeue_expired_leases(sessions: sessionmaker[Session], metrics: Metrics) ->
     return len(expired)
 
 
+def start_due_syncs(sessions: sessionmaker[Session]) -> int:
+    """Queue a sync for every enabled integration whose next sync time has come."""
+    started = 0
+    with transaction(sessions) as session:
+        due = session.scalars(
+            select(Integration).where(
+                Integration.enabled.is_(True),
+                Integration.next_sync_at.is_not(None),
+                Integration.next_sync_at <= utcnow(),
+            )
+        ).all()
+        for row in due:
+            if integrations.sync_in_flight(session, row) is None:
+                integrations.request_sync(session, row, "schedule", audit.SYSTEM)
+                started += 1
+            else:
+                row.next_sync_at = utcnow() + timedelta(seconds=row.sync_interval_seconds or 300)
+    return started
+
+
+def expire_grants(sessions: sessionmaker[Session]) -> int:
+    with transaction(sessions) as session:
+        return grant_jobs.expire_due(session)
+
+
 def observe_queue(sessions: sessionmaker[Session], metrics: Metrics) -> None:
     with transaction(sessions) as session:
         depth, age = jobs.queue_depth(session)
@@ -57,3 +86,5 @@ def _threaded(func: Callable[[], object]) -> Callable[[], Awaitable[None]]:
 def install(workers: Workers, sessions: sessionmaker[Session], metrics: Metrics) -> None:
     workers.every("lease-expiry", 1.0, _threaded(lambda: requeue_expired_leases(sessions, metrics)))
     workers.every("queue-metrics", 10.0, _threaded(lambda: observe_queue(sessions, metrics)))
+    workers.every("periodic-sync", 5.0, _threaded(lambda: start_due_syncs(sessions)))
+    workers.every("grant-expiry", 0.5, _threaded(lambda: expire_grants(sessions)))

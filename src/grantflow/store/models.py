@@ -118,6 +118,7 @@ class Integration(Timestamps, Base):
     connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id"), index=True)
     resource_types: Mapped[list[str]] = mapped_column(JsonType, default=list)
     config: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    facts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)  # learnt from AWS
     status: Mapped[str] = mapped_column(String(16), default="initializing")
     status_message: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -185,6 +186,8 @@ class AccessRequest(Timestamps, Base):
     state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     extensions: Mapped[int] = mapped_column(Integer, default=0)
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    approval: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     approved_at: Mapped[datetime | None]
     granted_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -202,8 +205,10 @@ class Grant(Timestamps, Base):
         ForeignKey("resources.id", ondelete="SET NULL"), index=True
     )
     state: Mapped[str] = mapped_column(String(16), default="pending")
+    tuple_key: Mapped[str] = mapped_column(String(1024), default="", index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     handle: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
-    pre_existing: Mapped[bool] = mapped_column(Boolean, default=False)
+    pre_existing: Mapped[bool | None] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text)
     granted_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
@@ -261,3 +266,26 @@ class AuditEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "generation", name="uq_sync_runs_generation"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")  # schedule|manual|create
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    accounts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    accounts_done: Mapped[int] = mapped_column(Integer, default=0)
+    accounts_total: Mapped[int | None] = mapped_column(Integer)
+    aws_calls: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)

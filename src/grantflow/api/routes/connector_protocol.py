@@ -15,7 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from grantflow.api.deps import ConnectorAuth, Ctx
-from grantflow.services import connectors, job_outcomes, jobs
+from grantflow.domain.inventory import AccountInventory
+from grantflow.services import connectors, grant_jobs, job_outcomes, jobs, sync_ingest
+from grantflow.services.errors import Invalid
 from grantflow.store.db import transaction
 
 router = APIRouter(prefix="/api/v1/connectors/{connector_id}", tags=["connector protocol"])
@@ -152,6 +154,46 @@ def fail(
     if job.finished_at is not None:
         ctx.metrics.jobs_finished.labels(job.type, job.state).inc()
     return JobState(id=job.id, state=job.state, attempts=job.attempts, last_error=job.last_error)
+
+
+class SyncBatch(BaseModel):
+    lease_id: str
+    account: AccountInventory
+
+
+class SyncProgress(BaseModel):
+    accounts_done: int
+
+
+@router.post("/jobs/{job_id}/sync-batch", response_model=SyncProgress)
+def sync_batch(
+    connector_id: str, job_id: str, body: SyncBatch, ctx: Ctx, _connector: ConnectorAuth
+) -> SyncProgress:
+    """One account's inventory, sent as soon as the connector has read it."""
+    with transaction(ctx.sessions) as session:
+        job = jobs.check_lease(session, connector_id, job_id, body.lease_id)
+        if job.type != "sync":
+            raise Invalid("only sync jobs take inventory batches", field="job_id")
+        run = sync_ingest.ingest_account(session, str(job.payload["sync_run_id"]), body.account)
+        return SyncProgress(accounts_done=run.accounts_done)
+
+
+class GrantProgress(BaseModel):
+    lease_id: str
+    pre_existing: bool
+
+
+@router.post("/jobs/{job_id}/grant-progress", response_model=JobState)
+def grant_progress(
+    connector_id: str, job_id: str, body: GrantProgress, ctx: Ctx, _connector: ConnectorAuth
+) -> JobState:
+    """Before a grant changes anything: whether the access already existed in AWS."""
+    with transaction(ctx.sessions) as session:
+        job = jobs.check_lease(session, connector_id, job_id, body.lease_id)
+        if job.type != "grant":
+            raise Invalid("only grant jobs report grant progress", field="job_id")
+        grant_jobs.record_pre_existing(session, str(job.payload["grant_id"]), body.pre_existing)
+        return JobState(id=job.id, state=job.state, attempts=job.attempts)
 
 
 @router.post("/jobs/{job_id}/extend", response_model=JobState)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
+import grantflow.store.models_auth  # noqa: F401  (registers the sign-in tables)
 from grantflow.store.models import Base
 
 target_metadata = Base.metadata

@@ -1,0 +1,245 @@
+"""Access requests: ask, decide, cancel, revoke, extend; mine, to approve, all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grantflow.api.deps import Ctx, CurrentUser, actor_of
+from grantflow.domain.authz import Principal, Role
+from grantflow.services import access_requests, grant_building
+from grantflow.services.errors import Forbidden, NotFound
+from grantflow.store.db import transaction
+from grantflow.store.models import AccessRequest, Approval, Grant, Integration, Resource, User
+
+router = APIRouter(prefix="/api/v1/access-requests", tags=["access requests"])
+
+
+class RequestCreate(BaseModel):
+    resource_ids: list[str] = Field(min_length=1, max_length=50)
+    permission: str = Field(min_length=1, max_length=255)
+    duration_seconds: int | None = Field(default=None, ge=60, le=30 * 86400)
+    justification: str = Field(default="", max_length=2000)
+
+
+class Decision(BaseModel):
+    reason: str = Field(default="", max_length=2000)
+
+
+class Extension(BaseModel):
+    seconds: int = Field(ge=60, le=30 * 86400)
+
+
+class Scope(StrEnum):
+    MINE = "mine"
+    TO_APPROVE = "to_approve"
+    ALL = "all"
+
+
+class GrantPublic(BaseModel):
+    id: str
+    resource_id: str | None
+    resource_name: str | None
+    resource_type: str | None
+    account_id: str | None
+    state: str
+    pre_existing: bool | None
+    error: str | None
+    granted_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    access: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApprovalPublic(BaseModel):
+    approver_id: str
+    approver: str
+    decision: str
+    reason: str
+    created_at: datetime
+
+
+class RequestPublic(BaseModel):
+    id: str
+    requester_id: str
+    requester: str
+    integration_id: str
+    flow_id: str | None
+    resource_type: str
+    permission: str
+    justification: str
+    duration_seconds: int
+    state: str
+    end_reason: str | None
+    failure_reason: str | None
+    extensions: int
+    created_at: datetime
+    approved_at: datetime | None
+    granted_at: datetime | None
+    expires_at: datetime | None
+    ended_at: datetime | None
+    approval: dict[str, Any]
+    approvals: list[ApprovalPublic]
+    grants: list[GrantPublic]
+    can_approve: bool = False
+
+
+def _user(session: Session, principal: Principal) -> User:
+    user = session.get(User, principal.id)
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+def _visible(session: Session, request: AccessRequest, user: User, principal: Principal) -> bool:
+    return (
+        principal.role is Role.ADMIN
+        or request.requester_id == user.id
+        or access_requests.can_approve(session, request, user)
+        or session.scalar(select(Approval.id).where(Approval.request_id == request.id,
+                                                    Approval.approver_id == user.id)) is not None
+    )  # fmt: skip
+
+
+def to_public(
+    session: Session, request: AccessRequest, viewer: User | None = None
+) -> RequestPublic:
+    requester = session.get(User, request.requester_id)
+    integ = session.get(Integration, request.integration_id)
+    grants = []
+    for grant in session.scalars(select(Grant).where(Grant.request_id == request.id)):
+        resource = session.get(Resource, grant.resource_id) if grant.resource_id else None
+        access: dict[str, Any] = {}
+        if grant.state == "granted" and integ is not None:
+            access = grant_building.access_details(
+                integ, grant.handle, resource, request.permission
+            )
+        grants.append(GrantPublic(
+            id=grant.id, resource_id=grant.resource_id,
+            resource_name=resource.name if resource else None,
+            resource_type=resource.type if resource else None,
+            account_id=resource.account_id if resource else None, state=grant.state,
+            pre_existing=grant.pre_existing, error=grant.error, granted_at=grant.granted_at,
+            expires_at=grant.expires_at, revoked_at=grant.revoked_at, access=access,
+        ))  # fmt: skip
+    approvals = []
+    for a in session.scalars(select(Approval).where(Approval.request_id == request.id)):
+        approver = session.get(User, a.approver_id)
+        approvals.append(ApprovalPublic(approver_id=a.approver_id,
+                                        approver=approver.username if approver else "?",
+                                        decision=a.decision, reason=a.reason,
+                                        created_at=a.created_at))  # fmt: skip
+    data = {c: getattr(request, c) for c in RequestPublic.model_fields if hasattr(request, c)}
+    data.update(requester=requester.username if requester else "?", approvals=approvals,
+                grants=grants)  # fmt: skip
+    data["can_approve"] = bool(
+        viewer and request.state == "pending"
+        and access_requests.can_approve(session, request, viewer)
+    )  # fmt: skip
+    return RequestPublic.model_validate(data)
+
+
+def _load(session: Session, request_id: str, principal: Principal) -> tuple[AccessRequest, User]:
+    request = access_requests.get(session, request_id)
+    user = _user(session, principal)
+    if not _visible(session, request, user, principal):
+        raise NotFound(f"no access request {request_id}")
+    return request, user
+
+
+@router.post("", response_model=RequestPublic, status_code=status.HTTP_201_CREATED)
+def create(body: RequestCreate, ctx: Ctx, user: CurrentUser, request: Request) -> RequestPublic:
+    with transaction(ctx.sessions) as session:
+        row = access_requests.submit(
+            session, _user(session, user), body.resource_ids, body.permission,
+            body.duration_seconds, body.justification, actor_of(user, request),
+        )  # fmt: skip
+        return to_public(session, row)
+
+
+@router.get("", response_model=list[RequestPublic])
+def list_requests(
+    ctx: Ctx,
+    user: CurrentUser,
+    scope: Scope = Scope.MINE,
+    state: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[RequestPublic]:
+    with transaction(ctx.sessions) as session:
+        me = _user(session, user)
+        query = select(AccessRequest).order_by(AccessRequest.created_at.desc())
+        if state:
+            query = query.where(AccessRequest.state == state)
+        if scope is Scope.MINE:
+            query = query.where(AccessRequest.requester_id == me.id)
+        elif scope is Scope.ALL and user.role is not Role.ADMIN:
+            raise Forbidden("only admins can list all requests")
+        elif scope is Scope.TO_APPROVE:
+            query = query.where(AccessRequest.state == "pending",
+                                AccessRequest.requester_id != me.id)  # fmt: skip
+        rows = session.scalars(query.limit(limit if scope is not Scope.TO_APPROVE else 2000)).all()
+        if scope is Scope.TO_APPROVE:
+            rows = [r for r in rows if access_requests.can_approve(session, r, me)][:limit]
+        return [to_public(session, r, me) for r in rows]
+
+
+@router.get("/{request_id}", response_model=RequestPublic)
+def get(request_id: str, ctx: Ctx, user: CurrentUser) -> RequestPublic:
+    with transaction(ctx.sessions) as session:
+        row, me = _load(session, request_id, user)
+        return to_public(session, row, me)
+
+
+@router.post("/{request_id}/approve", response_model=RequestPublic)
+def approve(
+    request_id: str, body: Decision, ctx: Ctx, user: CurrentUser, request: Request
+) -> RequestPublic:
+    with transaction(ctx.sessions) as session:
+        row, me = _load(session, request_id, user)
+        access_requests.decide(session, row, me, True, body.reason, actor_of(user, request))
+        return to_public(session, row, me)
+
+
+@router.post("/{request_id}/reject", response_model=RequestPublic)
+def reject(
+    request_id: str, body: Decision, ctx: Ctx, user: CurrentUser, request: Request
+) -> RequestPublic:
+    with transaction(ctx.sessions) as session:
+        row, me = _load(session, request_id, user)
+        access_requests.decide(session, row, me, False, body.reason, actor_of(user, request))
+        return to_public(session, row, me)
+
+
+@router.post("/{request_id}/cancel", response_model=RequestPublic)
+def cancel(request_id: str, ctx: Ctx, user: CurrentUser, request: Request) -> RequestPublic:
+    with transaction(ctx.sessions) as session:
+        row, me = _load(session, request_id, user)
+        access_requests.cancel(session, row, me, actor_of(user, request))
+        return to_public(session, row, me)
+
+
+@router.post("/{request_id}/revoke", response_model=RequestPublic)
+def revoke(
+    request_id: str, body: Decision, ctx: Ctx, user: CurrentUser, request: Request
+) -> RequestPublic:
+    with transaction(ctx.sessions) as session:
+        row, me = _load(session, request_id, user)
+        access_requests.revoke(session, row, me, user.role is Role.ADMIN,
+                               actor_of(user, request), body.reason)  # fmt: skip
+        return to_public(session, row, me)
+
+
+@router.post("/{request_id}/extend", response_model=RequestPublic)
+def extend(
+    request_id: str, body: Extension, ctx: Ctx, user: CurrentUser, request: Request
+) -> RequestPublic:
+    with transaction(ctx.sessions) as session:
+        row, me = _load(session, request_id, user)
+        access_requests.extend(session, row, me, body.seconds, actor_of(user, request))
+        return to_public(session, row, me)

@@ -1,0 +1,145 @@
+"""Single sign-on with OpenID Connect (authorization code flow, PKCE, state and nonce).
+
+``GET /auth/oidc/login?next=/path`` redirects to the issuer; ``GET /auth/oidc/callback`` is
+where the issuer sends the browser back (register ``<GRANTFLOW_BASE_URL>/auth/oidc/callback``
+as the client's redirect URI). Every failure is a clear page (browsers) or JSON error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from grantflow.api.deps import Ctx, client_ip
+from grantflow.api.routes.auth import error_response, set_session_cookie
+from grantflow.services import audit, oidc_login
+from grantflow.services import sessions as web_sessions
+from grantflow.services.errors import ServiceError
+from grantflow.services.oidc_client import OidcClient, OidcConfig, OidcError
+from grantflow.settings import Settings
+from grantflow.store.db import transaction
+from grantflow.store.models import User
+
+router = APIRouter(prefix="/auth/oidc", tags=["sign-in"])
+_BINDING_PATH = "/auth/oidc"
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Build the app's OIDC client (None when single sign-on is not configured)."""
+    config = OidcConfig.from_settings(settings)
+    app.state.oidc = OidcClient(config) if config is not None else None
+
+
+def _client(request: Request) -> OidcClient | None:
+    client = getattr(request.app.state, "oidc", None)
+    return client if isinstance(client, OidcClient) else None
+
+
+def _not_configured(request: Request) -> Response:
+    return error_response(
+        request, 404, "not_found", "single sign-on is not configured on this Grantflow"
+    )
+
+
+@router.get("/login", status_code=status.HTTP_303_SEE_OTHER)
+def oidc_login_start(
+    ctx: Ctx,
+    request: Request,
+    next_path: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
+) -> Response:
+    client = _client(request)
+    if client is None:
+        return _not_configured(request)
+    try:
+        with transaction(ctx.sessions) as session:
+            started = oidc_login.start(session, client, next_path)
+    except ServiceError as err:
+        return error_response(request, err.status, err.code, err.message)
+    response = RedirectResponse(started.redirect_url, status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        oidc_login.BINDING_COOKIE,
+        started.binding,
+        max_age=int(oidc_login.PENDING_TTL.total_seconds()),
+        path=_BINDING_PATH,
+        secure=ctx.settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+@router.get("/callback")
+async def oidc_callback(
+    ctx: Ctx,
+    request: Request,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+    error_description: str | None = None,
+) -> Response:
+    client = _client(request)
+    if client is None:
+        return _not_configured(request)
+    binding = request.cookies.get(oidc_login.BINDING_COOKIE)
+    try:
+        pending = await run_in_threadpool(_consume, ctx, binding)
+        if error:
+            detail = f": {error_description}" if error_description else ""
+            raise OidcError(f"the identity provider said {error}{detail}")
+        checked = oidc_login.check(pending, state)
+        if not code:
+            raise OidcError("the identity provider sent no authorization code")
+        new = await run_in_threadpool(_sign_in, ctx, request, client, checked, code)
+    except ServiceError as err:
+        response = error_response(request, err.status, err.code, err.message)
+    else:
+        response = RedirectResponse(checked.next_path, status_code=status.HTTP_303_SEE_OTHER)
+        set_session_cookie(response, ctx.settings, new)
+    response.delete_cookie(
+        oidc_login.BINDING_COOKIE,
+        path=_BINDING_PATH,
+        secure=ctx.settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+def _consume(ctx: Ctx, binding: str | None) -> oidc_login.PendingLogin | None:
+    with transaction(ctx.sessions) as session:
+        return oidc_login.consume(session, binding)
+
+
+def _sign_in(
+    ctx: Ctx,
+    request: Request,
+    client: OidcClient,
+    pending: oidc_login.PendingLogin,
+    code: str,
+) -> web_sessions.NewSession:
+    request_id = getattr(request.state, "request_id", None)
+    settings = ctx.settings
+
+    def open_session(session: Session, user: User) -> web_sessions.NewSession:
+        return web_sessions.create_session(
+            session,
+            user,
+            auth_method="oidc",
+            max_age_seconds=settings.session_max_age_seconds,
+            actor=audit.Actor("user", user.id, "web", request_id),
+            client_ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+
+    return oidc_login.sign_in(
+        ctx.sessions,
+        client,
+        pending,
+        code,
+        open_session,
+        audit.Actor("user", None, "web", request_id),
+    )

@@ -1,0 +1,217 @@
+"""Integrations: create, read, update, enable/disable, delete, sync, sync history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grantflow.api.deps import AdminUser, Ctx, CurrentUser, actor_of
+from grantflow.domain.integration_config import AwsOrganizationConfig, valid_name
+from grantflow.services import integrations
+from grantflow.services.integrations import IntegrationInput
+from grantflow.store.db import transaction
+from grantflow.store.models import Integration, Resource, SyncRun
+
+router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
+
+
+class IntegrationCreate(BaseModel):
+    name: str = Field(description="Unique; letters, digits, space, - and _ (1-64)")
+    type: str = Field(default="aws-organization", pattern="^aws-organization$")
+    connector_id: str
+    resource_types: list[str] = Field(description="Resource types to sync (see the catalog)")
+    config: AwsOrganizationConfig
+    sync_interval_seconds: int | None = Field(default=None, ge=60, le=86400)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return valid_name(value)
+
+
+class IntegrationUpdate(BaseModel):
+    name: str | None = None
+    connector_id: str | None = None
+    resource_types: list[str] | None = None
+    config: AwsOrganizationConfig | None = None
+    sync_interval_seconds: int | None = Field(default=None, ge=60, le=86400)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return valid_name(value) if value is not None else None
+
+
+class SyncRunPublic(BaseModel):
+    id: str
+    generation: int
+    trigger: str
+    state: str
+    started_at: datetime
+    finished_at: datetime | None
+    accounts_done: int
+    accounts_total: int | None
+    counts: dict[str, Any]
+    accounts: dict[str, Any]
+    aws_calls: int
+    error: str | None
+
+
+class IntegrationPublic(BaseModel):
+    id: str
+    name: str
+    type: str
+    connector_id: str
+    resource_types: list[str]
+    config: dict[str, Any]
+    status: str
+    status_message: str | None
+    enabled: bool
+    sync_interval_seconds: int | None
+    last_sync_at: datetime | None
+    next_sync_at: datetime | None
+    counts: dict[str, int] = Field(description="Resources per type")
+    current_sync: SyncRunPublic | None = None
+    last_sync: SyncRunPublic | None = None
+    created_at: datetime
+
+
+def _run(run: SyncRun | None) -> SyncRunPublic | None:
+    return SyncRunPublic.model_validate(run, from_attributes=True) if run else None
+
+
+def to_public(session: Session, row: Integration) -> IntegrationPublic:
+    counts = dict(
+        session.execute(
+            select(Resource.type, func.count())
+            .where(Resource.integration_id == row.id)
+            .group_by(Resource.type)
+        ).all()
+    )
+    last = session.scalar(
+        select(SyncRun)
+        .where(SyncRun.integration_id == row.id, SyncRun.state != "running")
+        .order_by(SyncRun.generation.desc())
+        .limit(1)
+    )
+    return IntegrationPublic(
+        id=row.id,
+        name=row.name,
+        type=row.type,
+        connector_id=row.connector_id,
+        resource_types=row.resource_types,
+        config=row.config,
+        status=row.status,
+        status_message=row.status_message,
+        enabled=row.enabled,
+        sync_interval_seconds=row.sync_interval_seconds,
+        last_sync_at=row.last_sync_at,
+        next_sync_at=row.next_sync_at,
+        counts={str(k): int(v) for k, v in counts.items()},
+        current_sync=_run(integrations.sync_in_flight(session, row)),
+        last_sync=_run(last),
+        created_at=row.created_at,
+    )
+
+
+@router.post("", response_model=IntegrationPublic, status_code=status.HTTP_201_CREATED)
+def create(
+    body: IntegrationCreate, ctx: Ctx, admin: AdminUser, request: Request
+) -> IntegrationPublic:
+    with transaction(ctx.sessions) as session:
+        row = integrations.create(
+            session,
+            IntegrationInput(
+                body.name,
+                body.connector_id,
+                body.resource_types,
+                body.config,
+                body.sync_interval_seconds,
+            ),
+            actor_of(admin, request),
+        )
+        return to_public(session, row)
+
+
+@router.get("", response_model=list[IntegrationPublic])
+def list_integrations(ctx: Ctx, _user: CurrentUser) -> list[IntegrationPublic]:
+    with transaction(ctx.sessions) as session:
+        rows = session.scalars(select(Integration).order_by(Integration.name)).all()
+        return [to_public(session, r) for r in rows]
+
+
+@router.get("/{integration_id}", response_model=IntegrationPublic)
+def get(integration_id: str, ctx: Ctx, _user: CurrentUser) -> IntegrationPublic:
+    with transaction(ctx.sessions) as session:
+        return to_public(session, integrations.get(session, integration_id))
+
+
+@router.patch("/{integration_id}", response_model=IntegrationPublic)
+def update(
+    integration_id: str, body: IntegrationUpdate, ctx: Ctx, admin: AdminUser, request: Request
+) -> IntegrationPublic:
+    with transaction(ctx.sessions) as session:
+        row = integrations.get(session, integration_id)
+        changes = {k: getattr(body, k) for k in body.model_fields_set}
+        integrations.update(session, row, changes, actor_of(admin, request))
+        return to_public(session, row)
+
+
+@router.delete("/{integration_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete(
+    integration_id: str,
+    ctx: Ctx,
+    admin: AdminUser,
+    request: Request,
+    force: Annotated[bool, Query(description="Revoke live grants first")] = False,
+) -> None:
+    with transaction(ctx.sessions) as session:
+        row = integrations.get(session, integration_id)
+        integrations.delete(session, row, force, actor_of(admin, request))
+
+
+@router.post("/{integration_id}/disable", response_model=IntegrationPublic)
+def disable(integration_id: str, ctx: Ctx, admin: AdminUser, request: Request) -> IntegrationPublic:
+    with transaction(ctx.sessions) as session:
+        row = integrations.get(session, integration_id)
+        integrations.set_enabled(session, row, False, actor_of(admin, request))
+        return to_public(session, row)
+
+
+@router.post("/{integration_id}/enable", response_model=IntegrationPublic)
+def enable(integration_id: str, ctx: Ctx, admin: AdminUser, request: Request) -> IntegrationPublic:
+    with transaction(ctx.sessions) as session:
+        row = integrations.get(session, integration_id)
+        integrations.set_enabled(session, row, True, actor_of(admin, request))
+        return to_public(session, row)
+
+
+@router.post("/{integration_id}/sync", response_model=SyncRunPublic, status_code=202)
+def sync_now(integration_id: str, ctx: Ctx, admin: AdminUser, request: Request) -> SyncRunPublic:
+    with transaction(ctx.sessions) as session:
+        row = integrations.get(session, integration_id)
+        run = integrations.request_sync(session, row, "manual", actor_of(admin, request))
+        return SyncRunPublic.model_validate(run, from_attributes=True)
+
+
+@router.get("/{integration_id}/syncs", response_model=list[SyncRunPublic])
+def sync_history(
+    integration_id: str,
+    ctx: Ctx,
+    _admin: AdminUser,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[SyncRunPublic]:
+    with transaction(ctx.sessions) as session:
+        integrations.get(session, integration_id)
+        runs = session.scalars(
+            select(SyncRun)
+            .where(SyncRun.integration_id == integration_id)
+            .order_by(SyncRun.generation.desc())
+            .limit(limit)
+        ).all()
+        return [SyncRunPublic.model_validate(r, from_attributes=True) for r in runs]

@@ -1,0 +1,29 @@
+"""What every job of one connector process shares: Identity Center rate limits, the
+permission-set cache, and assumed management-role sessions (refreshing themselves)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from grantflow.aws.grants import GrantSettings
+from grantflow.aws.rate_limit import IdentityCenterLimiter
+from grantflow.aws.session import ClientFactory
+
+
+@dataclass
+class Shared:
+    base: ClientFactory
+    limiter: IdentityCenterLimiter = field(default_factory=IdentityCenterLimiter)
+    grant_settings: GrantSettings = field(default_factory=GrantSettings)
+    _management: dict[tuple[str, str], ClientFactory] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def management(self, role_arn: str, external_id: str) -> ClientFactory:
+        key = (role_arn, external_id)
+        with self._lock:
+            if key not in self._management:
+                self._management[key] = self.base.assume_role(
+                    role_arn, external_id, "grantflow-connector"
+                )
+            return self._management[key]

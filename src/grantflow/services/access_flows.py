@@ -1,0 +1,160 @@
+"""Access flows: CRUD, and the views the eligibility rules work on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grantflow.domain.flows import FlowDefinition, FlowView, RequesterView, ResourceView
+from grantflow.domain.integration_config import AwsOrganizationConfig
+from grantflow.services import audit, integrations
+from grantflow.services.errors import Conflict, Invalid, NotFound
+from grantflow.services.owners import integration_owner_refs
+from grantflow.store.models import AccessFlow, Group, GroupMembership, Permission, Resource, User
+
+
+def get(session: Session, flow_id: str) -> AccessFlow:
+    row = session.get(AccessFlow, flow_id)
+    if row is None:
+        raise NotFound(f"no access flow {flow_id}")
+    return row
+
+
+def _check_references(session: Session, integration_id: str, definition: FlowDefinition) -> None:
+    row = integrations.get(session, integration_id)
+    unknown = [t for t in definition.scope.resource_types if t not in row.resource_types]
+    if unknown:
+        raise Invalid(f"the integration does not sync {', '.join(unknown)}",
+                      field="definition.scope.resource_types")  # fmt: skip
+    users = set(definition.requestors.user_ids)
+    groups = set(definition.requestors.group_ids)
+    for approver in definition.approval.groups:
+        users |= set(approver.user_ids)
+        groups |= set(approver.group_ids)
+    if users:
+        found = set(session.scalars(select(User.id).where(User.id.in_(users))))
+        if users - found:
+            raise Invalid(f"unknown user id(s): {', '.join(sorted(users - found))}",
+                          field="definition")  # fmt: skip
+    if groups:
+        found = set(session.scalars(select(Group.id).where(Group.id.in_(groups))))
+        if groups - found:
+            raise Invalid(f"unknown group id(s): {', '.join(sorted(groups - found))}",
+                          field="definition")  # fmt: skip
+
+
+def _check_name(session: Session, name: str, except_id: str | None = None) -> None:
+    clash = session.scalar(select(AccessFlow.id).where(AccessFlow.name == name))
+    if clash is not None and clash != except_id:
+        raise Conflict(f"an access flow named {name!r} already exists", field="name")
+
+
+def _snapshot(row: AccessFlow) -> dict[str, Any]:
+    return {"name": row.name, "description": row.description, "enabled": row.enabled,
+            "integration_id": row.integration_id, "definition": row.definition}  # fmt: skip
+
+
+def create(
+    session: Session,
+    name: str,
+    description: str,
+    enabled: bool,
+    integration_id: str,
+    definition: FlowDefinition,
+    actor: audit.Actor,
+) -> AccessFlow:
+    _check_name(session, name)
+    _check_references(session, integration_id, definition)
+    row = AccessFlow(name=name, description=description, enabled=enabled,
+                     integration_id=integration_id,
+                     definition=definition.model_dump(mode="json"))  # fmt: skip
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "access_flow.created", "access_flow", row.id,
+                 {"after": _snapshot(row)})  # fmt: skip
+    return row
+
+
+def update(session: Session, row: AccessFlow, changes: dict[str, Any], actor: audit.Actor) -> None:
+    before = _snapshot(row)
+    if "name" in changes:
+        _check_name(session, changes["name"], row.id)
+        row.name = changes["name"]
+    if "description" in changes:
+        row.description = changes["description"]
+    if "enabled" in changes:
+        row.enabled = changes["enabled"]
+    if "definition" in changes:
+        _check_references(session, row.integration_id, changes["definition"])
+        row.definition = changes["definition"].model_dump(mode="json")
+    after = _snapshot(row)
+    if after != before:
+        audit.record(session, actor, "access_flow.updated", "access_flow", row.id,
+                     {"before": before, "after": after})  # fmt: skip
+
+
+def delete(session: Session, row: AccessFlow, actor: audit.Actor) -> None:
+    audit.record(session, actor, "access_flow.deleted", "access_flow", row.id,
+                 {"before": _snapshot(row)})  # fmt: skip
+    from grantflow.store.models import AccessRequest
+
+    for request in session.scalars(select(AccessRequest).where(AccessRequest.flow_id == row.id)):
+        request.flow_id = None
+    session.delete(row)
+
+
+# ---- views -----------------------------------------------------------------------------
+
+
+def requester_view(session: Session, user: User) -> RequesterView:
+    groups = frozenset(
+        session.scalars(select(GroupMembership.group_id).where(GroupMembership.user_id == user.id))
+    )
+    return RequesterView(user.id, groups, dict(user.attributes or {}), user.active)
+
+
+def resource_view(resource: Resource) -> ResourceView:
+    return ResourceView(
+        id=resource.id,
+        integration_id=resource.integration_id,
+        type=resource.type,
+        aws_id=resource.aws_id,
+        account_id=resource.account_id,
+        ou_path=tuple(resource.ou_path or ()),
+        tags={str(k): str(v) for k, v in (resource.tags or {}).items()},
+        owners=tuple(resource.owners or ()),
+    )
+
+
+def flow_views(session: Session, rows: Iterable[AccessFlow] | None = None) -> list[FlowView]:
+    if rows is None:
+        rows = session.scalars(select(AccessFlow)).all()
+    owners_cache: dict[str, tuple[str, ...]] = {}
+    views = []
+    for row in rows:
+        if row.integration_id not in owners_cache:
+            integ = integrations.get(session, row.integration_id)
+            config = AwsOrganizationConfig.model_validate(integ.config)
+            refs = integration_owner_refs(session, config) if integ.enabled else []
+            owners_cache[row.integration_id] = tuple(refs)
+        integ_enabled = integrations.get(session, row.integration_id).enabled
+        views.append(FlowView(row.id, row.name, row.enabled and integ_enabled, row.integration_id,
+                              FlowDefinition.model_validate(row.definition),
+                              owners_cache[row.integration_id]))  # fmt: skip
+    return views
+
+
+def permission_exists(session: Session, integration_id: str, rtype: str, name: str) -> bool:
+    return (
+        session.scalar(
+            select(Permission.id).where(
+                Permission.integration_id == integration_id,
+                Permission.resource_type == rtype,
+                Permission.name == name,
+            )
+        )
+        is not None
+    )

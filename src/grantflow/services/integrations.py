@@ -1,0 +1,272 @@
+"""Integrations: create (validated), update, enable/disable, delete, ask for a sync."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grantflow.aws import registry
+from grantflow.domain.integration_config import AwsOrganizationConfig, OwnerKind, OwnerRef
+from grantflow.services import audit, connectors, jobs
+from grantflow.services.errors import Conflict, Invalid, NotFound
+from grantflow.store.models import Grant, Group, Integration, Job, SyncRun, User
+from grantflow.store.types import utcnow
+
+INTEGRATION_TYPE = "aws-organization"
+LIVE_GRANT_STATES = ("pending", "granting", "granted", "revoking")
+
+
+class Status:
+    INITIALIZING = "initializing"
+    REFRESHING = "refreshing"
+    ACTIVE = "active"
+    WARNING = "warning"
+    ERROR = "error"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class IntegrationInput:
+    name: str
+    connector_id: str
+    resource_types: list[str]
+    config: AwsOrganizationConfig
+    sync_interval_seconds: int | None = None
+
+
+def get(session: Session, integration_id: str) -> Integration:
+    row = session.get(Integration, integration_id)
+    if row is None:
+        raise NotFound(f"no integration {integration_id}")
+    return row
+
+
+def by_name(session: Session, name: str) -> Integration:
+    row = session.scalar(select(Integration).where(Integration.name == name))
+    if row is None:
+        raise NotFound(f"no integration named {name!r}")
+    return row
+
+
+def check_resource_types(types: list[str]) -> list[str]:
+    known = {t.key for t in registry.REGISTRY}
+    unknown = [t for t in types if t not in known]
+    if unknown:
+        raise Invalid(
+            f"unknown resource type(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(sorted(known))}",
+            field="resource_types",
+        )
+    if len(set(types)) != len(types):
+        raise Invalid("lists a resource type twice", field="resource_types")
+    if not types:
+        raise Invalid("select at least one resource type to sync", field="resource_types")
+    return types
+
+
+def check_owners_exist(session: Session, owners: list[OwnerRef]) -> None:
+    for owner in owners:
+        if owner.kind is OwnerKind.USER:
+            found = session.scalar(
+                select(User.id).where(func.lower(User.username) == owner.value.lower())
+            )
+        else:
+            found = session.scalar(
+                select(Group.id).where(func.lower(Group.name) == owner.value.lower())
+            )
+        if found is None:
+            raise Invalid(
+                f"no {owner.kind.value} named {owner.value!r} in the directory",
+                field="config.integration_owners",
+            )
+
+
+def _check_name_free(session: Session, name: str, except_id: str | None = None) -> None:
+    clash = session.scalar(select(Integration.id).where(Integration.name == name))
+    if clash is not None and clash != except_id:
+        raise Conflict(f"an integration named {name!r} already exists", field="name")
+
+
+def create(session: Session, data: IntegrationInput, actor: audit.Actor) -> Integration:
+    _check_name_free(session, data.name)
+    connectors.get(session, data.connector_id)
+    check_resource_types(data.resource_types)
+    check_owners_exist(session, data.config.integration_owners)
+    row = Integration(
+        name=data.name,
+        type=INTEGRATION_TYPE,
+        connector_id=data.connector_id,
+        resource_types=data.resource_types,
+        config=data.config.model_dump(mode="json"),
+        status=Status.INITIALIZING,
+        sync_interval_seconds=data.sync_interval_seconds,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "integration.created", "integration", row.id,
+                 {"after": _snapshot(row)})  # fmt: skip
+    enqueue_verify(session, row)
+    return row
+
+
+def _snapshot(row: Integration) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "connector_id": row.connector_id,
+        "resource_types": row.resource_types,
+        "config": row.config,
+        "enabled": row.enabled,
+        "sync_interval_seconds": row.sync_interval_seconds,
+    }
+
+
+def config_of(row: Integration) -> AwsOrganizationConfig:
+    return AwsOrganizationConfig.model_validate(row.config)
+
+
+def enqueue_verify(session: Session, row: Integration) -> Job:
+    config = config_of(row)
+    return jobs.enqueue(
+        session,
+        row.connector_id,
+        "verify",
+        {
+            "integration_id": row.id,
+            "role_arn": config.management_role_arn,
+            "external_id": row.connector_id,
+            "region": config.region,
+        },
+        idempotency_key=f"verify:{row.id}",
+        max_attempts=3,
+    )
+
+
+def update(
+    session: Session, row: Integration, changes: dict[str, Any], actor: audit.Actor
+) -> Integration:
+    before = _snapshot(row)
+    if "name" in changes:
+        _check_name_free(session, changes["name"], row.id)
+        row.name = changes["name"]
+    if "connector_id" in changes:
+        row.connector_id = connectors.get(session, changes["connector_id"]).id
+    if "resource_types" in changes:
+        row.resource_types = check_resource_types(changes["resource_types"])
+    if "config" in changes:
+        config: AwsOrganizationConfig = changes["config"]
+        check_owners_exist(session, config.integration_owners)
+        row.config = config.model_dump(mode="json")
+    if "sync_interval_seconds" in changes:
+        row.sync_interval_seconds = changes["sync_interval_seconds"]
+    after = _snapshot(row)
+    if after != before:
+        audit.record(session, actor, "integration.updated", "integration", row.id,
+                     {"before": before, "after": after})  # fmt: skip
+        if before["config"] != after["config"] or before["connector_id"] != after["connector_id"]:
+            request_sync(session, row, "config", actor)
+    return row
+
+
+def set_enabled(session: Session, row: Integration, enabled: bool, actor: audit.Actor) -> None:
+    if row.enabled == enabled:
+        return
+    row.enabled = enabled
+    if enabled:
+        row.status = Status.REFRESHING if row.last_sync_at else Status.INITIALIZING
+        row.status_message = None
+        request_sync(session, row, "enable", actor)
+    else:
+        row.status = Status.DISABLED
+        row.status_message = "disabled by an admin: no syncs, no new requests"
+        row.next_sync_at = None
+    audit.record(session, actor, "integration.enabled" if enabled else "integration.disabled",
+                 "integration", row.id)  # fmt: skip
+
+
+def live_grant_count(session: Session, row: Integration) -> int:
+    from grantflow.store.models import AccessRequest
+
+    query = (
+        select(func.count())
+        .select_from(Grant)
+        .join(AccessRequest, AccessRequest.id == Grant.request_id)
+        .where(AccessRequest.integration_id == row.id, Grant.state.in_(LIVE_GRANT_STATES))
+    )
+    return session.scalar(query) or 0
+
+
+def delete(session: Session, row: Integration, force: bool, actor: audit.Actor) -> None:
+    live = live_grant_count(session, row)
+    if live and not force:
+        raise Conflict(
+            f"{live} grant(s) of this integration are live; revoke them first or delete with "
+            "force=true (which revokes them in AWS before the integration goes)"
+        )
+    audit.record(session, actor, "integration.deleted", "integration", row.id,
+                 {"before": _snapshot(row), "forced": force, "live_grants": live})  # fmt: skip
+    if live:
+        row.enabled = False
+        row.status = Status.DISABLED
+        row.status_message = "being deleted: revoking live grants first"
+        from grantflow.services import revocation
+
+        revocation.revoke_integration_grants(session, row, actor)
+        return
+    session.delete(row)
+
+
+def sync_in_flight(session: Session, row: Integration) -> SyncRun | None:
+    return session.scalar(
+        select(SyncRun)
+        .where(SyncRun.integration_id == row.id, SyncRun.state == "running")
+        .order_by(SyncRun.started_at.desc())
+        .limit(1)
+    )
+
+
+def request_sync(session: Session, row: Integration, trigger: str, actor: audit.Actor) -> SyncRun:
+    """Queue a sync unless one is already running (then that one is returned)."""
+    if not row.enabled:
+        raise Conflict("the integration is disabled; enable it to sync")
+    running = sync_in_flight(session, row)
+    if running is not None:
+        return running
+    generation = (
+        session.scalar(select(func.max(SyncRun.generation)).where(SyncRun.integration_id == row.id))
+        or 0
+    ) + 1
+    run = SyncRun(integration_id=row.id, generation=generation, trigger=trigger, state="running")
+    session.add(run)
+    session.flush()
+    config = config_of(row)
+    job = jobs.enqueue(
+        session,
+        row.connector_id,
+        "sync",
+        {
+            "integration_id": row.id,
+            "sync_run_id": run.id,
+            "generation": generation,
+            "management_role_arn": config.management_role_arn,
+            "external_id": row.connector_id,
+            "region": config.region,
+            "sso_region": config.sso_region,
+            "regions": config.regions,
+            "resource_types": row.resource_types,
+            "excluded_ou_ids": config.exclude_ou_ids,
+        },
+        idempotency_key=f"sync:{row.id}",
+        max_attempts=3,
+    )
+    run.job_id = job.id
+    if row.status in (Status.ACTIVE, Status.WARNING, Status.ERROR):
+        row.status = Status.REFRESHING
+    interval = row.sync_interval_seconds or 300
+    row.next_sync_at = utcnow() + timedelta(seconds=interval)
+    audit.record(session, actor, "integration.sync_requested", "integration", row.id,
+                 {"trigger": trigger, "sync_run_id": run.id})  # fmt: skip
+    return run

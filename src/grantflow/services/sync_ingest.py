@@ -1,0 +1,255 @@
+"""Land a discovery sync in the store: per-account batches, then the summary.
+
+Only what was read successfully may be removed: an account's resources of a type are swept
+only when that account reported the type in ``types_read``; an account that could not be
+read keeps everything it had.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grantflow.domain.inventory import AccountInventory, AccountOutcome, SyncSummary
+from grantflow.services import audit, directory, integrations, owners
+from grantflow.services.errors import Conflict, NotFound
+from grantflow.services.integrations import Status
+from grantflow.store.models import Integration, Permission, Resource, SyncRun
+from grantflow.store.types import utcnow
+
+
+def run_of(session: Session, sync_run_id: str) -> tuple[SyncRun, Integration]:
+    run = session.get(SyncRun, sync_run_id, with_for_update=True)
+    if run is None:
+        raise NotFound(f"no sync run {sync_run_id}")
+    if run.state != "running":
+        raise Conflict(f"sync run {sync_run_id} is already {run.state}")
+    return run, integrations.get(session, run.integration_id)
+
+
+def _scope(account_id: str | None) -> Any:
+    return (
+        Resource.account_id.is_(None) if account_id is None else Resource.account_id == account_id
+    )
+
+
+def _upsert(
+    session: Session,
+    row: Integration,
+    inventory: AccountInventory,
+    generation: int,
+    account_id: str | None,
+) -> Counter[str]:
+    """Insert or update each record; returns added/updated counts per type."""
+    counts: Counter[str] = Counter()
+    existing = {
+        (r.type, r.aws_id): r
+        for r in session.scalars(
+            select(Resource).where(Resource.integration_id == row.id, _scope(account_id))
+        )
+    }
+    now = utcnow()
+    for record in inventory.resources:
+        key = (record.type, record.aws_id)
+        current = existing.get(key)
+        values: dict[str, Any] = {
+            "arn": record.arn,
+            "name": record.name,
+            "region": record.region,
+            "ou_path": inventory.ou_path,
+            "tags": record.tags,
+            "attributes": {**record.attributes, "ou_names": inventory.ou_names},
+        }
+        if current is None:
+            current = Resource(
+                integration_id=row.id, type=record.type, aws_id=record.aws_id,
+                account_id=account_id, **values,
+            )  # fmt: skip
+            session.add(current)
+            counts[f"{record.type}:added"] += 1
+        elif any(getattr(current, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(current, k, v)
+            counts[f"{record.type}:updated"] += 1
+        current.sync_generation = generation
+        current.last_seen_at = now
+    return counts
+
+
+def _merge_counts(run: SyncRun, counts: Counter[str]) -> None:
+    merged = dict(run.counts)
+    for key, n in counts.items():
+        rtype, what = key.rsplit(":", 1)
+        per_type = dict(merged.get(rtype, {}))
+        per_type[what] = per_type.get(what, 0) + n
+        merged[rtype] = per_type
+    run.counts = merged
+
+
+def ingest_account(session: Session, sync_run_id: str, inventory: AccountInventory) -> SyncRun:
+    run, row = run_of(session, sync_run_id)
+    counts = _upsert(session, row, inventory, run.generation, inventory.account_id)
+    _merge_counts(run, counts)
+    accounts = dict(run.accounts)
+    accounts[inventory.account_id] = {
+        "name": inventory.name,
+        "outcome": inventory.outcome.value,
+        "detail": inventory.detail,
+        "types_read": inventory.types_read,
+        "ou_path": inventory.ou_names,
+        "resources": len(inventory.resources),
+    }
+    run.accounts = accounts
+    run.accounts_done = len(accounts)
+    run.aws_calls += inventory.aws_calls
+    return run
+
+
+def _sweep(session: Session, row: Integration, run: SyncRun, summary: SyncSummary) -> Counter[str]:
+    """Remove what this generation did not see — only where it was read successfully."""
+    removed: Counter[str] = Counter()
+    readable = {
+        acct: info["types_read"]
+        for acct, info in run.accounts.items()
+        if info["outcome"] in (AccountOutcome.SYNCED.value, AccountOutcome.INCOMPLETE.value)
+    }
+    for account_id, types in readable.items():
+        for rtype in types:
+            stale = session.scalars(
+                select(Resource).where(
+                    Resource.integration_id == row.id,
+                    Resource.account_id == account_id,
+                    Resource.type == rtype,
+                    Resource.sync_generation < run.generation,
+                )
+            ).all()
+            for resource in stale:
+                session.delete(resource)
+                removed[f"{rtype}:removed"] += 1
+    # Accounts the (complete) org walk no longer reports: left the org or now excluded.
+    reported = set(run.accounts) | {summary.management_account_id}
+    gone = session.scalars(
+        select(Resource).where(
+            Resource.integration_id == row.id,
+            Resource.account_id.is_not(None),
+            Resource.account_id.not_in(reported),
+            Resource.sync_generation < run.generation,
+        )
+    ).all()
+    for resource in gone:
+        session.delete(resource)
+        removed[f"{resource.type}:removed"] += 1
+    return removed
+
+
+def _permissions(session: Session, row: Integration, summary: SyncSummary) -> None:
+    wanted: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for ps in summary.permission_sets:
+        if not ps.managed_by_grantflow:
+            wanted[("aws-account", ps.name)] = (ps.description, ps.arn)
+    from grantflow.aws import registry
+
+    for rtype in registry.REGISTRY:
+        if rtype.key == "aws-account" or rtype.key not in row.resource_types:
+            continue
+        for spec in rtype.permissions:
+            wanted[(rtype.key, spec.key)] = (spec.description, None)
+    current = {
+        (p.resource_type, p.name): p
+        for p in session.scalars(select(Permission).where(Permission.integration_id == row.id))
+    }
+    for key, (description, ref) in wanted.items():
+        perm = current.pop(key, None)
+        if perm is None:
+            session.add(Permission(integration_id=row.id, resource_type=key[0], name=key[1],
+                                   description=description, aws_ref=ref))  # fmt: skip
+        else:
+            perm.description, perm.aws_ref = description, ref
+    for stale in current.values():
+        session.delete(stale)
+
+
+def _status(row: Integration, run: SyncRun) -> None:
+    troubled = {
+        acct: info
+        for acct, info in run.accounts.items()
+        if info["outcome"] in (AccountOutcome.ACCESS_DENIED.value, AccountOutcome.INCOMPLETE.value)
+    }
+    row.last_sync_at = run.finished_at
+    if troubled:
+        run.state = "warning"
+        row.status = Status.WARNING
+        row.status_message = "; ".join(
+            f"{acct} ({info['name']}): {info['outcome']} — {info['detail']}"
+            for acct, info in sorted(troubled.items())
+        )
+    else:
+        run.state = "succeeded"
+        row.status = Status.ACTIVE
+        row.status_message = None
+
+
+def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> SyncRun:
+    run, row = run_of(session, sync_run_id)
+    if summary.management_resources is not None:
+        # Organization-wide records (Identity Center groups) belong to no account.
+        inventory = summary.management_resources
+        _merge_counts(run, _upsert(session, row, inventory, run.generation, None))
+        _sweep_management(session, row, run, inventory.types_read)
+    _merge_counts(run, _sweep(session, row, run, summary))
+    _permissions(session, row, summary)
+    actor = audit.Actor("connector", row.connector_id, "connector")
+    row.facts = {
+        **row.facts,
+        "organization_id": summary.organization_id,
+        "management_account_id": summary.management_account_id,
+        "root_id": summary.root_id,
+    }
+    if summary.directory is not None:
+        row.facts = {
+            **row.facts,
+            "instance_arn": summary.directory.instance_arn,
+            "identity_store_id": summary.directory.identity_store_id,
+        }
+        directory.apply_identity_store_snapshot(session, summary.directory, actor)
+    owners.resolve_integration_owners(session, row)
+    run.finished_at = utcnow()
+    run.accounts_total = summary.accounts_total
+    run.aws_calls = summary.aws_calls
+    _status(row, run)
+    audit.record(session, actor, "integration.synced", "integration", row.id,
+                 {"sync_run_id": run.id, "state": run.state, "counts": run.counts})  # fmt: skip
+    return run
+
+
+def _sweep_management(session: Session, row: Integration, run: SyncRun, types: list[str]) -> None:
+    removed: Counter[str] = Counter()
+    for rtype in types:
+        stale = session.scalars(
+            select(Resource).where(
+                Resource.integration_id == row.id,
+                Resource.account_id.is_(None),
+                Resource.type == rtype,
+                Resource.sync_generation < run.generation,
+            )
+        ).all()
+        for resource in stale:
+            session.delete(resource)
+            removed[f"{rtype}:removed"] += 1
+    _merge_counts(run, removed)
+
+
+def fail_sync(session: Session, sync_run_id: str, error: str) -> None:
+    run = session.get(SyncRun, sync_run_id)
+    if run is None or run.state != "running":
+        return
+    row = integrations.get(session, run.integration_id)
+    run.state = "failed"
+    run.error = error
+    run.finished_at = utcnow()
+    if row.enabled:
+        row.status = Status.ERROR
+        row.status_message = error

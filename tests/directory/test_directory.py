@@ -1,0 +1,162 @@
+"""The directory service: identity store snapshots, identity mapping, local users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from grantflow.domain.inventory import DirectoryGroup, DirectorySnapshot, DirectoryUser
+from grantflow.services import audit, directory
+from grantflow.services.errors import Conflict, Invalid
+from grantflow.store.db import transaction
+from grantflow.store.models import Group, GroupMembership, User
+from tests.fixtures.api import Api
+
+ACTOR = audit.Actor(type="system", id=None, source="scheduler")
+
+
+def _snapshot(users: list[DirectoryUser], groups: list[DirectoryGroup]) -> DirectorySnapshot:
+    return DirectorySnapshot(
+        identity_store_id="d-123", instance_arn="arn:aws:sso:::instance/ssoins-1",
+        users=users, groups=groups,
+    )  # fmt: skip
+
+
+ALICE = DirectoryUser(
+    identity_store_user_id="is-alice", username="alice", email="alice@example.com",
+    display_name="Alice", attributes={"department": "Platform"},
+)  # fmt: skip
+BOB = DirectoryUser(identity_store_user_id="is-bob", username="bob.smith", email="bob@example.com")
+ADMINS = DirectoryGroup(
+    identity_store_group_id="is-g1", name="Admins", member_user_ids=["is-alice", "is-bob"]
+)
+
+
+def _rows(session: Session) -> set[tuple[Any, ...]]:
+    users = {
+        ("user", u.username, u.email, u.active, u.source, u.identity_store_user_id)
+        for u in session.scalars(select(User).where(User.username != "admin"))
+    }
+    groups = {
+        ("group", g.name, g.source, g.identity_store_group_id)
+        for g in session.scalars(select(Group))
+    }
+    members = {
+        ("member", m.group_id, m.user_id, m.source)
+        for m in session.scalars(select(GroupMembership))
+    }
+    return users | groups | members
+
+
+def test_snapshot_is_idempotent(sessions: sessionmaker[Session]) -> None:
+    snap = _snapshot([ALICE, BOB], [ADMINS])
+    with transaction(sessions) as session:
+        first = directory.apply_identity_store_snapshot(session, snap, ACTOR)
+        before = _rows(session)
+    with transaction(sessions) as session:
+        second = directory.apply_identity_store_snapshot(session, snap, ACTOR)
+        after = _rows(session)
+    assert (first.users_created, first.groups_created, first.memberships_added) == (2, 1, 2)
+    assert not second.changed
+    assert before == after
+    assert ("user", "alice", "alice@example.com", True, "identity_center", "is-alice") in after
+
+
+def test_removed_identity_store_user_is_deactivated(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as session:
+        directory.apply_identity_store_snapshot(session, _snapshot([ALICE, BOB], [ADMINS]), ACTOR)
+    gone = ADMINS.model_copy(update={"member_user_ids": ["is-alice"]})
+    with transaction(sessions) as session:
+        result = directory.apply_identity_store_snapshot(session, _snapshot([ALICE], [gone]), ACTOR)
+        bob = directory.user_by_username(session, "bob.smith")
+        assert bob is not None and bob.active is False
+        assert (result.users_deactivated, result.memberships_removed) == (1, 1)
+    with transaction(sessions) as session:
+        directory.apply_identity_store_snapshot(session, _snapshot([ALICE], []), ACTOR)
+        assert session.scalars(select(Group)).all() == []
+
+
+def test_mapping_by_username_then_email(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as session:
+        session.add_all([
+            User(username="ALICE", email="other@example.com", source="scim"),
+            User(username="bsmith", email="BOB@example.com", source="scim"),
+            User(username="carol", email="carol@example.com", source="local"),
+        ])  # fmt: skip
+    with transaction(sessions) as session:
+        result = directory.apply_identity_store_snapshot(
+            session, _snapshot([ALICE, BOB], []), ACTOR
+        )
+        mapped = {
+            u.username: u.identity_store_user_id
+            for u in session.scalars(select(User).where(User.source != "identity_center"))
+        }
+    # ALICE (scim) owns the username: the snapshot maps it instead of creating a row
+    assert mapped == {"ALICE": "is-alice", "bsmith": "is-bob", "carol": None}
+    reasons = {k: getattr(v, "reason", None) for k, v in result.mapping.items()}
+    assert "no_identity_store_user" in {str(r) for r in reasons.values()}
+
+
+def test_local_user_password(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as session:
+        user = directory.create_local_user(
+            session, "dora", "dora@example.com", "Dora", "correct horse battery", "member", ACTOR
+        )
+        assert user.password_hash and "correct" not in user.password_hash
+        assert directory.verify_password(user, "correct horse battery")
+        assert not directory.verify_password(user, "wrong password!!")
+        with pytest.raises(Conflict):
+            directory.create_local_user(session, "DORA", None, "", "x" * 12, "member", ACTOR)
+        with pytest.raises(Invalid):
+            directory.create_local_user(session, "eve", None, "", "short", "member", ACTOR)
+        with pytest.raises(Invalid):
+            directory.create_local_user(session, "eve", None, "", "x" * 12, "root", ACTOR)
+        directory.update_user(session, user.id, None, False, ACTOR)
+        assert not directory.verify_password(user, "correct horse battery")
+
+
+def test_cannot_receive_aws_grants_through_the_api(api: Api) -> None:
+    admin = api.as_admin()
+    body = {
+        "username": "frank",
+        "email": "frank@example.com",
+        "password": "a long password!",
+        "role": "member",
+    }
+    r = api.client.post("/api/v1/users", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["source"] == "local" and created["aws"]["can_receive_aws_grants"] is False
+    assert created["aws"]["reason"] == "no_identity_store_user"
+    assert "cannot receive AWS grants" in created["aws"]["detail"]
+    assert api.client.post("/api/v1/users", json=body, headers=admin).status_code == 409
+    r = api.client.patch(
+        f"/api/v1/users/{created['id']}", json={"role": "admin", "active": False}, headers=admin
+    )
+    assert (r.json()["role"], r.json()["active"]) == ("admin", False)
+    assert api.client.get("/api/v1/users/nope", headers=admin).status_code == 404
+    r = api.client.patch(f"/api/v1/users/{created['id']}", json={"role": "root"}, headers=admin)
+    assert r.status_code == 422
+
+
+def test_mapped_user_can_receive_grants_through_the_api(api: Api) -> None:
+    from grantflow.store.db import build_engine, session_factory
+
+    engine = build_engine(api.settings.database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            directory.apply_identity_store_snapshot(session, _snapshot([ALICE], []), ACTOR)
+            alice = directory.user_by_username(session, "alice")
+            assert alice is not None
+            alice_id = alice.id
+    finally:
+        engine.dispose()
+    got = api.client.get(f"/api/v1/users/{alice_id}", headers=api.as_admin()).json()
+    assert got["aws"] == {
+        "can_receive_aws_grants": True, "identity_store_user_id": "is-alice",
+        "matched_by": "username", "reason": None, "detail": None,
+    }  # fmt: skip
+    assert got["attributes"] == {"department": "Platform"}

@@ -49,6 +49,7 @@ def _demo_settings(port: int, workdir: Path, admin_token: str, connector_role: s
         log_level=os.environ.get("GRANTFLOW_LOG_LEVEL", "WARNING"),
         managed_connector=True,
         connector_role_arn=connector_role,
+        cookie_secure=False,  # the demo serves plain http on loopback
     )
 
 

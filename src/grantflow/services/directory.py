@@ -85,7 +85,9 @@ def on_user_deactivated(session: Session, user_id: str, actor: audit.Actor) -> N
     """Run once a user has been deactivated (SCIM ``active=false``, removal, sync): their
     pending requests end and their live grants are revoked in AWS."""
     from grantflow.services.revocation import revoke_user_grants
+    from grantflow.services.sessions import end_user_sessions
 
+    end_user_sessions(session, user_id)
     revoke_user_grants(session, user_id, actor, "user deactivated")
 
 

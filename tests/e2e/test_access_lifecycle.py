@@ -1,0 +1,156 @@
+"""Flows, requests, approvals and grants end to end: API → jobs → managed connector → AWS.
+
+AWS state is read back from the moto server with boto3 after each step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.e2e.conftest import Deployed, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _sso() -> Any:
+    return boto3.client("sso-admin", region_name="us-east-1")
+
+
+def _assignments(d: Deployed, account: str, ps_arn: str) -> set[tuple[str, str, str]]:
+    pages = (
+        _sso()
+        .get_paginator("list_account_assignments")
+        .paginate(InstanceArn=d.org.instance_arn, AccountId=account, PermissionSetArn=ps_arn)
+    )
+    return {
+        (a["AccountId"], a["PermissionSetArn"], a["PrincipalId"])
+        for page in pages
+        for a in page["AccountAssignments"]
+        if a["PrincipalType"] == "USER"
+    }
+
+
+def _ready(d: Deployed) -> dict[str, Any]:
+    created = d.create_integration()
+    done = d.wait_status(created["id"], {"active", "warning", "error"})
+    assert done["status"] == "active", done["status_message"]
+    return done
+
+
+def _ids(d: Deployed, kind: str, names: list[str]) -> list[str]:
+    path = "/api/v1/users" if kind == "user" else "/api/v1/groups"
+    with d.admin() as c:
+        items = c.get(path, params={"limit": 500}).json()["items"]
+    key = "username" if kind == "user" else "name"
+    found = {i[key]: i["id"] for i in items}
+    return [found[n] for n in names]
+
+
+def _flow(d: Deployed, integration_id: str, name: str, **definition: Any) -> dict[str, Any]:
+    with d.admin() as c:
+        r = c.post("/api/v1/access-flows", json={"name": name, "integration_id": integration_id,
+                                                 "definition": definition})  # fmt: skip
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+
+def _account_resource(d: Deployed, integration_id: str) -> dict[str, Any]:
+    prod = next(a for a in d.org.member_accounts if a.id in d.org.synced_account_ids)
+    with d.admin() as c:
+        params = {"integration_id": integration_id, "type": "aws-account", "q": prod.id}
+        page = c.get("/api/v1/resources", params=params).json()
+    return dict(page["items"][0])
+
+
+def _wait_state(client: Any, request_id: str, states: set[str], timeout: float = 60) -> dict:
+    return dict(
+        wait_for(
+            lambda: (
+                (r := client.get(f"/api/v1/access-requests/{request_id}").json())["state"] in states
+                and r
+            ),
+            timeout,
+            f"request in {states}",
+        )
+    )
+
+
+def test_auto_approved_account_access_is_granted_and_revoked_in_aws(deployed: Deployed) -> None:
+    d = deployed
+    integ = _ready(d)
+    user = d.org.users[0]
+    (user_id,) = _ids(d, "user", [user.username])
+    _flow(d, integ["id"], "read-only for everyone",
+          requestors={"everyone": True},
+          scope={"resource_types": ["aws-account"], "mode": "all"},
+          permissions={"aws-account": ["ReadOnlyAccess"]},
+          approval={"mode": "auto"}, max_duration_seconds=3600)  # fmt: skip
+    account = _account_resource(d, integ["id"])
+    ps_arn = d.org.permission_set_arns["ReadOnlyAccess"]
+    before = _assignments(d, account["aws_id"], ps_arn)
+    with d.as_user(user.username) as me:
+        r = me.post("/api/v1/access-requests", json={"resource_ids": [account["id"]],
+                                                     "permission": "ReadOnlyAccess",
+                                                     "duration_seconds": 600})  # fmt: skip
+        assert r.status_code == 201, r.text
+        granted = _wait_state(me, r.json()["id"], {"granted", "failed"})
+        assert granted["state"] == "granted", granted
+        access = granted["grants"][0]["access"]
+        assert "account_id=" + account["aws_id"] in access["sign_in_url"]
+        assert "role_name=ReadOnlyAccess" in access["sign_in_url"]
+        tuple_ = (account["aws_id"], ps_arn, user.user_id)
+        assert _assignments(d, account["aws_id"], ps_arn) == before | {tuple_}
+        r = me.post(f"/api/v1/access-requests/{granted['id']}/revoke", json={})
+        assert r.status_code == 200, r.text
+        ended = _wait_state(me, granted["id"], {"revoked"})
+    assert ended["grants"][0]["state"] == "revoked"
+    assert _assignments(d, account["aws_id"], ps_arn) == before
+    assert user_id
+
+
+def test_owner_approval_never_by_the_requester(deployed: Deployed) -> None:
+    d = deployed
+    integ = _ready(d)
+    requester, approver = d.org.users[0], d.org.users[1]
+    (approver_id,) = _ids(d, "user", [approver.username])
+    requester_id = _ids(d, "user", [requester.username])[0]
+    _flow(d, integ["id"], "admin with approval",
+          requestors={"everyone": True},
+          scope={"resource_types": ["aws-account"], "mode": "all"},
+          permissions={"aws-account": ["AdministratorAccess"]},
+          approval={"mode": "any", "groups": [
+              {"kind": "users", "user_ids": [approver_id, requester_id]}]},
+          justification_required=True)  # fmt: skip
+    account = _account_resource(d, integ["id"])
+    with d.as_user(requester.username) as me, d.as_user(approver.username) as boss:
+        body = {"resource_ids": [account["id"]], "permission": "AdministratorAccess"}
+        missing = me.post("/api/v1/access-requests", json=body)
+        assert (missing.status_code, missing.json()["error"]["field"]) == (422, "justification")
+        r = me.post("/api/v1/access-requests", json={**body, "justification": "INC-1234"})
+        assert r.status_code == 201, r.text
+        request_id = r.json()["id"]
+        own = me.post(f"/api/v1/access-requests/{request_id}/approve", json={})
+        assert own.status_code == 403
+        assert "own request" in own.json()["error"]["message"]
+        todo = boss.get("/api/v1/access-requests", params={"scope": "to_approve"}).json()
+        assert [t["id"] for t in todo] == [request_id]
+        ok = boss.post(f"/api/v1/access-requests/{request_id}/approve", json={"reason": "ok"})
+        assert ok.status_code == 200, ok.text
+        granted = _wait_state(me, request_id, {"granted", "failed"})
+        assert granted["state"] == "granted"
+        me.post(f"/api/v1/access-requests/{request_id}/revoke", json={})
+        _wait_state(me, request_id, {"revoked"})
+
+
+def test_no_flow_means_403_with_the_explanation(deployed: Deployed) -> None:
+    d = deployed
+    integ = _ready(d)
+    account = _account_resource(d, integ["id"])
+    with d.as_user(d.org.users[0].username) as me:
+        body = {"resource_ids": [account["id"]], "permission": "ReadOnlyAccess"}
+        r = me.post("/api/v1/access-requests", json=body)
+    assert r.status_code == 403
+    assert "no access flow" in r.json()["error"]["message"]

@@ -15,6 +15,7 @@ from grantflow.api.middleware import install_middleware
 from grantflow.api.routes import (
     access_flows,
     access_requests,
+    audit,
     auth,
     auth_oidc,
     catalog,
@@ -24,14 +25,17 @@ from grantflow.api.routes import (
     health,
     integrations,
     me,
+    reports,
     requestable,
     resources,
     scim,
+    session_audit,
     users,
 )
 from grantflow.services import scheduler
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory
+from grantflow.web import install as install_web
 
 DESCRIPTION = (
     "Just-in-time access for AWS Organizations. Authenticate with "
@@ -87,4 +91,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(requestable.router)
     app.include_router(directory.router)
     app.include_router(scim.router)
+    app.include_router(audit.router)
+    app.include_router(reports.router)
+    app.include_router(session_audit.router)
+    install_web(app)
     return app

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grantflow import __version__
+from grantflow.aws.cloudtrail import IngestRequest, ingest
 from grantflow.aws.errors import AccessDenied, AwsError, AwsUnavailable, Throttled
 from grantflow.aws.grants import apply_grant, apply_revoke, plan_grant
 from grantflow.aws.session import ClientFactory
@@ -149,5 +150,18 @@ def revoke(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def audit_ingest(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Session audit: new CloudTrail files of the organization trail, only events made with
+    the grants in the payload. Idempotent: the control plane keeps each eventID once."""
+    factory, _shared = ctx.management(payload)
+    request = IngestRequest.model_validate(payload)
+    try:
+        result = ingest(factory, request)
+    except AwsError as err:
+        raise failure_from_aws(err) from err
+    return result.model_dump(mode="json")
+
+
 def default_handlers() -> dict[str, Handler]:
-    return {"verify": verify, "ping": ping, "sync": sync, "grant": grant, "revoke": revoke}
+    return {"verify": verify, "ping": ping, "sync": sync, "grant": grant, "revoke": revoke,
+            "audit_ingest": audit_ingest}  # fmt: skip

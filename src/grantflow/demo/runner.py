@@ -13,12 +13,14 @@ import secrets
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from rich.console import Console
 
 from grantflow.cli.server import build_server, local_url
+from grantflow.demo import scenario
 from grantflow.demo.deploy import (
     CONNECTOR_ROLE_NAME,
     create_connector_role,
@@ -88,17 +90,43 @@ def _verify_connector(
     console.print("[yellow]connector verification is still pending[/yellow]")
 
 
-def _after_start(settings: Settings, connector_id: str, role_arn: str, console: Console) -> None:
-    headers = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}  # type: ignore[union-attr]
+@dataclass(frozen=True)
+class _Start:
+    settings: Settings
+    org: OrgSummary
+    connector_id: str
+    role_arn: str
+    audit_bucket: str
+
+
+def _after_start(start: _Start, console: Console) -> None:
+    settings = start.settings
+    token = settings.admin_token.get_secret_value()  # type: ignore[union-attr]
+    headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=local_url(settings), headers=headers, timeout=30) as client:
         _wait_ready(client)
-        _verify_connector(client, connector_id, role_arn, console)
-        console.print(
-            f"\n[bold]Grantflow demo is running:[/bold] {settings.base_url}\n"
-            f"  API docs:    {settings.base_url}/docs\n"
-            f"  Admin token: {settings.admin_token.get_secret_value()}\n"  # type: ignore[union-attr]
-            "Press Ctrl+C to stop."
-        )
+        _verify_connector(client, start.connector_id, start.role_arn, console)
+        try:
+            console.print("connecting the organization (first sync)…")
+            integ = scenario.create_integration(
+                client, start.org, start.connector_id, start.role_arn, start.audit_bucket
+            )
+            counts = ", ".join(f"{n} {t}" for t, n in sorted(integ["counts"].items()))
+            console.print(f"[green]✓[/green] integration {integ['name']!r} is {integ['status']}: "
+                          f"{counts}")  # fmt: skip
+            flows = scenario.create_flows(client, integ["id"])
+            console.print(f"[green]✓[/green] access flows: {', '.join(flows)}")
+            logins = scenario.demo_logins(settings.database_url, start.org)
+        except scenario.DemoSetupError as err:
+            console.print(f"[red]demo setup failed:[/red] {err}")
+            return
+    console.print(f"\n[bold]Grantflow demo is running:[/bold] {settings.base_url}")
+    console.print(f"  API docs:    {settings.base_url}/docs")
+    console.print(f"  Admin token: {token}")
+    console.print("  Sign in as:")
+    for login in logins:
+        console.print(f"    {login.username:<12} {login.password:<14} {login.role:<7} {login.why}")
+    console.print("Press Ctrl+C to stop.")
 
 
 def _stack_set_targets(org: OrgSummary) -> list[str]:
@@ -136,7 +164,8 @@ def run_demo(port: int, seed: int, console: Console) -> None:
             f"CloudFormation stack deployed in the management account {org.management_account_id}: "
             f"{role_arn} (trusts {CONNECTOR_ROLE_NAME} with external id {connector_id})"
         )
-        threading.Thread(
-            target=_after_start, args=(settings, connector_id, role_arn, console), daemon=True
-        ).start()
+        bucket = f"org-trail-{org.organization_id}"
+        session.client("s3").create_bucket(Bucket=bucket)
+        start = _Start(settings, org, connector_id, role_arn, bucket)
+        threading.Thread(target=_after_start, args=(start, console), daemon=True).start()
         built.run()

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from grantflow.domain.inventory import SyncSummary
 from grantflow.domain.jobs import JobState
-from grantflow.services import audit, grant_jobs, integrations, sync_ingest
+from grantflow.services import audit, grant_jobs, integrations, session_audit, sync_ingest
 from grantflow.services.integrations import Status
 from grantflow.store.models import Integration, Job
 
@@ -65,3 +65,5 @@ def on_finished(session: Session, job: Job) -> None:
         grant_jobs.grant_finished(session, job, failed)
     elif job.type == "revoke":
         grant_jobs.revoke_finished(session, job, failed)
+    elif job.type == session_audit.JOB_TYPE:
+        session_audit.ingest_finished(session, job, failed)

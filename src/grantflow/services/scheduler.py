@@ -16,7 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.metrics import Metrics
-from grantflow.services import audit, grant_jobs, integrations, job_outcomes, jobs
+from grantflow.services import (
+    audit,
+    grant_jobs,
+    integrations,
+    job_outcomes,
+    jobs,
+    metrics_observer,
+    session_audit,
+)
 from grantflow.services.workers import Workers
 from grantflow.store.db import transaction
 from grantflow.store.models import Integration
@@ -76,6 +84,12 @@ def observe_queue(sessions: sessionmaker[Session], metrics: Metrics) -> None:
     metrics.jobs_oldest_age.set(age)
 
 
+def start_audit_ingest(sessions: sessionmaker[Session]) -> int:
+    """Queue CloudTrail ingestion for audit-enabled integrations that are due."""
+    with transaction(sessions) as session:
+        return session_audit.enqueue_due(session)
+
+
 def _threaded(func: Callable[[], object]) -> Callable[[], Awaitable[None]]:
     async def tick() -> None:
         await asyncio.to_thread(func)
@@ -88,3 +102,8 @@ def install(workers: Workers, sessions: sessionmaker[Session], metrics: Metrics)
     workers.every("queue-metrics", 10.0, _threaded(lambda: observe_queue(sessions, metrics)))
     workers.every("periodic-sync", 5.0, _threaded(lambda: start_due_syncs(sessions)))
     workers.every("grant-expiry", 0.5, _threaded(lambda: expire_grants(sessions)))
+    workers.every("audit-ingest", 60.0, _threaded(lambda: start_audit_ingest(sessions)))
+    marks = metrics_observer.Watermarks()
+    workers.every(
+        "db-metrics", 15.0, _threaded(lambda: metrics_observer.observe(sessions, metrics, marks))
+    )

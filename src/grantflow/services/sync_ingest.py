@@ -52,7 +52,8 @@ def _upsert(
         )
     }
     now = utcnow()
-    for record in inventory.resources:
+    unique = {(r.type, r.aws_id): r for r in inventory.resources}  # a record read twice counts once
+    for record in unique.values():
         key = (record.type, record.aws_id)
         current = existing.get(key)
         values: dict[str, Any] = {

@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from grantflow.store import audit_guard
+
 
 class DatabaseUnavailable(RuntimeError):
     """The database could not be reached; the message says what to check."""
@@ -69,7 +71,8 @@ def check_connection(engine: Engine) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    """Sessions that refuse to update or delete audit rows (see ``audit_guard``)."""
+    return audit_guard.install(sessionmaker(bind=engine, expire_on_commit=False))
 
 
 @contextmanager

@@ -1,0 +1,45 @@
+"""The CLI's HTTP client for the Grantflow API (URL and token from options or environment)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from grantflow.cli.errors import fail
+
+
+class Api:
+    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "grantflow-cli"},
+            timeout=timeout,
+        )
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._http.close()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as err:
+            raise fail(f"cannot reach {self._http.base_url}: {err}") from None
+        if response.status_code >= 400:
+            try:
+                error = response.json()["error"]
+                field = f" ({error['field']})" if error.get("field") else ""
+                message = f"{error['message']}{field}"
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:300]
+            raise fail(f"HTTP {response.status_code}: {message}")
+        return response.json() if response.content else None
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.call("POST", path, **kwargs)

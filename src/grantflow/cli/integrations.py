@@ -1,0 +1,85 @@
+"""`grantflow integrations`: list them, and sync one with a live progress bar."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from grantflow.cli.api_client import Api
+from grantflow.cli.errors import fail
+
+integrations_app = typer.Typer(help="Integrations: list, sync.", no_args_is_help=True)
+console = Console(highlight=False)
+
+Url = Annotated[str, typer.Option(envvar="GRANTFLOW_URL", help="Grantflow base URL")]
+Token = Annotated[str, typer.Option(envvar="GRANTFLOW_TOKEN", help="API token", show_default=False)]
+
+
+def _find(api: Api, name: str) -> dict[str, Any]:
+    for item in api.get("/api/v1/integrations"):
+        if item["name"] == name or item["id"] == name:
+            return dict(item)
+    raise fail(f"no integration named {name!r}")
+
+
+@integrations_app.command("list")
+def list_integrations(url: Url, token: Token) -> None:
+    """Integrations with their status and resource counts."""
+    with Api(url, token) as api:
+        rows = api.get("/api/v1/integrations")
+    table = Table("name", "status", "last sync", "resources", "message")
+    for row in rows:
+        total = sum(row["counts"].values())
+        table.add_row(row["name"], row["status"], str(row["last_sync_at"] or "never"),
+                      str(total), row["status_message"] or "")  # fmt: skip
+    console.print(table)
+
+
+def _summary(run: dict[str, Any]) -> Table:
+    table = Table("type", "added", "updated", "removed", title=f"sync {run['state']}")
+    for rtype, counts in sorted(run["counts"].items()):
+        table.add_row(rtype, *(str(counts.get(k, 0)) for k in ("added", "updated", "removed")))
+    return table
+
+
+@integrations_app.command("sync")
+def sync(
+    name: Annotated[str, typer.Argument(help="Integration name or id")],
+    url: Url,
+    token: Token,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the sync")] = 600,
+) -> None:
+    """Sync now and follow it: accounts done / total, then what changed."""
+    with Api(url, token) as api:
+        integ = _find(api, name)
+        run = api.post(f"/api/v1/integrations/{integ['id']}/sync")
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())  # fmt: skip
+        deadline = time.monotonic() + timeout
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task(f"syncing {integ['name']}", total=None)
+            while time.monotonic() < deadline:
+                runs = api.get(f"/api/v1/integrations/{integ['id']}/syncs", params={"limit": 5})
+                run = next((r for r in runs if r["id"] == run["id"]), run)
+                progress.update(task, completed=run["accounts_done"], total=run["accounts_total"])
+                if run["state"] != "running":
+                    progress.update(task, total=run["accounts_done"] or 1,
+                                    completed=run["accounts_done"] or 1)  # fmt: skip
+                    break
+                time.sleep(0.5)
+            else:
+                raise fail(f"the sync did not finish within {timeout:.0f}s")
+    console.print(_summary(run))
+    troubled = {a: i for a, i in run["accounts"].items() if i["outcome"] not in ("synced",)}
+    for account, info in sorted(troubled.items()):
+        console.print(
+            f"[yellow]{account} {info['name']}: {info['outcome']}[/yellow] {info['detail'] or ''}"
+        )
+    console.print(f"{run['aws_calls']} AWS calls")
+    if run["state"] == "failed":
+        raise fail(run["error"] or "the sync failed")

@@ -1,0 +1,191 @@
+"""Session audit: ask the connector for CloudTrail events made with grants, keep them once.
+
+The control plane sends the connector the grants whose sessions to look for (a snapshot taken
+``as_of`` now): every grant of the integration that is live, or that ended within the
+look-back (CloudTrail delivers files minutes after the calls). It gets back only matching
+events and the new cursor. Events are stored once by CloudTrail's eventID, so reading the
+same files again (a retried job, an overlapping run) adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from grantflow.domain.cloudtrail_match import GrantMatcher
+from grantflow.services import audit, integrations, jobs
+from grantflow.store.models import AccessRequest, Grant, Integration, Job, User, new_id
+from grantflow.store.models_audit import AuditCursor, SessionAuditEvent
+from grantflow.store.types import utcnow
+
+JOB_TYPE = "audit_ingest"
+INTERVAL_SECONDS = 300  # how often each integration's trail is read
+LOOKBACK = timedelta(hours=6)  # grants that ended this long ago are still matched
+MAX_RAW_BYTES = 16_384  # a record larger than this is kept without its request/response
+
+
+def audit_enabled(row: Integration) -> bool:
+    config = row.config or {}
+    return bool(config.get("enable_audit") and config.get("audit_bucket"))
+
+
+def _cursor(session: Session, integration_id: str) -> AuditCursor:
+    row = session.get(AuditCursor, integration_id, with_for_update=True)
+    if row is None:
+        row = AuditCursor(integration_id=integration_id, cursor={}, files_read=0,
+                          events_matched=0)  # fmt: skip
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _grant_access(grant: Grant, request: AccessRequest) -> tuple[str, str] | None:
+    """(account, permission set name) a grant's sessions run under; None for memberships."""
+    spec, handle = grant.spec or {}, grant.handle or {}
+    account = spec.get("account_id")
+    name: object
+    if spec.get("kind") == "account_assignment":
+        name = request.permission
+    elif spec.get("kind") == "pooled_permission_set":
+        name = handle.get("permission_set_name")
+    else:
+        return None
+    return (str(account), str(name)) if account and name else None
+
+
+def _end(grant: Grant) -> datetime | None:
+    if grant.revoked_at is not None:
+        return grant.revoked_at
+    return None if grant.state in ("granted", "revoking") else grant.expires_at
+
+
+def matchers(session: Session, row: Integration, since: datetime) -> list[GrantMatcher]:
+    query = (
+        select(Grant, AccessRequest, User)
+        .join(AccessRequest, AccessRequest.id == Grant.request_id)
+        .join(User, User.id == AccessRequest.requester_id)
+        .where(AccessRequest.integration_id == row.id)
+        .where(Grant.granted_at.is_not(None))
+        .where(or_(Grant.revoked_at.is_(None), Grant.revoked_at >= since))
+    )
+    found = []
+    for grant, request, user in session.execute(query):
+        access, end = _grant_access(grant, request), _end(grant)
+        if access is None or grant.granted_at is None or (end is not None and end < since):
+            continue
+        names = tuple(sorted({n.lower() for n in (user.username, user.email) if n}))
+        found.append(GrantMatcher(grant_id=grant.id, account_id=access[0],
+                                  permission_set_name=access[1], session_names=names,
+                                  start=grant.granted_at, end=end))  # fmt: skip
+    return found
+
+
+def enqueue(session: Session, row: Integration, now: datetime | None = None) -> Job | None:
+    """Queue an ingestion run for ``row`` (reusing one still in flight); None when audit is
+    off, the organization is unknown yet, or no grant needs matching."""
+    if not row.enabled or not audit_enabled(row) or not (row.facts or {}).get("organization_id"):
+        return None
+    now = now or utcnow()
+    cursor = _cursor(session, row.id)
+    since = min(now - LOOKBACK, (cursor.last_run_at or now) - timedelta(hours=1))
+    found = matchers(session, row, since)
+    if not found:
+        return None
+    config = integrations.config_of(row)
+    payload = {
+        "integration_id": row.id, "bucket": config.audit_bucket,
+        "organization_id": row.facts["organization_id"], "region": config.region,
+        "matchers": [m.model_dump(mode="json") for m in found], "cursor": cursor.cursor,
+        "as_of": now.isoformat(), "management_role_arn": config.management_role_arn,
+        "external_id": row.connector_id,
+    }  # fmt: skip
+    return jobs.enqueue(session, row.connector_id, JOB_TYPE, payload,
+                        idempotency_key=f"{JOB_TYPE}:{row.id}", max_attempts=3)  # fmt: skip
+
+
+def enqueue_due(session: Session) -> int:
+    """Queue ingestion for every audit-enabled integration not read for ``INTERVAL_SECONDS``."""
+    due_before = utcnow() - timedelta(seconds=INTERVAL_SECONDS)
+    started = 0
+    for row in session.scalars(select(Integration).where(Integration.enabled.is_(True))):
+        if not audit_enabled(row):
+            continue
+        last = session.scalar(
+            select(AuditCursor.last_run_at).where(AuditCursor.integration_id == row.id)
+        )
+        if (last is None or last <= due_before) and enqueue(session, row) is not None:
+            started += 1
+    return started
+
+
+def _trimmed(raw: dict[str, Any]) -> dict[str, Any]:
+    if len(repr(raw)) <= MAX_RAW_BYTES:
+        return raw
+    return {k: v for k, v in raw.items() if k not in ("requestParameters", "responseElements")}
+
+
+def store(session: Session, matches: Iterable[dict[str, Any]]) -> int:
+    """Insert matched events, skipping eventIDs already stored; returns how many were new."""
+    rows = [{
+        "id": new_id(), "grant_id": m["grant_id"],
+        "event_id": m["event_id"], "event_time": datetime.fromisoformat(m["event_time"]),
+        "event_source": m["event_source"][:128], "event_name": m["event_name"][:128],
+        "error_code": (m.get("error_code") or None), "account_id": m["account_id"],
+        "source_ip": (m.get("source_ip") or "")[:64] or None, "raw": _trimmed(m["raw"]),
+        "ingested_at": utcnow(),
+    } for m in matches]  # fmt: skip
+    if not rows:
+        return 0
+    grant_ids = {r["grant_id"] for r in rows}
+    known = set(session.scalars(select(Grant.id).where(Grant.id.in_(grant_ids))))
+    rows = [r for r in rows if r["grant_id"] in known]  # a grant removed meanwhile
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = cast(Table, SessionAuditEvent.__table__)
+    added = 0
+    for start in range(0, len(rows), 200):
+        statement = (
+            insert(table)
+            .values(rows[start : start + 200])
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(table.c.event_id)
+        )
+        added += len(session.connection().execute(statement).all())
+    return added
+
+
+def ingest_finished(session: Session, job: Job, failed: bool) -> None:
+    """Store what an ``audit_ingest`` job found and move the cursor forward."""
+    integration_id = str(job.payload.get("integration_id", ""))
+    if session.get(Integration, integration_id) is None:
+        return
+    cursor = _cursor(session, integration_id)
+    cursor.last_run_at = utcnow()
+    if failed:
+        cursor.last_error = job.last_error
+        return
+    result = dict(job.result or {})
+    matches = result.pop("matches", [])
+    added = store(session, matches)
+    moved = dict(cursor.cursor)
+    for prefix, key in (result.get("cursor") or {}).items():
+        moved[prefix] = max(moved.get(prefix, ""), str(key))  # never backwards
+    cursor.cursor = moved
+    cursor.last_error = "; ".join(result.get("unreadable") or []) or None
+    cursor.files_read += int(result.get("files_read", 0))
+    cursor.events_matched += added
+    job.result = {**result, "matched": len(matches), "added": added}  # keep jobs small
+    if added:
+        actor = audit.Actor("connector", job.connector_id, "connector")
+        audit.record(session, actor, "session_audit.ingested", "integration", integration_id,
+                     {"job_id": job.id, "files_read": result.get("files_read", 0),
+                      "events_added": added})  # fmt: skip
+    if result.get("more"):
+        row = session.get(Integration, integration_id)
+        if row is not None:
+            enqueue(session, row)

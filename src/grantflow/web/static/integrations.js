@@ -1,0 +1,122 @@
+/* Connected tab: every integration with its live status (polled every 2 s, no reload). */
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  const list = document.getElementById("integrations");
+  const highlight = new URLSearchParams(location.search).get("highlight");
+  const cards = new Map();
+  let historyFor = null;
+
+  function act(method, path, okText) {
+    return async (event) => {
+      const button = event.currentTarget;
+      GF.busy(button, true);
+      const result = await GF.api(method, path);
+      GF.busy(button, false);
+      if (result.ok) { GF.toast(okText); refresh(); }
+      else GF.toast(GF.message(result), true);
+      return result;
+    };
+  }
+
+  async function remove(x, event) {
+    if (!confirm(`Delete the integration “${x.name}”? Its discovered resources and flows go with it.`)) return;
+    const path = `/api/v1/integrations/${encodeURIComponent(x.id)}`;
+    let result = await act("DELETE", path, "Deleted")(event);
+    if (result.status === 409 && confirm(GF.message(result) + "\n\nRevoke the live grants first and delete?")) {
+      await act("DELETE", path + "?force=true", "Deleted")(event);
+    }
+  }
+
+  function counts(x) {
+    const entries = Object.entries(x.counts || {});
+    if (!entries.length) return GF.el("span", { class: "muted", text: "no resources yet" });
+    return entries.map(([type, n]) => GF.el("span", { class: "tag", dataset: { type } }, `${type}: ${n}`));
+  }
+
+  function render(x) {
+    const sync = x.current_sync;
+    const progress = sync
+      ? `Syncing: ${sync.accounts_done}${sync.accounts_total ? " of " + sync.accounts_total : ""} accounts`
+      : null;
+    const message = x.status_message
+      ? GF.el("p", { class: "notice " + (x.status === "error" ? "bad" : "warn"), dataset: { testid: "status-message" }, text: x.status_message })
+      : null;
+    const id = encodeURIComponent(x.id);
+    return [
+      GF.el("div", {},
+        GF.el("h2", {}, x.name, " ", GF.badge(x.enabled ? x.status : "disabled")),
+        GF.el("p", { class: "muted" },
+          `Last sync ${GF.ago(x.last_sync_at)}`, x.last_sync_at ? ` (${GF.when(x.last_sync_at)})` : "",
+          x.last_sync ? ` · ${GF.label(x.last_sync.state)}, ${x.last_sync.aws_calls} AWS calls` : "",
+          progress ? " · " + progress : ""),
+        GF.el("div", { class: "counts", "aria-label": "Resources per type" }, counts(x)),
+        message),
+      GF.el("div", { class: "actions" },
+        GF.el("button", { type: "button", on: { click: act("POST", `/api/v1/integrations/${id}/sync`, "Sync requested") }, text: "Sync now", disabled: !x.enabled || Boolean(sync) }),
+        GF.el("a", { class: "button", href: `/admin/integrations/${id}/edit`, text: "Edit" }),
+        x.enabled
+          ? GF.el("button", { type: "button", on: { click: act("POST", `/api/v1/integrations/${id}/disable`, "Disabled") }, text: "Disable" })
+          : GF.el("button", { type: "button", on: { click: act("POST", `/api/v1/integrations/${id}/enable`, "Enabled") }, text: "Enable" }),
+        GF.el("button", { type: "button", on: { click: () => showHistory(x) }, text: "Sync history" }),
+        GF.el("button", { type: "button", class: "danger", on: { click: (e) => remove(x, e) }, text: "Delete" })),
+    ];
+  }
+
+  async function refresh() {
+    const result = await GF.api("GET", "/api/v1/integrations");
+    list.setAttribute("aria-busy", "false");
+    if (!result.ok) { GF.replace(list, GF.el("p", { class: "error", text: GF.message(result) })); return; }
+    if (!result.data.length) {
+      GF.replace(list, GF.el("p", {}, "No integration yet. ", GF.el("a", { href: "/admin/catalog/aws-organization", text: "Connect an Amazon Organization" })));
+      cards.clear();
+      return;
+    }
+    const seen = new Set();
+    if (!cards.size) list.replaceChildren();
+    for (const x of result.data) {
+      seen.add(x.id);
+      let card = cards.get(x.id);
+      const fingerprint = JSON.stringify([x.status, x.enabled, x.status_message, x.last_sync_at, x.counts, x.current_sync, x.last_sync && x.last_sync.id, x.name]);
+      if (!card) {
+        card = GF.el("article", { class: "card integration", dataset: { integrationId: x.id, name: x.name } });
+        cards.set(x.id, card);
+        list.append(card);
+      }
+      if (card.dataset.fingerprint !== fingerprint) {
+        card.dataset.fingerprint = fingerprint;
+        card.dataset.status = x.enabled ? x.status : "disabled";
+        card.replaceChildren(...render(x));
+      }
+      if (x.id === highlight) card.classList.add("highlight");
+    }
+    for (const [id, card] of cards) if (!seen.has(id)) { card.remove(); cards.delete(id); }
+    if (historyFor) loadHistory(historyFor);
+  }
+
+  async function loadHistory(x) {
+    const result = await GF.api("GET", `/api/v1/integrations/${encodeURIComponent(x.id)}/syncs?limit=20`);
+    const body = document.getElementById("history-body");
+    if (!result.ok) { GF.replace(body, GF.el("p", { class: "error", text: GF.message(result) })); return; }
+    const rows = result.data.map((r) => GF.el("tr", {},
+      GF.el("td", { text: "#" + r.generation }), GF.el("td", { text: GF.label(r.trigger) }), GF.el("td", {}, GF.badge(r.state)),
+      GF.el("td", { text: GF.when(r.started_at) }),
+      GF.el("td", { text: r.finished_at ? GF.duration((new Date(r.finished_at) - new Date(r.started_at)) / 1000) : "running" }),
+      GF.el("td", { text: `${r.accounts_done}/${r.accounts_total ?? "?"}` }),
+      GF.el("td", { text: Object.entries(r.counts || {}).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ") }),
+      GF.el("td", { text: r.error || "" })));
+    GF.replace(body, GF.el("p", { class: "muted", text: x.name }), GF.el("div", { class: "table-wrap" }, GF.el("table", {},
+      GF.el("thead", {}, GF.el("tr", {}, ["Run", "Trigger", "State", "Started", "Took", "Accounts", "Counts", "Error"].map((h) => GF.el("th", { scope: "col", text: h })))),
+      GF.el("tbody", {}, rows.length ? rows : GF.el("tr", {}, GF.el("td", { colspan: 8, text: "No sync yet." }))))));
+  }
+
+  function showHistory(x) {
+    historyFor = x;
+    const box = document.getElementById("history");
+    box.hidden = false;
+    loadHistory(x).then(() => box.scrollIntoView({ block: "start" }));
+    document.getElementById("history-title").focus?.();
+  }
+  document.getElementById("history-close").addEventListener("click", () => { historyFor = null; document.getElementById("history").hidden = true; });
+
+  GF.poll(refresh, 2000);
+});

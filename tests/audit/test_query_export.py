@@ -132,8 +132,15 @@ async def _drain(app: Any, path: str) -> tuple[int, int, int]:
                          (b"host", b"testserver")],
              "client": ("127.0.0.1", 1234), "server": ("testserver", 80), "state": {}}  # fmt: skip
 
+    requested, done = False, asyncio.Event()
+
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await done.wait()  # the client stays connected until the body is complete
+        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         nonlocal status, size, lines
@@ -142,6 +149,8 @@ async def _drain(app: Any, path: str) -> tuple[int, int, int]:
         elif message["type"] == "http.response.body":
             size += len(message.get("body", b""))
             lines += message.get("body", b"").count(b"\n")
+            if not message.get("more_body", False):
+                done.set()
 
     await app(scope, receive, send)
     return status, size, lines

@@ -21,6 +21,7 @@ from grantflow.services.audit import SYSTEM
 from grantflow.services.passwords import hash_password
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
+from tests.e2e.conftest import deployed  # noqa: F401 (the emulated org + live server)
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +102,7 @@ def open_tab(browser: Browser) -> Iterator[object]:
         tab = Tab(context.new_page(), base_url)
 
         def on_console(msg: ConsoleMessage) -> None:
-            if msg.type == "error" and not re.search(r"favicon", msg.text):
+            if msg.type == "error" and not re.search(r"favicon|Failed to load resource", msg.text):
                 tab.errors.append(msg.text)
 
         tab.page.on("console", on_console)

@@ -94,9 +94,7 @@ def test_api_error_shows_next_to_its_field_and_keeps_the_rest(
     tab.assert_no_errors()
 
 
-def test_sign_in_nav_by_role_and_phone_width(
-    live_server: LiveServer, open_tab: TabFactory
-) -> None:
+def test_sign_in_nav_by_role_and_phone_width(live_server: LiveServer, open_tab: TabFactory) -> None:
     set_password(live_server.db_url, "grace", role="member")
     tab = open_tab(live_server.url, PHONE)
     tab.goto("/approvals")

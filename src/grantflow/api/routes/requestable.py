@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_
 
 from grantflow.api.deps import Ctx, CurrentUser
-from grantflow.domain.flows import in_scope, requestor_matches
-from grantflow.services import access_flows
+from grantflow.domain.flows import FlowView
+from grantflow.services import requestable as requestable_service
 from grantflow.services.errors import NotFound
 from grantflow.store.db import transaction
 from grantflow.store.models import Resource, User
@@ -56,52 +56,46 @@ def requestable(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RequestablePage:
+    filters = []
+    if type:
+        filters.append(Resource.type == type)
+    if account:
+        filters.append(Resource.account_id == account)
+    if q:
+        like = f"%{q.lower()}%"
+        filters.append(
+            or_(func.lower(Resource.name).like(like), func.lower(Resource.aws_id).like(like))
+        )
     with transaction(ctx.sessions) as session:
         me = session.get(User, user.id)
         if me is None:
             raise NotFound("user not found")
-        requester = access_flows.requester_view(session, me)
-        flows = [
-            f for f in access_flows.flow_views(session)
-            if f.enabled and requestor_matches(f.definition.requestors, requester)
-        ]  # fmt: skip
-        if not flows:
-            return RequestablePage(items=[], total=0, offset=offset, limit=limit)
-        types = {t for f in flows for t in f.definition.scope.resource_types}
-        integrations_ = {f.integration_id for f in flows}
-        query = select(Resource).where(
-            Resource.integration_id.in_(integrations_), Resource.type.in_(types)
+        flows = requestable_service.flows_for(session, me)
+        total, rows = requestable_service.page(session, flows, filters, offset, limit)
+        items = [_item(resource, matching) for resource, matching in rows]
+    return RequestablePage(items=items, total=total, offset=offset, limit=limit)
+
+
+def _item(resource: Resource, flows: list[FlowView]) -> Requestable:
+    options = [
+        FlowOption(
+            flow_id=f.id,
+            flow_name=f.name,
+            permissions=f.definition.permissions.get(resource.type, []),
+            approval=f.definition.approval.mode.value,
+            max_duration_seconds=f.definition.max_duration_seconds,
+            justification_required=f.definition.justification_required,
         )
-        if type:
-            query = query.where(Resource.type == type)
-        if account:
-            query = query.where(Resource.account_id == account)
-        if q:
-            like = f"%{q.lower()}%"
-            query = query.where(
-                or_(func.lower(Resource.name).like(like), func.lower(Resource.aws_id).like(like))
-            )
-        items: list[Requestable] = []
-        for resource in session.scalars(query.order_by(Resource.type, Resource.name)):
-            view = access_flows.resource_view(resource)
-            options = [
-                FlowOption(
-                    flow_id=f.id, flow_name=f.name,
-                    permissions=f.definition.permissions.get(resource.type, []),
-                    approval=f.definition.approval.mode.value,
-                    max_duration_seconds=f.definition.max_duration_seconds,
-                    justification_required=f.definition.justification_required,
-                )
-                for f in flows
-                if f.integration_id == resource.integration_id
-                and in_scope(f.definition.scope, view) is None
-            ]  # fmt: skip
-            if options:
-                items.append(Requestable(
-                    resource_id=resource.id, integration_id=resource.integration_id,
-                    type=resource.type, name=resource.name, aws_id=resource.aws_id,
-                    account_id=resource.account_id, region=resource.region,
-                    tags=view.tags, flows=options,
-                ))  # fmt: skip
-    return RequestablePage(items=items[offset : offset + limit], total=len(items),
-                           offset=offset, limit=limit)  # fmt: skip
+        for f in flows
+    ]
+    return Requestable(
+        resource_id=resource.id,
+        integration_id=resource.integration_id,
+        type=resource.type,
+        name=resource.name,
+        aws_id=resource.aws_id,
+        account_id=resource.account_id,
+        region=resource.region,
+        tags={str(k): str(v) for k, v in (resource.tags or {}).items()},
+        flows=options,
+    )

@@ -68,6 +68,7 @@ const GF = (() => {
     const details = err.details && err.details.length ? err.details : [{ field: err.field, message: err.message }];
     let first = null;
     for (const d of details) {
+      d.message = String(d.message || "").replace(/^Value error, /, "");
       let path = d.field || "";
       let slot = null;
       while (path) {

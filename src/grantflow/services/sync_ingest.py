@@ -46,15 +46,16 @@ def _upsert(
     """Insert or update each record; returns added/updated counts per type."""
     counts: Counter[str] = Counter()
     existing = {
-        (r.type, r.aws_id): r
+        (r.type, r.region, r.aws_id): r
         for r in session.scalars(
             select(Resource).where(Resource.integration_id == row.id, _scope(account_id))
         )
     }
     now = utcnow()
-    unique = {(r.type, r.aws_id): r for r in inventory.resources}  # a record read twice counts once
+    # A record read twice counts once.
+    unique = {(r.type, r.region, r.aws_id): r for r in inventory.resources}
     for record in unique.values():
-        key = (record.type, record.aws_id)
+        key = (record.type, record.region, record.aws_id)
         current = existing.get(key)
         values: dict[str, Any] = {
             "arn": record.arn,

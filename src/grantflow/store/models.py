@@ -130,7 +130,15 @@ class Integration(Timestamps, Base):
 class Resource(Base):
     __tablename__ = "resources"
     __table_args__ = (
-        UniqueConstraint("integration_id", "type", "aws_id", name="uq_resources_identity"),
+        # RDS identifiers and EC2 ids are unique only within an account and region.
+        UniqueConstraint(
+            "integration_id",
+            "type",
+            "account_id",
+            "region",
+            "aws_id",
+            name="uq_resources_identity",
+        ),
         Index("ix_resources_integration_type", "integration_id", "type"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -30,6 +30,12 @@ def upgrade() -> None:
             )
         )
 
+    with op.batch_alter_table("resources", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_resources_identity", type_="unique")
+        batch_op.create_unique_constraint(
+            "uq_resources_identity", ["integration_id", "type", "account_id", "region", "aws_id"]
+        )
+
     with op.batch_alter_table("integrations", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -57,6 +63,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("resources", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_resources_identity", type_="unique")
+        batch_op.create_unique_constraint(
+            "uq_resources_identity", ["integration_id", "type", "aws_id"]
+        )
+
     with op.batch_alter_table("integrations", schema=None) as batch_op:
         batch_op.drop_column("facts")
 

@@ -53,6 +53,8 @@ def _graph(session: Session) -> dict[str, str]:
         integration_id=integ.id,
         type="aws-account",
         aws_id="111111111111",
+        account_id="111111111111",
+        region="us-east-1",
         name="prod",
         tags={"owner": "data-team"},
         ou_path=["r-ab12", "ou-ab12-11111111"],
@@ -116,7 +118,13 @@ def test_resource_identity_is_unique_per_integration(sessions: sessionmaker[Sess
         ids = _graph(session)
     with pytest.raises(IntegrityError), transaction(sessions) as session:
         session.add(
-            Resource(integration_id=ids["integration"], type="aws-account", aws_id="111111111111")
+            Resource(
+                integration_id=ids["integration"],
+                type="aws-account",
+                aws_id="111111111111",
+                account_id="111111111111",
+                region="us-east-1",
+            )
         )
 
 

@@ -79,7 +79,7 @@ def _world(sessions: sessionmaker[Session]) -> World:
         s.flush()
         g1 = Grant(request_id=acct.id, state="revoked", granted_at=granted, revoked_at=revoked,
                    spec={**base, "kind": "account_assignment", "account_id": PROD,
-                         "permission_set_arn": "arn:aws:sso:::permissionSet/ssoins-1/ps"})  # fmt: skip
+                         "permission_set_arn": "arn:aws:sso:::permissionSet/i/ps"})  # fmt: skip
         g2 = Grant(request_id=pooled.id, state="granted", granted_at=pooled_since,
                    expires_at=now + timedelta(hours=2),
                    spec={**base, "kind": "pooled_permission_set", "account_id": DATA},
@@ -278,5 +278,3 @@ def test_unreadable_files_are_reported_and_skipped(
     assert _stored(w) == expected
     with transaction(sessions) as s:
         assert "broken.json.gz" in (s.scalars(select(AuditCursor)).one().last_error or "")
-    assert json.dumps
-    pytest.importorskip("boto3")

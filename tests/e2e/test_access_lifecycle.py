@@ -103,6 +103,11 @@ def test_auto_approved_account_access_is_granted_and_revoked_in_aws(deployed: De
         assert "role_name=ReadOnlyAccess" in access["sign_in_url"]
         tuple_ = (account["aws_id"], ps_arn, user.user_id)
         assert _assignments(d, account["aws_id"], ps_arn) == before | {tuple_}
+        plan = me.get(f"/api/v1/access-requests/{granted['id']}/plan")
+        assert plan.status_code == 200, plan.text
+        (item,) = plan.json()["items"]
+        assert item["action"] == "revoke" and item["pre_existing"] is False
+        assert [s.split(" ")[0] for s in item["steps"]] == ["remove"], item
         r = me.post(f"/api/v1/access-requests/{granted['id']}/revoke", json={})
         assert r.status_code == 200, r.text
         ended = _wait_state(me, granted["id"], {"revoked"})

@@ -11,7 +11,7 @@ from typing import Any
 from grantflow import __version__
 from grantflow.aws.cloudtrail import IngestRequest, ingest
 from grantflow.aws.errors import AccessDenied, AwsError, AwsUnavailable, Throttled
-from grantflow.aws.grants import apply_grant, apply_revoke, plan_grant
+from grantflow.aws.grants import apply_grant, apply_revoke, plan_grant, plan_revoke
 from grantflow.aws.session import ClientFactory
 from grantflow.aws.sync import SyncOptions, sync_organization
 from grantflow.aws.verify import verify_management_access
@@ -162,6 +162,47 @@ def audit_ingest(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
     return result.model_dump(mode="json")
 
 
+def plan(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Dry run: what granting or revoking each item would do, without doing it."""
+    factory, shared = ctx.management(payload)
+    out = []
+    try:
+        for item in payload.get("items", []):
+            if item["action"] == "grant":
+                steps = plan_grant(
+                    factory,
+                    parse_grant_spec(item["spec"]),
+                    limiter=shared.limiter,
+                    settings=shared.grant_settings,
+                )
+            else:
+                steps = plan_revoke(
+                    factory,
+                    GrantHandle.model_validate(item["handle"]),
+                    bool(item.get("still_needed")),
+                    limiter=shared.limiter,
+                    settings=shared.grant_settings,
+                )
+            out.append(
+                {
+                    "grant_id": item["grant_id"],
+                    "action": item["action"],
+                    "pre_existing": steps.pre_existing,
+                    "steps": steps.render(),
+                }
+            )
+    except AwsError as err:
+        raise failure_from_aws(err) from err
+    return {"items": out}
+
+
 def default_handlers() -> dict[str, Handler]:
-    return {"verify": verify, "ping": ping, "sync": sync, "grant": grant, "revoke": revoke,
-            "audit_ingest": audit_ingest}  # fmt: skip
+    return {
+        "verify": verify,
+        "ping": ping,
+        "sync": sync,
+        "grant": grant,
+        "revoke": revoke,
+        "plan": plan,
+        "audit_ingest": audit_ingest,
+    }

@@ -62,7 +62,7 @@ def _held_elsewhere(session: Session, grant: Grant) -> bool:
     )
 
 
-def _access(integ: Integration) -> dict[str, str]:
+def access_of(integ: Integration) -> dict[str, str]:
     """How the connector reaches Identity Center: the management role, with the external id."""
     config = integrations.config_of(integ)
     return {"management_role_arn": config.management_role_arn, "external_id": integ.connector_id}
@@ -70,7 +70,7 @@ def _access(integ: Integration) -> dict[str, str]:
 
 def enqueue_grant(session: Session, integ: Integration, grant: Grant) -> Job:
     spec = {**grant.spec, "known_pre_existing": grant.pre_existing}
-    payload = {"grant_id": grant.id, "spec": spec, **_access(integ)}
+    payload = {"grant_id": grant.id, "spec": spec, **access_of(integ)}
     return jobs.enqueue(session, integ.connector_id, "grant", payload,
                         idempotency_key=f"grant:{grant.id}", max_attempts=8)  # fmt: skip
 
@@ -151,7 +151,7 @@ def enqueue_revoke(session: Session, grant: Grant, delay: float = 0.0) -> Job | 
         "handle": grant.handle,
         "spec": grant.spec,
         "still_needed": still_needed(session, grant),
-        **_access(integ),
+        **access_of(integ),
     }
     return jobs.enqueue(session, integ.connector_id, "revoke", payload,
                         idempotency_key=f"revoke:{grant.id}", max_attempts=8,

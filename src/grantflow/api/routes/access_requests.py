@@ -243,3 +243,47 @@ def extend(
         row, me = _load(session, request_id, user)
         access_requests.extend(session, row, me, body.seconds, actor_of(user, request))
         return to_public(session, row, me)
+
+
+class PlanPublic(BaseModel):
+    request_id: str
+    job_id: str
+    items: list[dict[str, Any]]
+
+
+PLAN_WAIT_SECONDS = 25.0
+
+
+@router.get("/{request_id}/plan", response_model=PlanPublic)
+async def plan(request_id: str, ctx: Ctx, user: CurrentUser) -> PlanPublic:
+    """Dry run: the AWS calls granting (or, once granted, revoking) would make now."""
+    import asyncio
+    import time
+
+    from fastapi.concurrency import run_in_threadpool
+
+    from grantflow.services import plans
+    from grantflow.services.errors import Unavailable
+    from grantflow.store.models import Job
+
+    def enqueue() -> str:
+        with transaction(ctx.sessions) as session:
+            row, _ = _load(session, request_id, user)
+            return plans.enqueue_plan(session, row).id
+
+    def outcome(job_id: str) -> Job | None:
+        with transaction(ctx.sessions) as session:
+            job = session.get(Job, job_id)
+            return job if job is not None and job.finished_at is not None else None
+
+    job_id = await run_in_threadpool(enqueue)
+    deadline = time.monotonic() + PLAN_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        job = await run_in_threadpool(outcome, job_id)
+        if job is not None:
+            if job.state != "succeeded":
+                raise Unavailable(f"the connector could not plan: {job.last_error}")
+            return PlanPublic(request_id=request_id, job_id=job_id,
+                              items=list((job.result or {}).get("items", [])))  # fmt: skip
+        await asyncio.sleep(0.2)
+    raise Unavailable("the connector did not answer in time; is it connected?")

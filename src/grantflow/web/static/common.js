@@ -39,7 +39,7 @@ const GF = (() => {
       else if (key === "dataset") Object.assign(node.dataset, value);
       else node.setAttribute(key, value === true ? "" : value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -116,8 +116,8 @@ const GF = (() => {
     const d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600);
     const m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
     if (d) return d + "d " + h + "h";
-    if (h) return h + "h " + String(m).padStart(2, "0") + "m";
-    if (m) return m + "m " + String(s).padStart(2, "0") + "s";
+    if (h) return m ? h + "h " + String(m).padStart(2, "0") + "m" : h + "h";
+    if (m) return s ? m + "m " + String(s).padStart(2, "0") + "s" : m + "m";
     return s + "s";
   }
 
@@ -154,7 +154,7 @@ const GF = (() => {
   }
 
   function replace(node, ...children) {
-    node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+    node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   }
 
   function lines(value) {

@@ -39,7 +39,7 @@ document.addEventListener("DOMContentLoaded", () => {
     fingerprint = print;
     const sets = (r.approval && r.approval.sets) || [];
     const granted = r.state === "granted";
-    root.replaceChildren(
+    GF.replace(root,
       GF.el("h1", {}, `${r.permission} · ${r.resource_type} `, GF.badge(r.state)),
       GF.el("dl", { class: "kv card" },
         GF.el("dt", { text: "Requested by" }), GF.el("dd", { text: r.requester }),

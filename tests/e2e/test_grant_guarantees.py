@@ -149,3 +149,27 @@ def test_all_of_approval_needs_every_group(deployed: Deployed) -> None:
         h.wait_state(me, req["id"], {"granted"})
         me.post(f"/api/v1/access-requests/{req['id']}/revoke", json={})
         h.wait_state(me, req["id"], {"revoked"})
+
+
+def test_reconciliation_repairs_an_assignment_removed_behind_our_back(deployed: Deployed) -> None:
+    d = deployed
+    integ = h.ready(d)
+    h.flow(d, integ["id"], "ro", **h.AUTO_READ_ONLY)
+    account = h.first_account(d, integ["id"])
+    ps = d.org.permission_set_arns["ReadOnlyAccess"]
+    user = d.org.users[4]
+    mine = (account["aws_id"], ps, user.user_id)
+    with d.as_user(user.username) as me:
+        req = h.request(me, account["id"], "ReadOnlyAccess")
+        h.wait_state(me, req["id"], {"granted"})
+    boto3.client("sso-admin", region_name="us-east-1").delete_account_assignment(
+        InstanceArn=d.org.instance_arn, TargetId=account["aws_id"], TargetType="AWS_ACCOUNT",
+        PermissionSetArn=ps, PrincipalType="USER", PrincipalId=user.user_id,
+    )  # fmt: skip
+    assert mine not in h.user_assignments(d, account["aws_id"], ps)
+    with d.admin() as c:
+        r = c.post(f"/api/v1/integrations/{integ['id']}/reconcile")
+        assert r.status_code == 202 and r.json()["job_id"]
+    from tests.e2e.conftest import wait_for
+
+    wait_for(lambda: mine in h.user_assignments(d, account["aws_id"], ps), 60, "repair")

@@ -189,6 +189,7 @@ def plan(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
                     "action": item["action"],
                     "pre_existing": steps.pre_existing,
                     "steps": steps.render(),
+                    "in_sync": steps.is_noop,
                 }
             )
     except AwsError as err:

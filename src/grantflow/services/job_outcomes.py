@@ -6,7 +6,14 @@ from sqlalchemy.orm import Session
 
 from grantflow.domain.inventory import SyncSummary
 from grantflow.domain.jobs import JobState
-from grantflow.services import audit, grant_jobs, integrations, session_audit, sync_ingest
+from grantflow.services import (
+    audit,
+    grant_jobs,
+    integrations,
+    reconcile,
+    session_audit,
+    sync_ingest,
+)
 from grantflow.services.integrations import Status
 from grantflow.store.models import Integration, Job
 
@@ -61,6 +68,8 @@ def on_finished(session: Session, job: Job) -> None:
         _verify_finished(session, job, failed)
     elif job.type == "sync":
         _sync_finished(session, job, failed)
+    elif job.type == "plan" and job.payload.get("integration_id") and not failed:
+        reconcile.finished(session, job)
     elif job.type == "grant":
         grant_jobs.grant_finished(session, job, failed)
     elif job.type == "revoke":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from grantflow.services import (
     job_outcomes,
     jobs,
     metrics_observer,
+    reconcile,
     session_audit,
 )
 from grantflow.services.workers import Workers
@@ -72,6 +73,24 @@ def start_due_syncs(sessions: sessionmaker[Session]) -> int:
     return started
 
 
+RECONCILE_EVERY = timedelta(minutes=10)
+
+
+def reconcile_integrations(sessions: sessionmaker[Session], repair: bool = True) -> int:
+    """Queue a reconciliation for each active integration not checked recently."""
+    queued = 0
+    now = utcnow()
+    with transaction(sessions) as session:
+        for row in session.scalars(select(Integration).where(Integration.enabled.is_(True))):
+            last = row.facts.get("reconciled_at")
+            if last and now - datetime.fromisoformat(last) < RECONCILE_EVERY:
+                continue
+            if reconcile.enqueue(session, row, repair) is not None:
+                queued += 1
+            row.facts = {**row.facts, "reconciled_at": now.isoformat()}
+    return queued
+
+
 def expire_grants(sessions: sessionmaker[Session]) -> int:
     with transaction(sessions) as session:
         return grant_jobs.expire_due(session)
@@ -102,6 +121,7 @@ def install(workers: Workers, sessions: sessionmaker[Session], metrics: Metrics)
     workers.every("queue-metrics", 10.0, _threaded(lambda: observe_queue(sessions, metrics)))
     workers.every("periodic-sync", 5.0, _threaded(lambda: start_due_syncs(sessions)))
     workers.every("grant-expiry", 0.5, _threaded(lambda: expire_grants(sessions)))
+    workers.every("reconcile", 60.0, _threaded(lambda: reconcile_integrations(sessions)))
     workers.every("audit-ingest", 60.0, _threaded(lambda: start_audit_ingest(sessions)))
     marks = metrics_observer.Watermarks()
     workers.every(

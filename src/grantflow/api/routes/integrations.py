@@ -215,3 +215,23 @@ def sync_history(
             .limit(limit)
         ).all()
         return [SyncRunPublic.model_validate(r, from_attributes=True) for r in runs]
+
+
+class ReconcileQueued(BaseModel):
+    job_id: str | None = Field(description="None when Grantflow manages nothing here yet")
+
+
+@router.post("/{integration_id}/reconcile", response_model=ReconcileQueued, status_code=202)
+def reconcile_now(
+    integration_id: str,
+    ctx: Ctx,
+    _admin: AdminUser,
+    repair: Annotated[bool, Query(description="Fix drift, not only report it")] = True,
+) -> ReconcileQueued:
+    """Compare what Grantflow granted (and recently revoked) with AWS; report drift as the
+    audit event ``reconcile.drift`` and, with repair, grant or revoke again."""
+    from grantflow.services import reconcile
+
+    with transaction(ctx.sessions) as session:
+        job = reconcile.enqueue(session, integrations.get(session, integration_id), repair)
+        return ReconcileQueued(job_id=job.id if job else None)

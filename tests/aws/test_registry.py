@@ -46,9 +46,17 @@ def test_management_template_grants_exactly_the_management_actions() -> None:
     expected = (
         registry.management_read_actions()
         | registry.role_chaining_actions()
+        | registry.session_audit_actions()
         | registry.all_grant_actions()
     )
     assert _actions(cloudformation.template_dict()) == set(expected)
+
+
+def test_session_audit_reads_only_the_named_bucket() -> None:
+    resource = cloudformation.template_dict()["Resources"]["AuditPolicy"]  # type: ignore[index]
+    assert resource["Condition"] == "HasAuditBucket"
+    for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+        assert "${AuditBucketName}" in statement["Resource"]["Fn::Sub"]
 
 
 def test_member_template_grants_exactly_the_member_read_actions() -> None:

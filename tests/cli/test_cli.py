@@ -32,7 +32,7 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("serve", "demo", "db", "version", "connector", "cloudformation"):
+    for command in ("serve", "demo", "db", "version", "connector", "cloudformation", "audit"):
         assert command in result.output
     for sub in (["serve", "--help"], ["db", "upgrade", "--help"], ["connector", "run", "--help"]):
         assert runner.invoke(app, sub).exit_code == 0

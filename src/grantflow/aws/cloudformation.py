@@ -27,6 +27,7 @@ from grantflow.aws.registry import GrantMechanism, OperationKind
 
 CONNECTOR_ID_PATTERN = r"^gfc-[a-z0-9]{20}$"
 ROLE_ARN_PATTERN = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+AUDIT_BUCKET_PATTERN = r"^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 OU_ID_PATTERN = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$"
 
 TEMPLATE_FILE = "grantflow-management.yaml"
@@ -206,6 +207,13 @@ def _parameters() -> Json:
             "ConstraintDescription": "an organization root ID (r-...) or OU ID (ou-...)",
             "Description": "Root or OU whose accounts get the read-only member role",
         },
+        "AuditBucketName": {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": AUDIT_BUCKET_PATTERN,
+            "ConstraintDescription": "empty, or an S3 bucket name",
+            "Description": "Organization trail bucket for session audit (empty: no audit)",
+        },
     }
 
 
@@ -244,6 +252,15 @@ def _management_role() -> Json:
             "AssumeRolePolicyDocument": trust,
         },
     }
+
+
+def _audit_policy() -> Json:
+    """Read the trail's log files, in that one bucket only (with Enable Audit)."""
+    bucket = f"arn:{_PARTITION}:s3:::${{AuditBucketName}}"
+    return _policy(
+        _statement("ListTrailLogs", frozenset({"s3:ListBucket"}), _sub(bucket)),
+        _statement("ReadTrailLogs", frozenset({"s3:GetObject"}), _sub(bucket + "/AWSLogs/*")),
+    )
 
 
 def _managed_policy(name: str, description: str, document: Json) -> Json:
@@ -298,6 +315,9 @@ def template_dict() -> Json:
         "Description": "Grantflow: cross-account access for the Grantflow connector",
         "Metadata": _metadata(),
         "Parameters": _parameters(),
+        "Conditions": {
+            "HasAuditBucket": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AuditBucketName"}, ""]}]}
+        },
         "Resources": {
             "ManagementRole": _management_role(),
             "DiscoveryPolicy": _managed_policy(
@@ -308,6 +328,14 @@ def template_dict() -> Json:
                 "Grantflow grants through Identity Center",
                 _policy(*_grant_statements()),
             ),
+            "AuditPolicy": {
+                **_managed_policy(
+                    "GrantflowSessionAudit",
+                    "Grantflow session audit: read the organization trail's log files",
+                    _audit_policy(),
+                ),
+                "Condition": "HasAuditBucket",
+            },
             "MemberRoleStackSet": _member_stack_set(),
         },
         "Outputs": {

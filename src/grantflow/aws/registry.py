@@ -103,7 +103,10 @@ class ResourceType:
 _IAM_PREFIX = {"sso-admin": "sso"}
 
 # Operations whose IAM action is not "<prefix>:<operation name>".
-_ACTION_OVERRIDES = {("s3", "ListBuckets"): "s3:ListAllMyBuckets"}
+_ACTION_OVERRIDES = {
+    ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+}
 
 # Operations AWS allows without any IAM permission; the template grants nothing for them.
 UNAUTHORIZED_OPERATIONS = frozenset({("sts", "GetCallerIdentity")})
@@ -188,6 +191,10 @@ DIRECTORY_SYNC: tuple[Operation, ...] = (
 
 # Finding the regions to read regional resources in, with the member role.
 MEMBER_REGION_DISCOVERY: tuple[Operation, ...] = _ops("ec2", "DescribeRegions")
+
+# Session audit: reading the organization trail's log files, only in the bucket the admin
+# names (template parameter AuditBucketName).
+SESSION_AUDIT: tuple[Operation, ...] = _ops("s3", "ListObjectsV2", "GetObject")
 
 # The management role assumes the member role (connector → management → member).
 ROLE_CHAINING: tuple[Operation, ...] = _ops("sts", "AssumeRole")
@@ -388,8 +395,17 @@ def role_chaining_actions() -> frozenset[str]:
     return _actions(ROLE_CHAINING)
 
 
+def session_audit_actions() -> frozenset[str]:
+    return _actions(SESSION_AUDIT)
+
+
 def all_read_actions() -> frozenset[str]:
-    return management_read_actions() | member_read_actions() | role_chaining_actions()
+    return (
+        management_read_actions()
+        | member_read_actions()
+        | role_chaining_actions()
+        | session_audit_actions()
+    )
 
 
 def all_grant_actions() -> frozenset[str]:
@@ -398,7 +414,12 @@ def all_grant_actions() -> frozenset[str]:
 
 def all_operations() -> frozenset[Operation]:
     """Every operation the registry names, reads and grants alike."""
-    ops: set[Operation] = {*DIRECTORY_SYNC, *MEMBER_REGION_DISCOVERY, *ROLE_CHAINING}
+    ops: set[Operation] = {
+        *DIRECTORY_SYNC,
+        *MEMBER_REGION_DISCOVERY,
+        *ROLE_CHAINING,
+        *SESSION_AUDIT,
+    }
     for rt in REGISTRY:
         ops.update(rt.read_operations)
         ops.add(Operation(rt.service, rt.list_operation))

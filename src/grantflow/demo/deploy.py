@@ -54,7 +54,11 @@ def create_connector_role(session: boto3.Session) -> str:
 
 
 def deploy_stack(
-    session: boto3.Session, connector_id: str, connector_role_arn: str, target_ou: str
+    session: boto3.Session,
+    connector_id: str,
+    connector_role_arn: str,
+    target_ou: str,
+    audit_bucket: str = "",
 ) -> tuple[str, str]:
     """Create the management stack; returns (stack id, ManagementAccountRoleArnOutput)."""
     cfn = session.client("cloudformation")
@@ -62,6 +66,7 @@ def deploy_stack(
         "ConnectorId": connector_id,
         "ConnectorRoleArn": connector_role_arn,
         "OrganizationalUnitId": target_ou,
+        "AuditBucketName": audit_bucket,
     }
     stack_id = cfn.create_stack(
         StackName=STACK_NAME,

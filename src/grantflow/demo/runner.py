@@ -158,14 +158,16 @@ def run_demo(port: int, seed: int, console: Console) -> None:
         built = build_server(settings)
         connector_id = built.managed_connector_id
         assert connector_id is not None
-        _stack, role_arn = deploy_stack(session, connector_id, connector_role, org.root_id)
+        bucket = f"org-trail-{org.organization_id}"
+        session.client("s3").create_bucket(Bucket=bucket)
+        _stack, role_arn = deploy_stack(
+            session, connector_id, connector_role, org.root_id, audit_bucket=bucket
+        )
         deploy_member_roles(session, role_arn, _stack_set_targets(org), ["us-east-1"])
         console.print(
             f"CloudFormation stack deployed in the management account {org.management_account_id}: "
             f"{role_arn} (trusts {CONNECTOR_ROLE_NAME} with external id {connector_id})"
         )
-        bucket = f"org-trail-{org.organization_id}"
-        session.client("s3").create_bucket(Bucket=bucket)
         start = _Start(settings, org, connector_id, role_arn, bucket)
         threading.Thread(target=_after_start, args=(start, console), daemon=True).start()
         built.run()

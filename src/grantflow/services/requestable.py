@@ -60,6 +60,40 @@ def flow_condition(flow: FlowView) -> ColumnElement[bool]:
     return and_(*parts)
 
 
+def _plain_tag_flow(flow: FlowView) -> bool:
+    scope = flow.definition.scope
+    return (
+        scope.mode is ScopeMode.TAG
+        and scope.tag is not None
+        and scope.tag.value is not None
+        and not (scope.exclude_resource_ids or scope.exclude_account_ids or scope.exclude_ou_ids)
+    )
+
+
+def conditions(flows: list[FlowView]) -> list[ColumnElement[bool]]:
+    """One condition per flow — except that flows scoped by the same tag key (the common
+    "owner=<team>" case) share one: the tag's value is extracted once per row and compared
+    with all their values, instead of one text search per flow."""
+    grouped: dict[tuple[str, tuple[str, ...], str], set[str]] = {}
+    out: list[ColumnElement[bool]] = []
+    for flow in flows:
+        scope = flow.definition.scope
+        if _plain_tag_flow(flow) and scope.tag is not None and scope.tag.value is not None:
+            key = (flow.integration_id, tuple(sorted(scope.resource_types)), scope.tag.key)
+            grouped.setdefault(key, set()).add(scope.tag.value)
+        else:
+            out.append(flow_condition(flow))
+    for (integration_id, types, tag_key), values in grouped.items():
+        out.append(
+            and_(
+                Resource.integration_id == integration_id,
+                Resource.type.in_(types),
+                Resource.tags[tag_key].as_string().in_(sorted(values)),
+            )
+        )
+    return out
+
+
 def flows_for(session: Session, user: User) -> list[FlowView]:
     requester = access_flows.requester_view(session, user)
     return [
@@ -77,7 +111,7 @@ def page(
 ) -> tuple[int, list[tuple[Resource, list[FlowView]]]]:
     if not flows:
         return 0, []
-    query = select(Resource).where(or_(*(flow_condition(f) for f in flows)), *filters)
+    query = select(Resource).where(or_(*conditions(flows)), *filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(Resource.type, Resource.name, Resource.id).offset(offset).limit(limit)

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     managed_connector: bool = Field(
         default=True, description="Run the managed connector inside the server process"
     )
+    connector_lease_seconds: int = Field(
+        default=60, ge=2, le=900, description="How long the managed connector holds a job lease"
+    )
     connector_role_arn: str | None = Field(
         default=None,
         description="IAM role the managed connector assumes first (else it runs as the "

@@ -159,3 +159,62 @@ def test_no_flow_means_403_with_the_explanation(deployed: Deployed) -> None:
         r = me.post("/api/v1/access-requests", json=body)
     assert r.status_code == 403
     assert "no access flow" in r.json()["error"]["message"]
+
+
+def _memberships(d: Deployed, group_id: str) -> set[str]:
+    client = boto3.client("identitystore", region_name="us-east-1")
+    pages = client.get_paginator("list_group_memberships").paginate(
+        IdentityStoreId=d.org.identity_store_id, GroupId=group_id
+    )
+    return {m["MemberId"]["UserId"] for p in pages for m in p["GroupMemberships"]}
+
+
+def _pooled_sets() -> dict[str, str]:
+    sso = _sso()
+    instance = sso.list_instances()["Instances"][0]["InstanceArn"]
+    out = {}
+    for page in sso.get_paginator("list_permission_sets").paginate(InstanceArn=instance):
+        for arn in page["PermissionSets"]:
+            name = sso.describe_permission_set(InstanceArn=instance, PermissionSetArn=arn)[
+                "PermissionSet"]["Name"]  # fmt: skip
+            if name.startswith("Grantflow-"):
+                out[name] = arn
+    return out
+
+
+def test_group_membership_and_pooled_s3_access(deployed: Deployed) -> None:
+    d = deployed
+    integ = _ready(d)
+    _flow(d, integ["id"], "groups and buckets",
+          requestors={"everyone": True},
+          scope={"resource_types": ["identity-center-group", "s3-bucket"], "mode": "all"},
+          permissions={"identity-center-group": ["member"], "s3-bucket": ["read-only"]},
+          approval={"mode": "auto"})  # fmt: skip
+    user = d.org.users[0]
+    group = next(g for g in d.org.groups if user.username not in g.members)
+    with d.admin() as c:
+        query = {"integration_id": integ["id"], "type": "identity-center-group", "q": group.name}
+        groups = c.get("/api/v1/resources", params=query).json()["items"]
+        query = {"integration_id": integ["id"], "type": "s3-bucket"}
+        bucket = c.get("/api/v1/resources", params=query).json()["items"][0]
+    (group_resource,) = [g for g in groups if g["name"] == group.name]
+    with d.as_user(user.username) as me:
+        body = {"resource_ids": [group_resource["id"]], "permission": "member"}
+        member = me.post("/api/v1/access-requests", json=body).json()
+        _wait_state(me, member["id"], {"granted"})
+        assert user.user_id in _memberships(d, group.group_id)
+        body = {"resource_ids": [bucket["id"]], "permission": "read-only"}
+        s3 = me.post("/api/v1/access-requests", json=body).json()
+        granted = _wait_state(me, s3["id"], {"granted"})
+        pooled = _pooled_sets()
+        assert len(pooled) == 1
+        ((name, ps_arn),) = pooled.items()
+        assert f"role_name={name}" in granted["grants"][0]["access"]["sign_in_url"]
+        assert (bucket["account_id"], ps_arn, user.user_id) in _assignments(
+            d, bucket["account_id"], ps_arn
+        )
+        for request_id in (member["id"], s3["id"]):
+            me.post(f"/api/v1/access-requests/{request_id}/revoke", json={})
+            _wait_state(me, request_id, {"revoked"})
+    assert user.user_id not in _memberships(d, group.group_id)
+    assert _pooled_sets() == {}  # garbage-collected with its last assignment

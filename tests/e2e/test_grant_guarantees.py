@@ -173,3 +173,31 @@ def test_reconciliation_repairs_an_assignment_removed_behind_our_back(deployed: 
     from tests.e2e.conftest import wait_for
 
     wait_for(lambda: mine in h.user_assignments(d, account["aws_id"], ps), 60, "repair")
+
+
+def test_server_killed_mid_grant_leaves_exactly_one_assignment(deployed: Deployed) -> None:
+    """The managed connector runs inside the server: SIGKILL it while the grant is in flight,
+    restart, and the grant completes once — one assignment in AWS, not two."""
+    d = deployed
+    integ = h.ready(d)
+    h.flow(d, integ["id"], "ro", **h.AUTO_READ_ONLY)
+    account = h.first_account(d, integ["id"])
+    ps = d.org.permission_set_arns["ReadOnlyAccess"]
+    user = d.org.users[5 % len(d.org.users)]
+    with d.as_user(user.username) as me:
+        req = h.request(me, account["id"], "ReadOnlyAccess")
+    time.sleep(0.3)
+    d.live.kill()
+    d.live.start()
+    with d.as_user(user.username) as me:
+        h.wait_state(me, req["id"], {"granted"}, timeout=90)
+    pages = (
+        h.sso()
+        .get_paginator("list_account_assignments")
+        .paginate(InstanceArn=d.org.instance_arn, AccountId=account["aws_id"], PermissionSetArn=ps)
+    )
+    mine = [
+        a for page in pages for a in page["AccountAssignments"]
+        if a["PrincipalId"] == user.user_id
+    ]  # fmt: skip
+    assert len(mine) == 1, mine

@@ -36,6 +36,7 @@ def attach_managed_connector(app: FastAPI, settings: Settings) -> str:
         token=token,
         role_arn=settings.connector_role_arn,
         wait_seconds=5.0,
+        lease_seconds=settings.connector_lease_seconds,
     )
     ctx.workers.service("managed-connector", partial(run_managed, options))
     return connector_id

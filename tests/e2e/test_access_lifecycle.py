@@ -5,77 +5,22 @@ AWS state is read back from the moto server with boto3 after each step.
 
 from __future__ import annotations
 
-from typing import Any
-
 import boto3
 import pytest
 
-from tests.e2e.conftest import Deployed, wait_for
+from tests.e2e import helpers as h
+from tests.e2e.conftest import Deployed
 
 pytestmark = pytest.mark.slow
 
 
-def _sso() -> Any:
-    return boto3.client("sso-admin", region_name="us-east-1")
-
-
-def _assignments(d: Deployed, account: str, ps_arn: str) -> set[tuple[str, str, str]]:
-    pages = (
-        _sso()
-        .get_paginator("list_account_assignments")
-        .paginate(InstanceArn=d.org.instance_arn, AccountId=account, PermissionSetArn=ps_arn)
-    )
-    return {
-        (a["AccountId"], a["PermissionSetArn"], a["PrincipalId"])
-        for page in pages
-        for a in page["AccountAssignments"]
-        if a["PrincipalType"] == "USER"
-    }
-
-
-def _ready(d: Deployed) -> dict[str, Any]:
-    created = d.create_integration()
-    done = d.wait_status(created["id"], {"active", "warning", "error"})
-    assert done["status"] == "active", done["status_message"]
-    return done
-
-
-def _ids(d: Deployed, kind: str, names: list[str]) -> list[str]:
-    path = "/api/v1/users" if kind == "user" else "/api/v1/groups"
-    with d.admin() as c:
-        items = c.get(path, params={"limit": 500}).json()["items"]
-    key = "username" if kind == "user" else "name"
-    found = {i[key]: i["id"] for i in items}
-    return [found[n] for n in names]
-
-
-def _flow(d: Deployed, integration_id: str, name: str, **definition: Any) -> dict[str, Any]:
-    with d.admin() as c:
-        r = c.post("/api/v1/access-flows", json={"name": name, "integration_id": integration_id,
-                                                 "definition": definition})  # fmt: skip
-        assert r.status_code == 201, r.text
-        return dict(r.json())
-
-
-def _account_resource(d: Deployed, integration_id: str) -> dict[str, Any]:
-    prod = next(a for a in d.org.member_accounts if a.id in d.org.synced_account_ids)
-    with d.admin() as c:
-        params = {"integration_id": integration_id, "type": "aws-account", "q": prod.id}
-        page = c.get("/api/v1/resources", params=params).json()
-    return dict(page["items"][0])
-
-
-def _wait_state(client: Any, request_id: str, states: set[str], timeout: float = 60) -> dict:
-    return dict(
-        wait_for(
-            lambda: (
-                (r := client.get(f"/api/v1/access-requests/{request_id}").json())["state"] in states
-                and r
-            ),
-            timeout,
-            f"request in {states}",
-        )
-    )
+_sso = h.sso
+_assignments = h.user_assignments
+_ready = h.ready
+_ids = h.ids
+_flow = h.flow
+_account_resource = h.first_account
+_wait_state = h.wait_state
 
 
 def test_auto_approved_account_access_is_granted_and_revoked_in_aws(deployed: Deployed) -> None:

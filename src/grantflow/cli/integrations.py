@@ -10,14 +10,29 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from grantflow.cli import credentials
 from grantflow.cli.api_client import Api
 from grantflow.cli.errors import fail
 
 integrations_app = typer.Typer(help="Integrations: list, sync.", no_args_is_help=True)
 console = Console(highlight=False)
 
-Url = Annotated[str, typer.Option(envvar="GRANTFLOW_URL", help="Grantflow base URL")]
-Token = Annotated[str, typer.Option(envvar="GRANTFLOW_TOKEN", help="API token", show_default=False)]
+Url = Annotated[
+    str | None, typer.Option(envvar="GRANTFLOW_URL", help="Base URL (default: from login)")
+]
+Token = Annotated[
+    str | None,
+    typer.Option(envvar="GRANTFLOW_TOKEN", help="API token (default: from login)"),
+]
+
+
+def _api(url: str | None, token: str | None) -> Api:
+    stored = credentials.load()
+    url = url or (stored.url if stored else None)
+    token = token or (stored.token if stored else None)
+    if not url or not token:
+        raise fail("not signed in: run `grantflow login` or pass --url and --token", code=2)
+    return Api(url, token)
 
 
 def _find(api: Api, name: str) -> dict[str, Any]:
@@ -28,9 +43,9 @@ def _find(api: Api, name: str) -> dict[str, Any]:
 
 
 @integrations_app.command("list")
-def list_integrations(url: Url, token: Token) -> None:
+def list_integrations(url: Url = None, token: Token = None) -> None:
     """Integrations with their status and resource counts."""
-    with Api(url, token) as api:
+    with _api(url, token) as api:
         rows = api.get("/api/v1/integrations")
     table = Table("name", "status", "last sync", "resources", "message")
     for row in rows:
@@ -50,12 +65,12 @@ def _summary(run: dict[str, Any]) -> Table:
 @integrations_app.command("sync")
 def sync(
     name: Annotated[str, typer.Argument(help="Integration name or id")],
-    url: Url,
-    token: Token,
+    url: Url = None,
+    token: Token = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the sync")] = 600,
 ) -> None:
     """Sync now and follow it: accounts done / total, then what changed."""
-    with Api(url, token) as api:
+    with _api(url, token) as api:
         integ = _find(api, name)
         run = api.post(f"/api/v1/integrations/{integ['id']}/sync")
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

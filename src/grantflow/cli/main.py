@@ -12,6 +12,7 @@ from grantflow.cli.audit import audit_app
 from grantflow.cli.connector import connector_app
 from grantflow.cli.errors import friendly_errors
 from grantflow.cli.integrations import integrations_app
+from grantflow.cli.login import login, logout
 from grantflow.cli.server import run_server
 from grantflow.services.startup import prepare_database
 from grantflow.settings import Settings
@@ -26,6 +27,8 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 app.add_typer(db_app, name="db")
 app.add_typer(connector_app, name="connector")
 app.add_typer(integrations_app, name="integrations")
+app.command()(login)
+app.command()(logout)
 app.add_typer(audit_app, name="audit")
 console = Console(highlight=False)
 

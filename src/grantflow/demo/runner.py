@@ -117,6 +117,13 @@ def _after_start(start: _Start, console: Console) -> None:
             flows = scenario.create_flows(client, integ["id"])
             console.print(f"[green]✓[/green] access flows: {', '.join(flows)}")
             logins = scenario.demo_logins(settings.database_url, start.org)
+            requester = next((x.username for x in logins if x.why == "requester"), None)
+            if requester:
+                request_id = scenario.demo_grant(client, settings.database_url, start.org,
+                                                 requester, start.audit_bucket)  # fmt: skip
+                console.print(f"[green]✓[/green] {requester} holds read-only access "
+                              f"(request {request_id}); its CloudTrail session is in "
+                              f"s3://{start.audit_bucket}")  # fmt: skip
         except scenario.DemoSetupError as err:
             console.print(f"[red]demo setup failed:[/red] {err}")
             return

@@ -156,3 +156,49 @@ def demo_logins(database_url: str, org: OrgSummary) -> list[DemoLogin]:
     finally:
         engine.dispose()
     return logins
+
+
+def demo_grant(
+    client: httpx.Client, database_url: str, org: OrgSummary, requester: str, bucket: str
+) -> str | None:
+    """One granted request, made by a demo user through the API, and the CloudTrail files its
+    session would leave (so session audit has something to show once they are delivered)."""
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+
+    from grantflow.demo.cloudtrail_files import SessionSpec, write_trail_files
+    from grantflow.services.audit import SYSTEM
+    from grantflow.services.tokens import create_personal_token
+
+    engine = build_engine(database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            user = session.scalar(select(User).where(User.username == requester))
+            if user is None or not user.identity_store_user_id:
+                return None
+            token = create_personal_token(session, user, "demo", SYSTEM).plaintext
+    finally:
+        engine.dispose()
+    page = _check(client.get("/api/v1/resources", params={"type": "aws-account", "limit": 50}),
+                  "list accounts")  # fmt: skip
+    account = next(a for a in page["items"] if a["aws_id"] != org.management_account_id)
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"resource_ids": [account["id"]], "permission": "ReadOnlyAccess",
+            "duration_seconds": 4 * 3600, "justification": "demo: looking around"}  # fmt: skip
+    request = _check(client.post("/api/v1/access-requests", json=body, headers=headers),
+                     "request demo access")  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        got = client.get(f"/api/v1/access-requests/{request['id']}", headers=headers).json()
+        if got["state"] == "granted":
+            break
+        time.sleep(0.5)
+    else:
+        raise DemoSetupError("the demo request was not granted in time")
+    start = datetime.fromisoformat(got["granted_at"]).astimezone(UTC) + timedelta(seconds=5)
+    session_spec = SessionSpec(account["aws_id"], "ReadOnlyAccess", requester, start,
+                               start + timedelta(minutes=20))  # fmt: skip
+    write_trail_files(boto3.client("s3", region_name="us-east-1"), bucket,
+                      org.organization_id, [session_spec])  # fmt: skip
+    return str(request["id"])

@@ -140,7 +140,8 @@ def grants_part(n: int, tmp: Path) -> None:
             rows = _wait(finished, 60 + 600)
         granted = [r for r in rows if r["granted_at"]]
         lat = [(ts(r["granted_at"]) - ts(r["created_at"])).total_seconds() for r in granted]
-        lag = [(ts(r["ended_at"]) - ts(r["expires_at"])).total_seconds() for r in granted]
+        lag = [(ts(r["ended_at"]) - ts(r["expires_at"])).total_seconds()
+               for r in granted if r["ended_at"]]  # fmt: skip
         span = (max(ts(r["granted_at"]) for r in granted)
                 - min(ts(r["created_at"]) for r in granted)).total_seconds()  # fmt: skip
         failed = len([r for r in rows if r["state"] == "failed"])

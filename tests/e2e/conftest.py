@@ -127,3 +127,20 @@ def deployed(
         yield Deployed(live, small_org, aws, connector_id, role_arn)
     finally:
         live.stop_all()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """End-to-end scenarios run on SQLite; those marked ``both_backends`` also on PostgreSQL
+    (the store, API and connector-protocol suites cover PostgreSQL exhaustively)."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        in_e2e = "/tests/e2e/" in str(item.fspath)
+        if in_e2e and on_pg and item.get_closest_marker("both_backends") is None:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -23,6 +23,7 @@ _account_resource = h.first_account
 _wait_state = h.wait_state
 
 
+@pytest.mark.both_backends
 def test_auto_approved_account_access_is_granted_and_revoked_in_aws(deployed: Deployed) -> None:
     d = deployed
     integ = _ready(d)

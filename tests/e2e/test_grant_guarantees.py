@@ -14,6 +14,7 @@ from tests.e2e.conftest import Deployed
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.both_backends
 def test_overlapping_grants_are_reference_counted(deployed: Deployed) -> None:
     d = deployed
     integ = h.ready(d)
@@ -99,6 +100,7 @@ def test_expiry_revokes_within_seconds_and_extension_moves_it(deployed: Deployed
     assert (account["aws_id"], ps, user.user_id) not in h.user_assignments(d, account["aws_id"], ps)
 
 
+@pytest.mark.both_backends
 def test_expiry_while_the_server_is_dead_is_revoked_on_restart(deployed: Deployed) -> None:
     d = deployed
     integ = h.ready(d)

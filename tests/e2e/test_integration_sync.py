@@ -32,6 +32,7 @@ def _expected(d: Deployed) -> Counter[str]:
     return counts
 
 
+@pytest.mark.both_backends
 def test_new_integration_becomes_active_with_everything_synced(deployed: Deployed) -> None:
     created = deployed.create_integration()
     assert created["status"] == "initializing"

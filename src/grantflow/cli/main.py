@@ -9,6 +9,7 @@ from rich.console import Console
 
 from grantflow import __version__
 from grantflow.cli.audit import audit_app
+from grantflow.cli.config import config_app
 from grantflow.cli.connector import connector_app
 from grantflow.cli.errors import friendly_errors
 from grantflow.cli.integrations import integrations_app
@@ -26,6 +27,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(connector_app, name="connector")
+app.add_typer(config_app, name="config")
 app.add_typer(integrations_app, name="integrations")
 app.command()(login)
 app.command()(logout)

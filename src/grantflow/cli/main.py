@@ -12,6 +12,7 @@ from grantflow.cli.audit import audit_app
 from grantflow.cli.config import config_app
 from grantflow.cli.connector import connector_app
 from grantflow.cli.errors import friendly_errors
+from grantflow.cli.flows import flows_app
 from grantflow.cli.integrations import integrations_app
 from grantflow.cli.login import login, logout
 from grantflow.cli.server import run_server
@@ -29,6 +30,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(connector_app, name="connector")
 app.add_typer(config_app, name="config")
 app.add_typer(integrations_app, name="integrations")
+app.add_typer(flows_app, name="flows")
 app.command()(login)
 app.command()(logout)
 app.add_typer(audit_app, name="audit")

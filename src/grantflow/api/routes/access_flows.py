@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.domain.flows import FlowDefinition
-from grantflow.services import access_flows
+from grantflow.services import access_flows, flows_as_code
 from grantflow.store.db import transaction
 from grantflow.store.models import AccessFlow
 
@@ -53,9 +53,15 @@ def _public(row: AccessFlow) -> FlowPublic:
 @router.post("", response_model=FlowPublic, status_code=status.HTTP_201_CREATED)
 def create(body: FlowCreate, ctx: Ctx, admin: AdminUser, request: Request) -> FlowPublic:
     with transaction(ctx.sessions) as session:
-        row = access_flows.create(session, body.name, body.description, body.enabled,
-                                  body.integration_id, body.definition,
-                                  actor_of(admin, request))  # fmt: skip
+        row = access_flows.create(
+            session,
+            body.name,
+            body.description,
+            body.enabled,
+            body.integration_id,
+            body.definition,
+            actor_of(admin, request),
+        )
         return _public(row)
 
 
@@ -63,6 +69,41 @@ def create(body: FlowCreate, ctx: Ctx, admin: AdminUser, request: Request) -> Fl
 def list_flows(ctx: Ctx, _admin: AdminUser) -> list[FlowPublic]:
     with transaction(ctx.sessions) as session:
         return [_public(r) for r in session.scalars(select(AccessFlow).order_by(AccessFlow.name))]
+
+
+class ApplyResult(BaseModel):
+    dry_run: bool
+    created: list[str]
+    changed: list[str]
+    deleted: list[str]
+    unchanged: list[str]
+
+
+@router.get("/export", response_model=flows_as_code.FlowsDoc, tags=["flows as code"])
+def export_flows(ctx: Ctx, _admin: AdminUser) -> flows_as_code.FlowsDoc:
+    """Every flow, referring to integrations, users and groups by name."""
+    with transaction(ctx.sessions) as session:
+        return flows_as_code.export(session)
+
+
+@router.post("/apply", response_model=ApplyResult, tags=["flows as code"])
+def apply_flows(
+    body: flows_as_code.FlowsDoc,
+    ctx: Ctx,
+    admin: AdminUser,
+    request: Request,
+    dry_run: bool = False,
+) -> ApplyResult:
+    """Make the flows exactly the document's: create, change, delete (or only say so)."""
+    with transaction(ctx.sessions) as session:
+        diff = flows_as_code.apply(session, body, actor_of(admin, request), dry_run)
+    return ApplyResult(
+        dry_run=dry_run,
+        created=diff.created,
+        changed=diff.changed,
+        deleted=diff.deleted,
+        unchanged=diff.unchanged,
+    )
 
 
 @router.get("/{flow_id}", response_model=FlowPublic)

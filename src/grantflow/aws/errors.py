@@ -78,27 +78,27 @@ class AccessDenied(AwsError):
 
 
 class Throttled(AwsError):
-    pass
+    """AWS throttled the call and botocore's retries ran out; try again later."""
 
 
 class NotFound(AwsError):
-    pass
+    """The resource (or the organization, or the Identity Center instance) does not exist."""
 
 
 class Conflict(AwsError):
-    pass
+    """Another operation on the same thing is in progress, or it already exists."""
 
 
 class QuotaExceeded(AwsError):
-    pass
+    """An AWS service quota would be exceeded."""
 
 
 class InvalidRequest(AwsError):
-    pass
+    """AWS rejected the request's parameters."""
 
 
 class AwsUnavailable(AwsError):
-    pass
+    """AWS (or the network to it) failed; retryable."""
 
 
 _ACCESS_DENIED = frozenset(

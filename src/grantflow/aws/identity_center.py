@@ -46,7 +46,7 @@ class OperationFailed(AwsError):
 
 
 class OperationTimedOut(AwsError):
-    pass
+    """An asynchronous Identity Center operation did not finish before its deadline."""
 
 
 class PermissionSetQuotaExceeded(QuotaExceeded):

@@ -53,9 +53,9 @@ moto 5.2.5 behaviour this relies on or works around (found by experiment):
 
 from __future__ import annotations
 
-import urllib.request
 from dataclasses import dataclass
 
+import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
 from grantflow.demo.org_clients import AccountClients, ClientFactory, OrgBuildError
@@ -119,10 +119,7 @@ def build_org(endpoint: str, shape: OrgShape, seed: int = 7) -> OrgSummary:
 
 def _seed_moto(endpoint: str, seed: int) -> None:
     """Make moto's own ids (accounts, OUs, users, ...) repeatable for this seed."""
-    url = f"{endpoint}/moto-api/seed?a={seed}"
-    request = urllib.request.Request(url, method="POST")  # noqa: S310 - the moto endpoint
-    with urllib.request.urlopen(request, timeout=30.0):  # noqa: S310 - the moto endpoint
-        pass
+    httpx.post(f"{endpoint}/moto-api/seed", params={"a": seed}, timeout=30.0).raise_for_status()
 
 
 def _create_organization(management: AccountClients) -> _Organization:

@@ -132,18 +132,18 @@ def resource_view(resource: Resource) -> ResourceView:
 def flow_views(session: Session, rows: Iterable[AccessFlow] | None = None) -> list[FlowView]:
     if rows is None:
         rows = session.scalars(select(AccessFlow)).all()
-    owners_cache: dict[str, tuple[str, ...]] = {}
+    by_integration: dict[str, tuple[bool, tuple[str, ...]]] = {}  # enabled, owner refs
     views = []
     for row in rows:
-        if row.integration_id not in owners_cache:
+        if row.integration_id not in by_integration:
             integ = integrations.get(session, row.integration_id)
             config = AwsOrganizationConfig.model_validate(integ.config)
             refs = integration_owner_refs(session, config) if integ.enabled else []
-            owners_cache[row.integration_id] = tuple(refs)
-        integ_enabled = integrations.get(session, row.integration_id).enabled
-        views.append(FlowView(row.id, row.name, row.enabled and integ_enabled, row.integration_id,
-                              FlowDefinition.model_validate(row.definition),
-                              owners_cache[row.integration_id]))  # fmt: skip
+            by_integration[row.integration_id] = (integ.enabled, tuple(refs))
+        integ_enabled, owners = by_integration[row.integration_id]
+        definition = FlowDefinition.model_validate(row.definition)
+        views.append(FlowView(row.id, row.name, row.enabled and integ_enabled,
+                              row.integration_id, definition, owners))  # fmt: skip
     return views
 
 

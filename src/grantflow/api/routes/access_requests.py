@@ -196,24 +196,27 @@ def get(request_id: str, ctx: Ctx, user: CurrentUser) -> RequestPublic:
         return to_public(session, row, me)
 
 
+def _decide(
+    request_id: str, approve: bool, body: Decision, ctx: Ctx, user: Principal, request: Request
+) -> RequestPublic:
+    with transaction(ctx.sessions) as session:
+        row, me = _load(session, request_id, user)
+        access_requests.decide(session, row, me, approve, body.reason, actor_of(user, request))
+        return to_public(session, row, me)
+
+
 @router.post("/{request_id}/approve", response_model=RequestPublic)
 def approve(
     request_id: str, body: Decision, ctx: Ctx, user: CurrentUser, request: Request
 ) -> RequestPublic:
-    with transaction(ctx.sessions) as session:
-        row, me = _load(session, request_id, user)
-        access_requests.decide(session, row, me, True, body.reason, actor_of(user, request))
-        return to_public(session, row, me)
+    return _decide(request_id, True, body, ctx, user, request)
 
 
 @router.post("/{request_id}/reject", response_model=RequestPublic)
 def reject(
     request_id: str, body: Decision, ctx: Ctx, user: CurrentUser, request: Request
 ) -> RequestPublic:
-    with transaction(ctx.sessions) as session:
-        row, me = _load(session, request_id, user)
-        access_requests.decide(session, row, me, False, body.reason, actor_of(user, request))
-        return to_public(session, row, me)
+    return _decide(request_id, False, body, ctx, user, request)
 
 
 @router.post("/{request_id}/cancel", response_model=RequestPublic)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -26,6 +26,7 @@ from botocore.config import Config
 from botocore.credentials import CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from grantflow.aws import faults as fault_injection
 from grantflow.aws.errors import translate
 
 DEFAULT_REGION = "us-east-1"
@@ -43,6 +44,8 @@ class ClientSettings:
     max_attempts: int = 5
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    # Testing only: GRANTFLOW_FAULT_INJECTION (see grantflow.aws.faults); never set in production.
+    faults: fault_injection.FaultInjector | None = field(default=None, compare=False)
 
     def botocore_config(self) -> Config:
         return Config(
@@ -135,6 +138,9 @@ class ClientFactory:
         cls, *, region: str | None = None, settings: ClientSettings | None = None
     ) -> ClientFactory:
         """A factory over boto3's default credential chain (env, profile, instance role…)."""
+        injector = fault_injection.from_environment()
+        if injector is not None:
+            settings = replace(settings or ClientSettings(), faults=injector)
         return cls(boto3.Session(region_name=region), region=region, settings=settings)
 
     def client(self, service: str, *, region: str | None = None) -> BaseClient:
@@ -151,6 +157,8 @@ class ClientFactory:
         )
         # Each client has its own copy of the event emitter: this counts this client only.
         client.meta.events.register("before-call", self.calls.hook(service))
+        if self.settings.faults is not None:
+            self.settings.faults.install(client, service)
         return client
 
     def caller_identity(self) -> CallerIdentity:

@@ -8,13 +8,16 @@ import typer
 from rich.console import Console
 
 from grantflow import __version__
+from grantflow.cli.access import access_app
 from grantflow.cli.audit import audit_app
 from grantflow.cli.config import config_app
 from grantflow.cli.connector import connector_app
 from grantflow.cli.errors import friendly_errors
 from grantflow.cli.flows import flows_app
 from grantflow.cli.integrations import integrations_app
+from grantflow.cli.inventory import inventory_app
 from grantflow.cli.login import login, logout
+from grantflow.cli.requests import requests_app
 from grantflow.cli.server import run_server
 from grantflow.services.startup import prepare_database
 from grantflow.settings import Settings
@@ -31,6 +34,9 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(config_app, name="config")
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(flows_app, name="flows")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(requests_app, name="requests")
+app.add_typer(access_app, name="access")
 app.command()(login)
 app.command()(logout)
 app.add_typer(audit_app, name="audit")

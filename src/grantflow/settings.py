@@ -96,6 +96,28 @@ class Settings(BaseSettings):
         description="Match users by the email claim only when email_verified is true",
     )
 
+    # Slack (notify/slack.py, api/routes/slack.py): the bot token enables the channel, the
+    # signing secret its Approve / Reject buttons
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="The Slack app's Bot User OAuth Token (xoxb-...)"
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="The Slack app's signing secret (verifies button clicks)"
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL"
+    )
+    slack_default_channel: str | None = Field(
+        default=None,
+        description="Channel for approval requests of flows that name none (e.g. #access)",
+    )
+    slack_replay_window_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=3600,
+        description="Oldest X-Slack-Request-Timestamp accepted on a button click, in seconds",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

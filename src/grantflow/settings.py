@@ -70,6 +70,17 @@ class Settings(BaseSettings):
         default=True,
         description="Mark session cookies Secure (HTTPS only); the loopback demo turns it off",
     )
+    proxy_headers: bool = Field(
+        default=True,
+        description="Honour X-Forwarded-Proto and X-Forwarded-For from the trusted proxies in "
+        "forwarded_allow_ips (client IP and https scheme behind a TLS-terminating proxy)",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Proxies whose X-Forwarded-* headers are trusted: comma-separated IPs or "
+        'CIDR networks, or "*" for any (only when nothing but the proxy reaches the server)',
+    )
     login_max_failures_per_user: int = Field(
         default=5, ge=1, description="Failed password sign-ins per username per window"
     )

@@ -18,7 +18,6 @@ from grantflow.cli.integrations import integrations_app
 from grantflow.cli.inventory import inventory_app
 from grantflow.cli.login import login, logout
 from grantflow.cli.requests import requests_app
-from grantflow.cli.server import run_server
 from grantflow.services.startup import prepare_database
 from grantflow.settings import Settings
 
@@ -55,6 +54,13 @@ def _print_bootstrap(token: str | None) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [GRANTFLOW_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [GRANTFLOW_PORT]")] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Proxies (IPs, CIDRs or *) whose X-Forwarded-Proto/-For are trusted "
+            "[GRANTFLOW_FORWARDED_ALLOW_IPS]"
+        ),
+    ] = None,
 ) -> None:
     """Run the control plane: API, web pages, scheduler and the managed connector.
 
@@ -65,11 +71,15 @@ def serve(
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
+    if forwarded_allow_ips is not None:
+        overrides["forwarded_allow_ips"] = forwarded_allow_ips
     settings = Settings(**overrides)  # type: ignore[arg-type]
     report = prepare_database(settings)
     console.print(f"database {report.database} is at the latest schema")
     _print_bootstrap(report.bootstrap_token)
     console.print(f"serving on http://{settings.host}:{settings.port}")
+    from grantflow.cli.server import run_server  # the web stack: only for `serve`
+
     run_server(settings)
 
 

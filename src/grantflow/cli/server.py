@@ -62,7 +62,8 @@ def build_server(settings: Settings) -> BuiltServer:
         port=settings.port,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        proxy_headers=settings.proxy_headers,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
     )
     return BuiltServer(uvicorn.Server(config), managed)

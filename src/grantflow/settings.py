@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -20,6 +20,22 @@ SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
 class LogFormat(StrEnum):
     JSON = "json"
     CONSOLE = "console"
+
+
+class WebhookTarget(BaseModel):
+    """One webhook receiver; its secret signs every event (HMAC-SHA256)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str = Field(min_length=1, max_length=2048)
+    secret: SecretStr = Field(min_length=16, description="At least 16 characters")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+            raise ValueError("a webhook url must be an http:// or https:// URL")
+        return value
 
 
 class Settings(BaseSettings):
@@ -107,6 +123,38 @@ class Settings(BaseSettings):
         description="Match users by the email claim only when email_verified is true",
     )
 
+    # Notifications (notify/): each channel is on when configured; flows may narrow them
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for email notifications; unset: no email"
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port")
+    smtp_username: str | None = Field(default=None, description="SMTP login (unset: no AUTH)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_from: str = Field(
+        default="Grantflow <grantflow@localhost>", description="From: of notification emails"
+    )
+    smtp_starttls: bool = Field(
+        default=True,
+        description="Upgrade the SMTP connection with STARTTLS (ignored with GRANTFLOW_SMTP_SSL)",
+    )
+    smtp_ssl: bool = Field(
+        default=False, description="Connect to SMTP over TLS from the start (usually port 465)"
+    )
+    smtp_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of each SMTP connection and command"
+    )
+    webhooks: list[WebhookTarget] = Field(
+        default_factory=list,
+        description='JSON list of {"name", "url", "secret"}: signed JSON events are POSTed '
+        "to each (flows may pick some by name)",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of each webhook POST"
+    )
+    notify_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Delivery attempts before a notification is failed"
+    )
+
     # Slack (notify/slack.py, api/routes/slack.py): the bot token enables the channel, the
     # signing secret its Approve / Reject buttons
     slack_bot_token: SecretStr | None = Field(
@@ -155,6 +203,14 @@ class Settings(BaseSettings):
         loopback = url.hostname in {"localhost", "127.0.0.1", "::1"}
         if url.scheme != "https" and not (url.scheme == "http" and loopback):
             raise ValueError("the OIDC issuer must be an https:// URL (http only on loopback)")
+        return value
+
+    @field_validator("webhooks")
+    @classmethod
+    def _distinct_webhooks(cls, value: list[WebhookTarget]) -> list[WebhookTarget]:
+        names = [w.name for w in value]
+        if len(set(names)) != len(names):
+            raise ValueError("two webhooks have the same name")
         return value
 
     @field_validator("log_level")

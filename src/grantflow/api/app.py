@@ -25,6 +25,7 @@ from grantflow.api.routes import (
     health,
     integrations,
     me,
+    notifications,
     reports,
     requestable,
     resources,
@@ -54,6 +55,7 @@ def build_context(settings: Settings) -> AppContext:
 def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     ctx = build_context(settings)
     scheduler.install(ctx.workers, ctx.sessions, ctx.metrics)
+    scheduler.install_notifications(ctx.workers, ctx.sessions, ctx.metrics, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +97,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(session_audit.router)
+    app.include_router(notifications.router)
     app.include_router(slack.router)
     install_web(app)
     return app

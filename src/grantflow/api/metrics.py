@@ -78,6 +78,17 @@ class Metrics:
             "Integration syncs that failed",
             registry=self.registry,
         )
+        self.notifications = Counter(
+            "grantflow_notification_deliveries_total",
+            "Notification delivery attempts, by channel and outcome (delivered, retry, failed)",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.notifications_pending = Gauge(
+            "grantflow_notifications_pending",
+            "Notification deliveries waiting to be sent (or retried)",
+            registry=self.registry,
+        )
         self.session_audit_events = Counter(
             "grantflow_session_audit_events_total",
             "CloudTrail events matched to grants and stored",

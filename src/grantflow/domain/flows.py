@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from grantflow.domain.notifications import FlowNotify
+
 
 class ScopeMode(StrEnum):
     ALL = "all"
@@ -127,6 +129,11 @@ class FlowDefinition(BaseModel):
     justification_pattern: str | None = Field(default=None, max_length=256)
     approver_reason_required: bool = False
     max_extensions: int = Field(default=0, ge=0, le=20)
+    notify: FlowNotify | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Channels for this flow's notifications; unset: the deployment's defaults",
+    )
 
     @field_validator("justification_pattern")
     @classmethod

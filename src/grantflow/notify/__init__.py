@@ -1,1 +1,1 @@
-"""Notifications: who hears about a request, over which channel, and the delivery of each message."""
+"""Notifications: who hears about a request, over which channel, and each delivery."""

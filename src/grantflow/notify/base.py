@@ -53,6 +53,7 @@ class Notice:
     reason: str | None = None  # decision reason, failure reason, end reason
     expires_at: datetime | None = None
     access: dict[str, Any] = field(default_factory=dict)  # sign-in link, CLI snippet, details
+    delivery_id: str = ""  # set by the delivery loop: one id per (notice, channel, target)
 
     def as_event(self) -> dict[str, Any]:
         """The JSON body a webhook receives (stable field names, ISO-8601 UTC times)."""

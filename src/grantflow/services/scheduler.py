@@ -16,6 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.metrics import Metrics
+from grantflow.notify.base import Channel
+from grantflow.notify.registry import build_channels, by_name
 from grantflow.services import (
     audit,
     grant_jobs,
@@ -23,10 +25,13 @@ from grantflow.services import (
     job_outcomes,
     jobs,
     metrics_observer,
+    notify_delivery,
+    notify_outbox,
     reconcile,
     session_audit,
 )
 from grantflow.services.workers import Workers
+from grantflow.settings import Settings
 from grantflow.store.db import transaction
 from grantflow.store.models import Integration
 from grantflow.store.types import utcnow
@@ -107,6 +112,41 @@ def start_audit_ingest(sessions: sessionmaker[Session]) -> int:
     """Queue CloudTrail ingestion for audit-enabled integrations that are due."""
     with transaction(sessions) as session:
         return session_audit.enqueue_due(session)
+
+
+def produce_notifications(sessions: sessionmaker[Session], outbox: notify_outbox.Outbox) -> int:
+    """Audit events and approaching expiries become notification deliveries (the outbox)."""
+    with transaction(sessions) as session:
+        added = notify_outbox.produce(session, outbox)
+    with transaction(sessions) as session:
+        return added + notify_outbox.warn_expiring(session, outbox)
+
+
+def deliver_notifications(
+    sessions: sessionmaker[Session], channels: list[Channel], metrics: Metrics, max_attempts: int
+) -> int:
+    sent = notify_delivery.deliver_due(sessions, by_name(channels), metrics, max_attempts)
+    with transaction(sessions) as session:
+        metrics.notifications_pending.set(notify_delivery.pending_count(session))
+    return sent
+
+
+def install_notifications(
+    workers: Workers, sessions: sessionmaker[Session], metrics: Metrics, settings: Settings
+) -> list[Channel]:
+    """Both notification duties, only when a channel is configured."""
+    channels = build_channels(settings)
+    if not channels:
+        return []
+    outbox = notify_outbox.Outbox(channels, settings.base_url)
+    max_attempts = settings.notify_max_attempts
+    workers.every("notify-produce", 1.0, _threaded(lambda: produce_notifications(sessions, outbox)))
+    workers.every(
+        "notify-deliver",
+        1.0,
+        _threaded(lambda: deliver_notifications(sessions, channels, metrics, max_attempts)),
+    )
+    return channels
 
 
 def _threaded(func: Callable[[], object]) -> Callable[[], Awaitable[None]]:

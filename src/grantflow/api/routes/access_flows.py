@@ -11,7 +11,10 @@ from sqlalchemy import select
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.domain.flows import FlowDefinition
+from grantflow.domain.notifications import FlowNotify
 from grantflow.services import access_flows, flows_as_code
+from grantflow.services.errors import Invalid
+from grantflow.settings import Settings
 from grantflow.store.db import transaction
 from grantflow.store.models import AccessFlow
 
@@ -46,12 +49,26 @@ class FlowPublic(BaseModel):
     updated_at: datetime
 
 
+def _check_webhooks(notify: object, settings: Settings, where: str) -> None:
+    """A flow may only name webhooks this deployment configures (GRANTFLOW_WEBHOOKS)."""
+    names = notify.webhooks if isinstance(notify, FlowNotify) else None
+    if isinstance(notify, dict) and isinstance(notify.get("webhooks"), list):
+        names = [str(n) for n in notify["webhooks"]]
+    configured = {w.name for w in settings.webhooks}
+    unknown = [n for n in names or [] if n not in configured]
+    if unknown:
+        known = ", ".join(sorted(configured)) or "none"
+        raise Invalid(f"unknown webhook(s) {', '.join(unknown)}; configured: {known}",
+                      field=f"{where}.notify.webhooks")  # fmt: skip
+
+
 def _public(row: AccessFlow) -> FlowPublic:
     return FlowPublic.model_validate(row, from_attributes=True)
 
 
 @router.post("", response_model=FlowPublic, status_code=status.HTTP_201_CREATED)
 def create(body: FlowCreate, ctx: Ctx, admin: AdminUser, request: Request) -> FlowPublic:
+    _check_webhooks(body.definition.notify, ctx.settings, "definition")
     with transaction(ctx.sessions) as session:
         row = access_flows.create(
             session,
@@ -95,6 +112,8 @@ def apply_flows(
     dry_run: bool = False,
 ) -> ApplyResult:
     """Make the flows exactly the document's: create, change, delete (or only say so)."""
+    for i, flow in enumerate(body.flows):
+        _check_webhooks(flow.definition.get("notify"), ctx.settings, f"flows.{i}.definition")
     with transaction(ctx.sessions) as session:
         diff = flows_as_code.apply(session, body, actor_of(admin, request), dry_run)
     return ApplyResult(
@@ -116,6 +135,8 @@ def get(flow_id: str, ctx: Ctx, _admin: AdminUser) -> FlowPublic:
 def update(
     flow_id: str, body: FlowUpdate, ctx: Ctx, admin: AdminUser, request: Request
 ) -> FlowPublic:
+    if body.definition is not None:
+        _check_webhooks(body.definition.notify, ctx.settings, "definition")
     with transaction(ctx.sessions) as session:
         row = access_flows.get(session, flow_id)
         changes = {k: getattr(body, k) for k in body.model_fields_set}

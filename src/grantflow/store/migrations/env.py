@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-import grantflow.store.models_auth  # noqa: F401  (registers the sign-in tables)
+# registers the sign-in tables and the notification outbox with the metadata
+from grantflow.store import models_auth, models_notify  # noqa: F401
 from grantflow.store.models import Base
 
 target_metadata = Base.metadata

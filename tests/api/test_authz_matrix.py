@@ -26,6 +26,9 @@ from tests.fixtures.api import Api
 PUBLIC = {
     "/healthz", "/readyz", "/metrics", "/auth/login", "/auth/logout", "/auth/session",
     "/auth/oidc/login", "/auth/oidc/callback",
+    # Slack's interactivity URL: authenticated by Slack's request signature (the signing
+    # secret), never by a Grantflow token; tests/notify/test_slack_actions.py checks it.
+    "/api/slack/actions",
 }  # fmt: skip
 RULES = {
     typing.get_args(deps.CurrentUser)[1].dependency: "user",

@@ -110,8 +110,8 @@ def _grantflow_user(session: Session, email: str) -> User | str:
         return users[0]
     if not users:
         return (
-            f"No active Grantflow user has the email {email}, so this click changed nothing. "
-            "Ask an admin to add you, or sign in to Grantflow with this address."
+            f"No active Grantflow user has the email {email}. Nothing changed; ask an admin "
+            "to add you (or to give your Grantflow account this address)."
         )
     return (
         f"Several Grantflow users have the email {email}, so Grantflow cannot tell who you are; "

@@ -1,11 +1,15 @@
-"""`grantflow config check`."""
+"""`grantflow config check` and `grantflow config reference`."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from grantflow.services.config_check import Level, check
+from grantflow.services.config_reference import DOC_PATH, REGENERATE, reference
 
 config_app = typer.Typer(help="Configuration (GRANTFLOW_* variables).", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)
@@ -28,3 +32,31 @@ def config_check() -> None:
     )
     if errors:
         raise typer.Exit(1)
+
+
+@config_app.command("reference")
+def config_reference(
+    write: Annotated[
+        bool, typer.Option("--write", help="Write the file instead of printing")
+    ] = False,
+    check_file: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when the file differs from the code")
+    ] = False,
+    path: Annotated[Path, typer.Option(help="The reference file")] = Path(DOC_PATH),
+) -> None:
+    """Print the configuration reference (Markdown) generated from the settings' code.
+
+    `--write` updates docs/configuration.md; `--check` fails when it is out of date.
+    """
+    text = reference()
+    if check_file:
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            typer.echo(f"{path} is out of date: run `{REGENERATE}`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{path} is up to date")
+    elif write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {path}")
+    else:
+        typer.echo(text, nl=False)

@@ -35,13 +35,20 @@ def run(
             "identity of its environment (env vars, profile, instance or IRSA role)",
         ),
     ] = None,
-    region: Annotated[str | None, typer.Option(envvar="AWS_REGION")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
+    region: Annotated[
+        str | None,
+        typer.Option(envvar="AWS_REGION", help="Region of the AWS clients (default: the SDK's)"),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Jobs run in parallel")] = 4,
     lease_seconds: Annotated[
         int, typer.Option(min=2, max=900, help="How long a job stays ours without news")
     ] = 60,
-    log_format: Annotated[LogFormat, typer.Option(envvar="GRANTFLOW_LOG_FORMAT")] = LogFormat.JSON,
-    log_level: Annotated[str, typer.Option(envvar="GRANTFLOW_LOG_LEVEL")] = "INFO",
+    log_format: Annotated[
+        LogFormat, typer.Option(envvar="GRANTFLOW_LOG_FORMAT", help="json or console")
+    ] = LogFormat.JSON,
+    log_level: Annotated[
+        str, typer.Option(envvar="GRANTFLOW_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+    ] = "INFO",
 ) -> None:
     """Long-poll the control plane for jobs and run them with this machine's AWS credentials.
 

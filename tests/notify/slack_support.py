@@ -98,7 +98,8 @@ class SlackReceiver:
 
     def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if method == "users.lookupByEmail":
-            ids = [uid for uid, email in self.users.items() if email == params.get("email")]
+            wanted = str(params.get("email")).lower()  # Slack matches emails case-insensitively
+            ids = [uid for uid, email in self.users.items() if email.lower() == wanted]
             if not ids:
                 return 200, {"ok": False, "error": "users_not_found"}
             return 200, {"ok": True, "user": {"id": ids[0], "profile": {}}}

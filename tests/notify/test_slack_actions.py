@@ -19,7 +19,8 @@ from sqlalchemy import select
 from grantflow.api.app import create_app
 from grantflow.domain.flows import FlowDefinition
 from grantflow.notify import slack_actions, slack_blocks
-from grantflow.services import access_requests, audit
+from grantflow.notify.registry import build_channels
+from grantflow.services import access_requests, audit, notify_outbox, scheduler
 from grantflow.services.startup import prepare_database
 from grantflow.store.db import transaction
 from grantflow.store.models import (
@@ -112,7 +113,7 @@ def w(db_url: str) -> Iterator[World]:
     with SlackReceiver() as receiver:
         settings = make_settings(
             db_url, slack_bot_token=BOT_TOKEN, slack_signing_secret=SECRET,
-            slack_api_url=receiver.api_url, base_url=BASE_URL,
+            slack_api_url=receiver.api_url, base_url=BASE_URL, slack_default_channel="#access",
         )  # fmt: skip
         prepare_database(settings)
         with TestClient(create_app(settings, run_workers=False)) as client:
@@ -123,13 +124,15 @@ def w(db_url: str) -> Iterator[World]:
             yield World(client, receiver, request_id, ids)
 
 
-def _body(w: World, action_id: str, slack_user: str) -> bytes:
+def _body(
+    w: World, action_id: str, slack_user: str, blocks: list[dict[str, Any]] | None = None
+) -> bytes:
     payload = {
         "type": "block_actions",
         "user": {"id": slack_user, "username": slack_user.lower(), "team_id": "T1"},
         "team": {"id": "T1"},
         "response_url": w.receiver.response_url(),
-        "message": {"ts": "1700000000.000100", "blocks": slack_blocks.message(notice())},
+        "message": {"ts": "1700000000.000100", "blocks": blocks or slack_blocks.message(notice())},
         "actions": [{"action_id": action_id, "block_id": slack_blocks.DECISION_BLOCK_ID,
                      "value": w.request_id, "type": "button", "action_ts": "1700000001.1"}],
     }  # fmt: skip
@@ -147,7 +150,7 @@ def _sign(body: bytes, timestamp: int, secret: str = SECRET) -> dict[str, str]:
 
 
 def _click(w: World, action_id: str, slack_user: str, **sign: Any) -> int:
-    body = _body(w, action_id, slack_user)
+    body = _body(w, action_id, slack_user, sign.pop("blocks", None))
     timestamp = sign.pop("timestamp", int(time.time()))
     r = w.client.post("/api/slack/actions", content=body, headers=_sign(body, timestamp, **sign))
     return r.status_code
@@ -313,3 +316,45 @@ def test_signature_check_unit() -> None:
     assert not ok(good, str(now + 1))
     assert not ok(good.replace("v0=", "v1="), str(now))
     assert not ok(None, str(now)) and not ok(good, None) and not ok(good, "1.5e9")
+
+
+def _notify(w: World) -> None:
+    """One round of the notification duties, as the scheduler runs them."""
+    ctx = w.client.app.state.ctx  # type: ignore[attr-defined]
+    channels = build_channels(ctx.settings)
+    assert [c.name for c in channels] == ["slack"]
+    scheduler.produce_notifications(ctx.sessions, notify_outbox.Outbox(channels, BASE_URL))
+    scheduler.deliver_notifications(ctx.sessions, channels, ctx.metrics, 3)
+
+
+def test_from_the_outbox_to_the_button_and_back_to_the_requester(w: World) -> None:
+    """The request reaches #access and Bob's DMs with buttons; Bob's click on the posted
+    message approves it; Alice hears about it in her DMs."""
+    _notify(w)  # the first round starts the outbox at the end of the audit log
+    assert w.receiver.calls == []
+    with transaction(w.client.app.state.ctx.sessions) as s:  # type: ignore[attr-defined]
+        alice = s.get(User, w.ids["alice"])
+        group = s.scalars(select(Resource)).one()
+        assert alice is not None
+        w.request_id = access_requests.submit(s, alice, [group.id], "member", None, "INC-43",
+                                              audit.Actor("user", alice.id, "web")).id  # fmt: skip
+    _notify(w)
+    posts = {c.params["channel"]: c.params for c in w.receiver.of("chat.postMessage")}
+    assert set(posts) == {"#access", "DUBOB"}
+    posted = posts["#access"]["blocks"]
+    assert posted == posts["DUBOB"]["blocks"]
+    buttons = {(e["action_id"], e["value"]) for b in posted if b["type"] == "actions"
+               for e in b["elements"]}  # fmt: skip
+    assert buttons == {("grantflow_approve", w.request_id), ("grantflow_reject", w.request_id)}
+    assert w.receiver.of("users.lookupByEmail")[0].params["email"] == "bob@example.com"
+
+    assert _click(w, "grantflow_approve", "UBOB", blocks=posted) == 200
+    assert w.request().state == "granting"
+    (reply,) = w.replies()
+    assert reply["blocks"][:-1] == posted[:-1]  # the message as posted, buttons replaced
+
+    _notify(w)
+    to_alice = [c.params for c in w.receiver.of("chat.postMessage") if c.params["channel"]
+                == "DUALICE"]  # fmt: skip
+    assert [m["blocks"][0]["text"]["text"] for m in to_alice] == [
+        "Your access request was approved"]  # fmt: skip

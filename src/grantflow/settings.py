@@ -6,6 +6,7 @@ factory and passed down explicitly.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -212,6 +213,19 @@ class Settings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("two webhooks have the same name")
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        items = [item.strip() for item in value.split(",")]
+        for item in items:
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network (nor *)") from None
+        return ",".join(items)
 
     @field_validator("log_level")
     @classmethod

@@ -19,6 +19,7 @@ import pytest
 from grantflow.cli.server import build_server
 from grantflow.demo.moto_server import free_loopback_port
 from grantflow.services import passwords
+from grantflow.services.config_check import Level, check
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
@@ -174,3 +175,26 @@ def test_an_empty_forwarded_allow_ips_is_refused(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("GRANTFLOW_FORWARDED_ALLOW_IPS", "")
     with pytest.raises(ValueError, match="forwarded_allow_ips"):
         Settings()
+
+
+def test_proxy_addresses_are_validated_and_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRANTFLOW_FORWARDED_ALLOW_IPS", " 10.0.0.0/8 , ::1,192.168.1.7")
+    assert Settings().forwarded_allow_ips == "10.0.0.0/8,::1,192.168.1.7"
+    for bad in ("10.0.0.0/33", "proxy.internal", "10.0.0.1,"):
+        monkeypatch.setenv("GRANTFLOW_FORWARDED_ALLOW_IPS", bad)
+        with pytest.raises(ValueError, match="not an IP address or CIDR"):
+            Settings()
+
+
+def test_config_check_warns_about_trusting_everyone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRANTFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'gf.db'}")
+    monkeypatch.setenv("GRANTFLOW_FORWARDED_ALLOW_IPS", "*")
+    (warning,) = [f for f in check() if f.setting == "GRANTFLOW_FORWARDED_ALLOW_IPS"]
+    assert warning.level is Level.WARNING
+    monkeypatch.setenv("GRANTFLOW_FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+    assert not [f for f in check() if f.setting == "GRANTFLOW_FORWARDED_ALLOW_IPS"]
+    monkeypatch.setenv("GRANTFLOW_FORWARDED_ALLOW_IPS", "*")
+    monkeypatch.setenv("GRANTFLOW_PROXY_HEADERS", "false")
+    assert not [f for f in check() if f.setting == "GRANTFLOW_FORWARDED_ALLOW_IPS"]

@@ -63,6 +63,15 @@ def _coherence(settings: Settings) -> list[Finding]:
                 "plain http on a non-loopback address: put TLS in front",
             )
         )
+    if settings.proxy_headers and "*" in settings.forwarded_allow_ips.split(","):
+        out.append(
+            Finding(
+                Level.WARNING,
+                "GRANTFLOW_FORWARDED_ALLOW_IPS",
+                "* trusts X-Forwarded-For from anyone: a client that reaches the server directly "
+                "picks its own IP (per-IP sign-in limits); list the proxy's addresses or CIDRs",
+            )
+        )
     if settings.template_url and urlsplit(settings.template_url).scheme != "https":
         out.append(
             Finding(

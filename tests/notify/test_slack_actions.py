@@ -358,3 +358,14 @@ def test_from_the_outbox_to_the_button_and_back_to_the_requester(w: World) -> No
                 == "DUALICE"]  # fmt: skip
     assert [m["blocks"][0]["text"]["text"] for m in to_alice] == [
         "Your access request was approved"]  # fmt: skip
+
+
+@sqlite_only
+def test_secrets_never_reach_the_logs(w: World, capfd: pytest.CaptureFixture[str]) -> None:
+    w.receiver.fail("users.info", 200, "invalid_auth")
+    assert _click(w, "grantflow_approve", "UBOB") == 200
+    assert _click(w, "grantflow_approve", "UBOB", secret="forged") == 401
+    out, err = capfd.readouterr()
+    assert "slack_user_lookup_failed" in out + err and "slack_signature_refused" in out + err
+    assert BOT_TOKEN not in out + err and SECRET not in out + err
+    assert "GRANTFLOW_SLACK_BOT_TOKEN" in w.replies()[0]["text"]

@@ -137,7 +137,11 @@ class EmailChannel:
                     smtp.login(self._username, password)
                 smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as err:
-            raise DeliveryError("the SMTP server refused the recipient", retryable=False) from err
+            codes = [code for code, _ in err.recipients.values()]
+            raise DeliveryError(
+                f"the SMTP server refused the recipient (SMTP {', '.join(map(str, codes))})",
+                retryable=all(code < 500 for code in codes),  # 4xx: try again later
+            ) from err
         except smtplib.SMTPResponseException as err:
             # 4xx is transient by definition; 5xx (auth, policy) needs a person to fix it
             raise DeliveryError(

@@ -369,3 +369,18 @@ def test_secrets_never_reach_the_logs(w: World, capfd: pytest.CaptureFixture[str
     assert "slack_user_lookup_failed" in out + err and "slack_signature_refused" in out + err
     assert BOT_TOKEN not in out + err and SECRET not in out + err
     assert "GRANTFLOW_SLACK_BOT_TOKEN" in w.replies()[0]["text"]
+
+
+@sqlite_only
+def test_a_signing_secret_without_a_bot_token_is_a_clear_503(db_url: str) -> None:
+    settings = make_settings(db_url, slack_signing_secret=SECRET)
+    prepare_database(settings)
+    payload = {"type": "block_actions", "user": {"id": "UBOB"}, "response_url": None,
+               "actions": [{"action_id": "grantflow_approve", "value": "r-1"}]}  # fmt: skip
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    with TestClient(create_app(settings, run_workers=False)) as client:
+        unsigned = client.post("/api/slack/actions", content=body)
+        r = client.post("/api/slack/actions", content=body, headers=_sign(body, int(time.time())))
+    assert unsigned.status_code == 401
+    assert r.status_code == 503
+    assert "GRANTFLOW_SLACK_BOT_TOKEN" in r.json()["error"]["message"]

@@ -16,7 +16,7 @@ from grantflow.aws.session import ClientFactory
 from grantflow.aws.sync import SyncOptions, sync_organization
 from grantflow.aws.verify import verify_management_access
 from grantflow.connector.shared import Shared
-from grantflow.domain.grant_specs import GrantHandle, parse_grant_spec
+from grantflow.domain.grant_specs import GrantHandle, GrantSpec, parse_grant_spec
 from grantflow.domain.inventory import AccountInventory
 
 
@@ -120,6 +120,13 @@ def grant(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
     and, through ``known_pre_existing``, still knows what was there before the first try."""
     factory, shared = ctx.management(payload)
     spec = parse_grant_spec(payload["spec"])
+    with shared.one_at_a_time(payload.get("tuple_key")):
+        return _grant(ctx, factory, shared, spec)
+
+
+def _grant(
+    ctx: JobContext, factory: ClientFactory, shared: Shared, spec: GrantSpec
+) -> dict[str, Any]:
     try:
         if spec.known_pre_existing is None:
             plan = plan_grant(factory, spec, limiter=shared.limiter, settings=shared.grant_settings)
@@ -138,9 +145,10 @@ def revoke(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
     handle = GrantHandle.model_validate(payload["handle"])
     still_needed = bool(payload.get("still_needed"))
     try:
-        outcome = apply_revoke(
-            factory, handle, still_needed, shared.limiter, settings=shared.grant_settings
-        )
+        with shared.one_at_a_time(payload.get("tuple_key")):
+            outcome = apply_revoke(
+                factory, handle, still_needed, shared.limiter, settings=shared.grant_settings
+            )
     except AwsError as err:
         raise failure_from_aws(err) from err
     return {

@@ -4,6 +4,8 @@ permission-set cache, and assumed management-role sessions (refreshing themselve
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from grantflow.aws.grants import GrantSettings
@@ -18,6 +20,20 @@ class Shared:
     grant_settings: GrantSettings = field(default_factory=GrantSettings)
     _management: dict[tuple[str, str], ClientFactory] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _tuples: dict[str, threading.Lock] = field(default_factory=dict)
+
+    @contextmanager
+    def one_at_a_time(self, tuple_key: str | None) -> Iterator[None]:
+        """Grants and revokes of one AWS tuple run one after the other in this process:
+        two jobs planning at once would both create (or one would plan against a state the
+        other is changing)."""
+        if not tuple_key:
+            yield
+            return
+        with self._lock:
+            lock = self._tuples.setdefault(tuple_key, threading.Lock())
+        with lock:
+            yield
 
     def management(self, role_arn: str, external_id: str) -> ClientFactory:
         key = (role_arn, external_id)

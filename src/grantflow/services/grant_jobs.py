@@ -8,7 +8,7 @@ still needs the same AWS tuple, and the connector never removes what existed bef
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -44,18 +44,22 @@ def start_granting(session: Session, request: AccessRequest) -> None:
             raise Conflict("a requested resource disappeared before it was granted")
         built = grant_building.build(session, integ, user, resource, request.permission)
         grant.spec, grant.tuple_key, grant.state = built.spec, built.tuple_key, "granting"
-        if _held_elsewhere(session, grant):
+        if _made_by_grantflow(session, grant):
             grant.pre_existing = False  # our own live grant made it: never "pre-existing"
         enqueue_grant(session, integ, grant)
 
 
-def _held_elsewhere(session: Session, grant: Grant) -> bool:
+def _made_by_grantflow(session: Session, grant: Grant) -> bool:
+    """Whether another live grant of the same tuple found it absent and created it: then an
+    assignment this grant finds in AWS is Grantflow's, not access that existed before.
+    (A live grant that found it pre-existing says nothing: the access stays standing.)"""
     return (
         session.scalar(
             select(Grant.id).where(
                 Grant.tuple_key == grant.tuple_key,
                 Grant.id != grant.id,
-                Grant.state == "granted",
+                Grant.state.in_(("granting", "granted", "revoking")),
+                Grant.pre_existing.is_(False),
             )
         )
         is not None
@@ -70,7 +74,8 @@ def access_of(integ: Integration) -> dict[str, str]:
 
 def enqueue_grant(session: Session, integ: Integration, grant: Grant) -> Job:
     spec = {**grant.spec, "known_pre_existing": grant.pre_existing}
-    payload = {"grant_id": grant.id, "spec": spec, **access_of(integ)}
+    payload = {"grant_id": grant.id, "tuple_key": grant.tuple_key, "spec": spec,
+               **access_of(integ)}  # fmt: skip
     return jobs.enqueue(session, integ.connector_id, "grant", payload,
                         idempotency_key=f"grant:{grant.id}", max_attempts=8)  # fmt: skip
 
@@ -79,11 +84,42 @@ def record_pre_existing(session: Session, grant_id: str, pre_existing: bool) -> 
     """What AWS looked like before the first attempt changed anything; kept for retries."""
     grant = session.get(Grant, grant_id, with_for_update=True)
     if grant is not None and grant.pre_existing is None:
-        grant.pre_existing = pre_existing
+        grant.pre_existing = pre_existing and not _made_by_grantflow(session, grant)
+
+
+def _lock_tuple(session: Session, grant_id: str) -> Grant | None:
+    """Lock every grant of the same AWS tuple (in id order), then return this one.
+
+    A grant finishing and a revoke of the same tuple finishing must see each other: without
+    the lock, two PostgreSQL transactions (two replicas) each miss the other's change.
+    """
+    key = session.scalar(select(Grant.tuple_key).where(Grant.id == grant_id))
+    if key is None:
+        return None
+    if key:
+        session.scalars(
+            select(Grant.id).where(Grant.tuple_key == key).order_by(Grant.id).with_for_update()
+        ).all()
+    return session.get(Grant, grant_id, with_for_update=True)
+
+
+def _revoked_since(session: Session, grant: Grant, since: datetime) -> bool:
+    """Whether another grant of the same tuple was revoked in AWS at or after ``since``."""
+    return (
+        session.scalar(
+            select(Grant.id).where(
+                Grant.tuple_key == grant.tuple_key,
+                Grant.id != grant.id,
+                Grant.state == "revoked",
+                Grant.revoked_at >= since,
+            )
+        )
+        is not None
+    )
 
 
 def grant_finished(session: Session, job: Job, failed: bool) -> None:
-    grant = session.get(Grant, str(job.payload["grant_id"]), with_for_update=True)
+    grant = _lock_tuple(session, str(job.payload["grant_id"]))
     if grant is None:
         return
     request = session.get(AccessRequest, grant.request_id, with_for_update=True)
@@ -102,12 +138,28 @@ def grant_finished(session: Session, job: Job, failed: bool) -> None:
         return
     result = job.result or {}
     grant.handle = result.get("handle", {})
+    if grant.handle.get("pre_existing") and _made_by_grantflow(session, grant):
+        # Another of our grants created it while this one was being planned.
+        grant.handle = {**grant.handle, "pre_existing": False}
     grant.pre_existing = bool(grant.handle.get("pre_existing", False))
+    integ = _integration(session, request)
+    if request.state == RequestState.GRANTED.value and grant.state == "granted":
+        # A grant run again (reconciliation's repair, or after a revoke of the same tuple):
+        # the access is back, the request unchanged.
+        audit.record(session, audit.SYSTEM, "grant.regranted", "grant", grant.id,
+                     {"request_id": request.id})  # fmt: skip
+        if _revoked_since(session, grant, job.created_at):
+            enqueue_grant(session, integ, grant)
+        return
     if request.state != RequestState.GRANTING.value:
         # Revoked (or failed) while this grant ran: undo it now.
         grant.state = "granted"
         enqueue_revoke(session, grant)
         return
+    if _revoked_since(session, grant, job.created_at):
+        # A revoke of the same tuple removed the assignment while this grant ran (it may
+        # have found it still there and done nothing): grant again, idempotently.
+        enqueue_grant(session, integ, grant)
     grant.state, grant.granted_at = "granted", utcnow()
     audit.record(session, audit.SYSTEM, "grant.granted", "grant", grant.id,
                  {"request_id": request.id, "pre_existing": grant.pre_existing})  # fmt: skip
@@ -148,6 +200,7 @@ def enqueue_revoke(session: Session, grant: Grant, delay: float = 0.0) -> Job | 
     grant.state = "revoking"
     payload: dict[str, Any] = {
         "grant_id": grant.id,
+        "tuple_key": grant.tuple_key,
         "handle": grant.handle,
         "spec": grant.spec,
         "still_needed": still_needed(session, grant),
@@ -187,7 +240,7 @@ def _maybe_finish(session: Session, request: AccessRequest) -> None:
 
 
 def revoke_finished(session: Session, job: Job, failed: bool) -> None:
-    grant = session.get(Grant, str(job.payload["grant_id"]), with_for_update=True)
+    grant = _lock_tuple(session, str(job.payload["grant_id"]))
     if grant is None:
         return
     request = session.get(AccessRequest, grant.request_id, with_for_update=True)

@@ -1,7 +1,8 @@
 """The Helm chart (deploy/helm/grantflow), linted and rendered by the real Helm CLI.
 
 Helm is the pinned binary `scripts/install-helm` puts into .venv/bin (`make test` runs it). The
-rendered manifests are parsed and held to the deployment rules: probes on /healthz and
+rendered manifests are validated against the strict Kubernetes schemas (kubernetes-validate,
+offline) and held to the deployment rules: probes on /healthz and
 /readyz, non-root with a read-only root filesystem, secrets only through secretKeyRef, the
 IRSA role on the connector's ServiceAccount, migrations before the rollout, a PDB, one image
 for the server and the connector, and environment variables and command-line options that
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import typer
 import yaml
@@ -121,6 +123,25 @@ def test_helm_lint_passes_with_default_and_full_values() -> None:
     _run("lint", "--strict", str(CHART))
     _run("lint", "--strict", str(CHART), *FULL)
     _run("lint", "--strict", str(CHART), "--set", "migrations.mode=initContainer")
+
+
+@pytest.mark.parametrize("kubernetes", ["1.25.0", "1.37.0"])
+def test_manifests_match_the_kubernetes_schemas(
+    kubernetes: str, full: list[dict[str, Any]]
+) -> None:
+    """Strict OpenAPI schemas of the oldest (Chart.yaml kubeVersion) and newest Kubernetes:
+    a misspelt or misplaced field fails here, not at install time."""
+    docs = full + _render("--set", "migrations.mode=initContainer")
+    checked = set()
+    for doc in docs:
+        if doc["apiVersion"] == "monitoring.coreos.com/v1":
+            continue  # a CRD: no schema in Kubernetes itself (checked field by field below)
+        kubernetes_validate.validate(doc, kubernetes, strict=True)
+        checked.add(doc["kind"])
+    assert checked >= {"Deployment", "Job", "Service", "ServiceAccount", "Ingress"}
+    assert "PodDisruptionBudget" in checked
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == ">=1.25.0-0"
 
 
 def test_what_each_configuration_renders(

@@ -12,6 +12,8 @@ from grantflow.settings import Settings
 from grantflow.store.db import DatabaseUnavailable, build_engine, check_connection
 from grantflow.store.migrate import current_revision
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
 
 class Level(StrEnum):
     ERROR = "error"
@@ -100,6 +102,25 @@ def _coherence(settings: Settings) -> list[Finding]:
     return out
 
 
+def _slack(settings: Settings) -> list[Finding]:
+    token, secret = settings.slack_bot_token, settings.slack_signing_secret
+    out = []
+    if secret is not None and token is None:
+        why = "the signing secret is set but no bot token: button clicks cannot be answered"
+        out.append(Finding(Level.ERROR, "GRANTFLOW_SLACK_BOT_TOKEN", why))
+    if token is not None and secret is None:
+        why = "no signing secret: Slack messages carry a link but no Approve / Reject buttons"
+        out.append(Finding(Level.WARNING, "GRANTFLOW_SLACK_SIGNING_SECRET", why))
+    if token is not None and not token.get_secret_value().startswith("xoxb-"):
+        why = "not a bot token (xoxb-…): use the app's Bot User OAuth Token"
+        out.append(Finding(Level.WARNING, "GRANTFLOW_SLACK_BOT_TOKEN", why))
+    api = urlsplit(settings.slack_api_url)
+    if api.scheme != "https" and not (api.scheme == "http" and api.hostname in _LOOPBACK):
+        why = "must be an https URL (http only on loopback)"
+        out.append(Finding(Level.ERROR, "GRANTFLOW_SLACK_API_URL", why))
+    return out
+
+
 def _database(settings: Settings) -> list[Finding]:
     engine = build_engine(settings.database_url, settings.db_pool_size)
     try:
@@ -125,4 +146,4 @@ def check() -> list[Finding]:
         settings = Settings()
     except ValidationError as err:
         return _settings_findings(err)
-    return _coherence(settings) + _database(settings)
+    return _coherence(settings) + _slack(settings) + _database(settings)

@@ -47,6 +47,8 @@ class AgentSettings:
     heartbeat_seconds: float = 15.0
     shutdown_grace_seconds: float = 20.0
     max_backoff_seconds: float = 30.0
+    report_retry_seconds: float = 1.0  # first pause before reporting again
+    report_attempts_on_5xx: int = 6  # a control plane that keeps failing the report: give up
 
 
 @dataclass
@@ -154,8 +156,12 @@ class ConnectorAgent:
 
     def _report(self, call: Callable[[], None]) -> None:
         """Report an outcome, retrying while the control plane is down (the lease may lapse;
-        then the job runs again elsewhere — handlers are idempotent)."""
-        delay = 1.0
+        then the job runs again elsewhere — handlers are idempotent). A control plane that
+        answers but keeps failing (5xx) gets ``report_attempts_on_5xx`` tries: then the job
+        is let go (its lease lapses and it is retried or failed by the queue) instead of
+        holding a slot and extending its lease forever."""
+        delay = self.settings.report_retry_seconds
+        server_errors = 0
         while True:
             try:
                 call()
@@ -166,6 +172,10 @@ class ConnectorAgent:
             except ControlPlaneUnavailable as err:
                 if self.stopping.is_set() and delay > self.settings.shutdown_grace_seconds:
                     log.error("report_abandoned", error=str(err))
+                    return
+                server_errors += err.status is not None
+                if server_errors >= self.settings.report_attempts_on_5xx:
+                    log.error("report_abandoned", error=str(err), attempts=server_errors)
                     return
                 log.warning("report_retry", error=str(err), delay=delay)
                 time.sleep(delay)

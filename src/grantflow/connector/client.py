@@ -10,7 +10,12 @@ import httpx
 
 
 class ControlPlaneUnavailable(RuntimeError):
-    """The control plane could not be reached or answered 5xx; try again later."""
+    """The control plane could not be reached (``status`` None) or answered 5xx; try again
+    later."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class LeaseLost(RuntimeError):
@@ -52,7 +57,9 @@ class ControlPlaneClient:
         except httpx.TransportError as err:
             raise ControlPlaneUnavailable(f"{type(err).__name__}: {err}") from err
         if response.status_code >= 500:
-            raise ControlPlaneUnavailable(f"HTTP {response.status_code} from {url}")
+            raise ControlPlaneUnavailable(
+                f"HTTP {response.status_code} from {url}", status=response.status_code
+            )
         if response.status_code == 409:
             raise LeaseLost(response.json().get("error", {}).get("message", "lease lost"))
         if response.status_code >= 400:

@@ -1,1 +1,1 @@
-"""Notifications: who hears about a request, over which channel, and each delivery."""
+"""Notifications: who hears about a request, over which channel, and each message's delivery."""

@@ -99,6 +99,16 @@ def create(
 
 
 def _follow(api: Api, request: dict[str, Any], timeout: int) -> dict[str, Any]:
+    try:
+        return _poll(api, request, timeout)
+    except KeyboardInterrupt:
+        raise fail(
+            f"stopped waiting; request {request['id']} goes on: follow it with "
+            f"`grantflow requests describe {request['id']}`"
+        ) from None
+
+
+def _poll(api: Api, request: dict[str, Any], timeout: int) -> dict[str, Any]:
     started = time.monotonic()
     with err.status(_status_text(request, 0)) as status:
         while request["state"] not in DONE:

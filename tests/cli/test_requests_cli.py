@@ -406,17 +406,28 @@ def test_unknown_names_are_usage_errors_and_refusals_exit_1(world: World) -> Non
     assert missing.returncode == 1 and "404" in missing.stderr
 
 
-def test_the_root_app_offers_shell_completion_with_integration_names(world: World) -> None:
+def _complete(world: World, words: str) -> list[str]:
+    env = {
+        **world.env(world.approver),
+        "_GRANTFLOW_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+    }
+    done = subprocess.run(
+        [GRANTFLOW], capture_output=True, text=True, env=env, check=False, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    return [line for line in done.stdout.splitlines() if line]
+
+
+def test_shell_completion_offers_integration_names_and_request_ids(world: World) -> None:
     shown = world.cli(world.requester, "--show-completion", "bash")
     assert shown.returncode == 0, shown.stderr
     assert "_GRANTFLOW_COMPLETE=complete_bash" in shown.stdout
-    env = {
-        **world.env(world.requester),
-        "_GRANTFLOW_COMPLETE": "complete_bash",
-        "COMP_WORDS": "grantflow inventory resources -i Emu",
-        "COMP_CWORD": "4",
-    }
-    completed = subprocess.run(
-        [GRANTFLOW], capture_output=True, text=True, env=env, check=False, timeout=30
-    )
-    assert completed.stdout.splitlines() == [INTEGRATION], (completed.stdout, completed.stderr)
+    with world.d.live.http(world.env(world.approver)["GRANTFLOW_TOKEN"]) as c:
+        body = {"resource_ids": [world.accounts[0]["id"]], "permission": "ReadOnlyAccess"}
+        mine = c.post("/api/v1/access-requests", json=body).json()["id"]
+    assert _complete(world, "grantflow inventory resources -i Emu") == [INTEGRATION]
+    assert _complete(world, "grantflow requests describe ") == [mine]
+    assert _complete(world, f"grantflow requests revoke {mine[:6]}") == [mine]
+    assert _complete(world, "grantflow requests describe zz") == []

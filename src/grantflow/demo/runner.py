@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 from rich.console import Console
 
 from grantflow.cli.server import build_server, local_url
@@ -29,17 +30,19 @@ from grantflow.demo.deploy import (
     management_session,
     stack_set_targets,
 )
+from grantflow.demo.inboxes import Mailbox, WebhookSink, mailbox, webhook_sink
 from grantflow.demo.moto_server import moto_server
 from grantflow.demo.org import build_org
 from grantflow.demo.org_shape import OrgShape
 from grantflow.demo.org_summary import OrgSummary
 from grantflow.services.startup import prepare_database
-from grantflow.settings import LogFormat, Settings
+from grantflow.settings import LogFormat, Settings, WebhookTarget
 
 READY_TIMEOUT_SECONDS = 60.0
 
 
-def _demo_settings(port: int, workdir: Path, admin_token: str, connector_role: str) -> Settings:
+def _demo_settings(port: int, workdir: Path, admin_token: str, connector_role: str,
+                   mail: Mailbox, sink: WebhookSink) -> Settings:  # fmt: skip
     database_url = os.environ.get("GRANTFLOW_DATABASE_URL") or f"sqlite:///{workdir}/demo.db"
     return Settings(
         database_url=database_url,
@@ -52,6 +55,11 @@ def _demo_settings(port: int, workdir: Path, admin_token: str, connector_role: s
         managed_connector=True,
         connector_role_arn=connector_role,
         cookie_secure=False,  # the demo serves plain http on loopback
+        smtp_host="127.0.0.1",
+        smtp_port=mail.port,
+        smtp_starttls=False,  # loopback mailbox
+        smtp_from="Grantflow demo <grantflow@demo.example>",
+        webhooks=[WebhookTarget(name="demo-siem", url=sink.url, secret=SecretStr(sink.secret))],
     )
 
 
@@ -97,6 +105,8 @@ class _Start:
     connector_id: str
     role_arn: str
     audit_bucket: str
+    mail: Mailbox
+    sink: WebhookSink
 
 
 def _after_start(start: _Start, console: Console) -> None:
@@ -124,16 +134,42 @@ def _after_start(start: _Start, console: Console) -> None:
                 console.print(f"[green]✓[/green] {requester} holds read-only access "
                               f"(request {request_id}); its CloudTrail session is in "
                               f"s3://{start.audit_bucket}")  # fmt: skip
+                _show_notifications(client, start, settings.database_url, requester, console)
         except scenario.DemoSetupError as err:
             console.print(f"[red]demo setup failed:[/red] {err}")
             return
     console.print(f"\n[bold]Grantflow demo is running:[/bold] {settings.base_url}")
     console.print(f"  API docs:    {settings.base_url}/docs")
+    console.print(f"  Emails:      {start.mail.directory} (the demo's SMTP server files each one)")
+    console.print(f"  CLI:         grantflow login --url {settings.base_url} --token <a token>")
     console.print(f"  Admin token: {token}")
     console.print("  Sign in as:")
     for login in logins:
         console.print(f"    {login.username:<12} {login.password:<14} {login.role:<7} {login.why}")
     console.print("Press Ctrl+C to stop.")
+
+
+def _show_notifications(client: httpx.Client, start: _Start, database_url: str, requester: str,
+                        console: Console) -> None:  # fmt: skip
+    """A request that needs approval, and the notices it sends: emails to the account's
+    owners, signed webhook events to the demo SIEM, all in the delivery log."""
+    pending = scenario.demo_pending_request(client, database_url, start.org, requester)
+    if pending is None:
+        console.print("[yellow]no owned account to show an approval request on[/yellow]")
+        return
+    request_id, _owners = pending
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (start.mail.received == 0 or not start.sink.events):
+        time.sleep(0.3)
+    log = client.get("/api/v1/notifications", params={"limit": 1}).json()
+    events = ", ".join(f"{n} {t}" for t, n in sorted(start.sink.events.items()))
+    console.print(
+        f"[green]✓[/green] {requester} asked for AdministratorAccess (request {request_id}); "
+        f"the account's owners were notified. Emails so far: {start.mail.received}, to "
+        f"{', '.join(sorted(start.mail.recipients)) or 'nobody yet'}; webhook 'demo-siem' got "
+        f"{events or 'nothing yet'} (signatures checked, {start.sink.bad_signatures} bad); "
+        f"{log.get('total', 0)} deliveries in /admin/notifications"
+    )
 
 
 def _stack_set_targets(org: OrgSummary) -> list[str]:
@@ -145,7 +181,12 @@ def _print_org(org: OrgSummary, console: Console) -> None:
 
 
 def run_demo(port: int, seed: int, console: Console) -> None:
-    with tempfile.TemporaryDirectory(prefix="grantflow-demo-") as tmp, moto_server() as moto:
+    with (
+        tempfile.TemporaryDirectory(prefix="grantflow-demo-") as tmp,
+        moto_server() as moto,
+        mailbox(Path(tmp) / "mail") as mail,
+        webhook_sink(secrets.token_urlsafe(24)) as sink,
+    ):
         os.environ["AWS_ENDPOINT_URL"] = moto.endpoint
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -159,7 +200,7 @@ def run_demo(port: int, seed: int, console: Console) -> None:
         session = management_session(moto.endpoint)
         connector_role = create_connector_role(session)
         settings = _demo_settings(
-            port, Path(tmp), "gf_pat_" + secrets.token_urlsafe(32), connector_role
+            port, Path(tmp), "gf_pat_" + secrets.token_urlsafe(32), connector_role, mail, sink
         )
         prepare_database(settings)
         built = build_server(settings)
@@ -175,6 +216,6 @@ def run_demo(port: int, seed: int, console: Console) -> None:
             f"CloudFormation stack deployed in the management account {org.management_account_id}: "
             f"{role_arn} (trusts {CONNECTOR_ROLE_NAME} with external id {connector_id})"
         )
-        start = _Start(settings, org, connector_id, role_arn, bucket)
+        start = _Start(settings, org, connector_id, role_arn, bucket, mail, sink)
         threading.Thread(target=_after_start, args=(start, console), daemon=True).start()
         built.run()

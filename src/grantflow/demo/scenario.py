@@ -158,6 +158,45 @@ def demo_logins(database_url: str, org: OrgSummary) -> list[DemoLogin]:
     return logins
 
 
+def _personal_token(database_url: str, username: str) -> str | None:
+    """A personal API token for a synced demo user (as if they had made one in the UI)."""
+    from grantflow.services.audit import SYSTEM
+    from grantflow.services.tokens import create_personal_token
+
+    engine = build_engine(database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None or not user.identity_store_user_id:
+                return None
+            return create_personal_token(session, user, "demo", SYSTEM).plaintext
+    finally:
+        engine.dispose()
+
+
+def demo_pending_request(client: httpx.Client, database_url: str, org: OrgSummary,
+                         requester: str) -> tuple[str, list[str]] | None:  # fmt: skip
+    """Administrator access that waits for the account's owners: they are notified (email,
+    webhook) and find it under "My approvals". Returns the request id and its approvers."""
+    token = _personal_token(database_url, requester)
+    if token is None:
+        return None
+    page = _check(client.get("/api/v1/resources", params={"type": "aws-account", "limit": 100}),
+                  "list accounts")  # fmt: skip
+    owned = [a for a in page["items"]
+             if a["aws_id"] != org.management_account_id and a.get("owners")]  # fmt: skip
+    account = owned[0] if owned else None
+    if account is None:
+        return None
+    body = {"resource_ids": [account["id"]], "permission": "AdministratorAccess",
+            "duration_seconds": 3600,
+            "justification": "OPS-1234: rotate the stuck deploy key"}  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"}
+    request = _check(client.post("/api/v1/access-requests", json=body, headers=headers),
+                     "request administrator access")  # fmt: skip
+    return str(request["id"]), list(account["owners"])
+
+
 def demo_grant(
     client: httpx.Client, database_url: str, org: OrgSummary, requester: str, bucket: str
 ) -> str | None:
@@ -168,18 +207,10 @@ def demo_grant(
     import boto3
 
     from grantflow.demo.cloudtrail_files import SessionSpec, write_trail_files
-    from grantflow.services.audit import SYSTEM
-    from grantflow.services.tokens import create_personal_token
 
-    engine = build_engine(database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            user = session.scalar(select(User).where(User.username == requester))
-            if user is None or not user.identity_store_user_id:
-                return None
-            token = create_personal_token(session, user, "demo", SYSTEM).plaintext
-    finally:
-        engine.dispose()
+    token = _personal_token(database_url, requester)
+    if token is None:
+        return None
     page = _check(client.get("/api/v1/resources", params={"type": "aws-account", "limit": 50}),
                   "list accounts")  # fmt: skip
     account = next(a for a in page["items"] if a["aws_id"] != org.management_account_id)

@@ -76,6 +76,7 @@ ADMIN_NAV = (
     NavItem("/admin/resources", "Resources"),
     NavItem("/admin/users", "Users & groups"),
     NavItem("/admin/audit", "Audit log"),
+    NavItem("/admin/notifications", "Notifications"),
 )
 
 
@@ -209,6 +210,7 @@ PAGES: tuple[tuple[str, str, bool], ...] = (
     ("/admin/resources", "admin/resources.html", True),
     ("/admin/users", "admin/users.html", True),
     ("/admin/audit", "admin/audit.html", True),
+    ("/admin/notifications", "admin/notifications.html", True),
 )
 for _path, _template, _admin in PAGES:
     router.add_api_route(

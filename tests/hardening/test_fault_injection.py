@@ -79,6 +79,7 @@ def test_botocore_retries_absorb_faults_and_stats_are_written(
     assert got["calls"] == 40
     assert got["retries"] == sum(got["faults"].values()) > 0
     assert got["attempts"] == 40 + got["retries"]
+    assert got["operations"] == {"sts.GetCallerIdentity": 40}
 
 
 def test_same_seed_same_faults(aws: MotoServer) -> None:

@@ -166,3 +166,48 @@ def test_standing_access_stays_pre_existing_for_every_grant(
         session.flush()
         grant_jobs.record_pre_existing(session, b.id, True)
         assert b.pre_existing is True
+
+
+def test_a_finishing_job_and_an_expiry_do_not_deadlock(
+    sessions: sessionmaker[Session], db_url: str
+) -> None:
+    """Two replicas: one expires a request (it holds the audit chain's lock, then updates the
+    grant), the other completes a job of the same tuple (it locked the grant rows, then wanted
+    the audit lock): PostgreSQL found a deadlock and aborted one of them."""
+    import threading
+    import time
+
+    from grantflow.services import audit
+
+    if not db_url.startswith("postgresql"):
+        return  # SQLite serializes every write transaction: no row locks to interleave
+    with transaction(sessions) as session:
+        integ_id, user_id = _setup(session)
+        a = _request(session, integ_id, user_id, "revoking", "granted")
+        revoke_job = grant_jobs.enqueue_revoke(session, a)
+        assert revoke_job is not None
+        job_id, a_id = revoke_job.id, a.id
+    with transaction(sessions) as session:
+        jobs.lease(session, CID, 50, 60)
+        lease_id = session.get(Job, job_id).lease_id  # type: ignore[union-attr]
+    errors: list[BaseException] = []
+
+    def finish() -> None:
+        try:
+            with transaction(sessions) as session:
+                job = jobs.complete(session, CID, job_id, str(lease_id), {"status": "revoked"})
+                job_outcomes.on_finished(session, job)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    with transaction(sessions) as expiring:
+        audit.record(expiring, audit.SYSTEM, "request.expire", "access_request", "x")
+        finisher = threading.Thread(target=finish)
+        finisher.start()
+        time.sleep(1.0)  # the finisher is now waiting on a lock
+        row = expiring.get(Grant, a_id)
+        assert row is not None
+        row.error = "touched by the expiry"
+        expiring.flush()
+    finisher.join(30)
+    assert errors == []

@@ -11,7 +11,8 @@ Botocore's own retries, then Grantflow's job retries, must absorb them::
 Keys: ``rate`` (share of attempts failed, 0..1), ``seed`` (repeatable draws: the n-th attempt
 of an operation always gets the same verdict; with concurrent jobs the interleaving still
 varies), ``kinds`` (default: all of :data:`KINDS`), ``services`` (default: all), and ``stats``
-(a JSON file rewritten with the counters after every attempt).
+(a JSON file rewritten with the counters after every attempt; with ``rate=0`` the injector
+only counts calls per operation).
 
 It is refused for a client whose endpoint is AWS itself (``*.amazonaws.com``): it only runs
 against an emulator such as moto. ``conflict`` is only injected into mutating operations
@@ -143,6 +144,7 @@ class FaultInjector:
     faults: Counter[str] = field(default_factory=Counter)
     attempts: int = 0
     calls: int = 0
+    operations: Counter[str] = field(default_factory=Counter)  # calls per service.Operation
     _seen: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -174,6 +176,7 @@ class FaultInjector:
             "calls": self.calls,
             "retries": self.attempts - self.calls,
             "faults": dict(self.faults),
+            "operations": dict(self.operations),
         }
 
     def install(self, client: Any, service: str) -> None:
@@ -188,9 +191,10 @@ class FaultInjector:
             )
         protocol = str(client.meta.service_model.protocol)
 
-        def before_call(**_: Any) -> None:
+        def before_call(model: Any = None, **_: Any) -> None:
             with self._lock:
                 self.calls += 1
+                self.operations[f"{service}.{getattr(model, 'name', '?')}"] += 1
 
         def before_send(request: Any, event_name: str = "", **_: Any) -> AWSResponse | None:
             operation = event_name.removeprefix("before-send.")

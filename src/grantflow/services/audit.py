@@ -48,6 +48,14 @@ def hashed_fields(event: AuditEvent) -> dict[str, Any]:
     }
 
 
+def lock_chain(session: Session) -> None:
+    """Take the chain's append lock now (PostgreSQL; held until commit). A transaction that
+    will record events after locking other rows takes it first, so that every transaction
+    takes the two in the same order and none deadlocks against another."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+
+
 def record(
     session: Session,
     actor: Actor,
@@ -57,8 +65,7 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction, chained to the latest one."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+    lock_chain(session)
     prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
     event = AuditEvent(
         id=new_id(),

@@ -96,6 +96,7 @@ def _lock_tuple(session: Session, grant_id: str) -> Grant | None:
     key = session.scalar(select(Grant.tuple_key).where(Grant.id == grant_id))
     if key is None:
         return None
+    audit.lock_chain(session)  # before the rows: the order expire_due takes them in
     if key:
         session.scalars(
             select(Grant.id).where(Grant.tuple_key == key).order_by(Grant.id).with_for_update()

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit venv services browser clean
+.PHONY: demo test lint typecheck unit venv services browser clean hardening
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ browser:
 
 test: $(STAMP) services browser $(BIN)/helm lint typecheck
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+# The long hardening runs (minutes each); `make test` runs their short variants.
+hardening: $(STAMP) services
+	PYTHONPATH=. $(BIN)/python bench/faults.py --cycles 200 --rate 0.2 --seed 7
+	PYTHONPATH=. $(BIN)/python bench/chaos.py --cycles 200 --seed 7
+	PYTHONPATH=. $(BIN)/python bench/replicas.py --requests 500
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/domain -q

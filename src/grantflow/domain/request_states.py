@@ -120,12 +120,12 @@ def may_decide(user_id: str, user_groups: frozenset[str], sets: Iterable[Approve
 
 
 def _satisfied(approver_set: ApproverSet, votes: Iterable[Vote]) -> bool:
-    count = 0
+    approvers: set[str] = set()  # distinct people: one person's repeated vote counts once
     for vote in votes:
         refs = {f"user:{vote.approver_id}"} | {f"group:{g}" for g in vote.approver_groups}
         if vote.approve and refs.intersection(approver_set.principals):
-            count += 1
-    return count >= approver_set.required
+            approvers.add(vote.approver_id)
+    return len(approvers) >= approver_set.required
 
 
 def approval_complete(mode: ApprovalMode, sets: tuple[ApproverSet, ...], votes: list[Vote]) -> bool:

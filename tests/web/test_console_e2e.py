@@ -90,6 +90,9 @@ def test_wizard_from_catalog_to_an_active_integration(
         page.wait_for_load_state("networkidle")
         tab.shot(name)
     expect(page.locator("#a-rows tr").first).to_contain_text("integration")
+    tab.goto("/admin/notifications")  # no channel configured on this server: it says so
+    expect(page.locator("#n-channels")).to_contain_text("No notification channel is configured")
+    expect(page.locator("#n-rows")).to_contain_text("Nothing has been sent yet")
     tab.assert_no_errors()
 
 

@@ -140,6 +140,12 @@ def test_request_approve_sign_in_and_revoke_in_the_portal(
 
     boss = open_tab(d.live.url)
     boss.sign_in(approver.username)
+    # An email's Approve link opens the request with the Approve button in focus; it decides
+    # nothing by itself (the request is still pending after the page loads).
+    boss.goto(f"/requests/{request_id}?decision=approve")
+    expect(boss.page.locator("#d-asked")).to_contain_text('"approve" link')
+    expect(boss.page.locator("#d-approve")).to_be_focused()
+    expect(boss.page.locator("#request h1 .state")).to_have_text("Pending")
     boss.goto("/approvals")
     card = boss.page.locator(f"article[data-request-id='{request_id}']")
     expect(card.locator(".why")).to_contain_text("named in the flow")

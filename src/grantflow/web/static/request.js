@@ -62,8 +62,15 @@ document.addEventListener("DOMContentLoaded", () => {
       box.append(GF.el("h2", { text: "Your decision" }), GF.el("label", { for: "d-reason", class: "label", text: "Reason" }),
         GF.el("textarea", { id: "d-reason", maxlength: 2000 }),
         GF.el("div", { class: "actions" },
-          GF.el("button", { type: "button", class: "primary", text: "Approve", on: { click: () => post("approve", { reason: document.getElementById("d-reason").value }, "Approved") } }),
-          GF.el("button", { type: "button", class: "danger", text: "Reject", on: { click: () => post("reject", { reason: document.getElementById("d-reason").value }, "Rejected") } })));
+          GF.el("button", { type: "button", class: "primary", id: "d-approve", text: "Approve", on: { click: () => post("approve", { reason: document.getElementById("d-reason").value }, "Approved") } }),
+          GF.el("button", { type: "button", class: "danger", id: "d-reject", text: "Reject", on: { click: () => post("reject", { reason: document.getElementById("d-reason").value }, "Rejected") } })));
+      // An email's Approve / Reject link lands here: it only points at the button (a link
+      // never decides by itself), so the approver reads the request and confirms.
+      const asked = new URLSearchParams(location.search).get("decision");
+      if (asked === "approve" || asked === "reject") {
+        box.insertBefore(GF.el("p", { class: "notice", id: "d-asked", text: `You followed the "${asked}" link: read the request, add a reason if needed, then confirm.` }), box.children[1]);
+        setTimeout(() => document.getElementById(asked === "approve" ? "d-approve" : "d-reject")?.focus(), 0);
+      }
     }
     if (r.state === "granted") {
       box.append(GF.el("h2", { text: "Manage" }),

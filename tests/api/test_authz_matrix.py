@@ -17,11 +17,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from grantflow.api import deps
-from grantflow.services.audit import SYSTEM
-from grantflow.services.tokens import create_personal_token
-from grantflow.store.db import transaction
-from grantflow.store.models import User
+from grantflow.api.routes import access_requests
 from tests.fixtures.api import Api
+from tests.fixtures.seed import seed_world
 
 PUBLIC = {
     "/healthz", "/readyz", "/metrics", "/auth/login", "/auth/logout", "/auth/session",
@@ -38,9 +36,9 @@ RULES = {
 }
 # RFC 7644 §3.4.3 lets a SCIM server answer 501 to the root-level search it does not offer.
 NOT_IMPLEMENTED = {("/scim/v2/.search", 501)}
-CALLERS = ("anonymous", "member", "admin", "connector", "scim")
+CALLERS = ("anonymous", "member", "approver", "admin", "connector", "scim")
 ALLOWED = {
-    "user": {"member", "admin"},
+    "user": {"member", "approver", "admin"},
     "admin": {"admin"},
     "connector": {"connector"},
     "scim": {"scim"},
@@ -75,22 +73,9 @@ def _api_routes(api: Api) -> list[tuple[APIRoute, str | None]]:
 
 
 def _tokens(api: Api) -> dict[str, str]:
-    ctx = api.client.app.state.ctx  # type: ignore[attr-defined]
-    r = api.client.post("/api/v1/connectors", json={"name": "matrix"}, headers=api.as_admin())
-    connector_id, connector_token = r.json()["id"], r.json()["token"]
-    scim = api.client.post("/api/v1/scim/tokens", json={"name": "idp"}, headers=api.as_admin())
-    with transaction(ctx.sessions) as session:
-        member = User(username="matrix-member", role="member")
-        session.add(member)
-        session.flush()
-        member_token = create_personal_token(session, member, "m", SYSTEM).plaintext
-    return {
-        "member": member_token,
-        "admin": api.admin_token,
-        "connector": connector_token,
-        "scim": scim.json()["token"],
-        "_connector_id": connector_id,
-    }
+    """admin, member, approver (a member named as a flow's approver), connector, scim."""
+    world = seed_world(api.client.app)  # type: ignore[arg-type]
+    return {**world.tokens, "_connector_id": world.ids["connector_id"]}
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -128,3 +113,58 @@ def test_every_route_has_a_rule_and_every_cell_holds(api: Api) -> None:
                     failures.append(f"{method} {route.path} {caller} → {r.status_code}")
     assert failures == [], "\n".join(failures)
     assert checked > 200
+
+
+# One access request, by the caller's relation to it: who gets past authorization (anything
+# but 401/403/404) on each request-scoped route. Everyone else is refused, and a member with no
+# relation to the request is told it does not exist (404), so ids cannot be probed. A new route
+# under {request_id} without an entry here fails the test.
+ON_A_REQUEST = {
+    "GET /api/v1/access-requests/{request_id}": {"requester", "approver", "admin"},
+    "POST /api/v1/access-requests/{request_id}/approve": {"approver"},
+    "POST /api/v1/access-requests/{request_id}/reject": {"approver"},
+    "POST /api/v1/access-requests/{request_id}/cancel": {"requester"},
+    "POST /api/v1/access-requests/{request_id}/revoke": {"requester", "approver", "admin"},
+    "POST /api/v1/access-requests/{request_id}/extend": {"requester"},
+    "GET /api/v1/access-requests/{request_id}/plan": {"requester", "approver", "admin"},
+    "GET /api/v1/access-requests/{request_id}/session-audit": {"requester", "approver", "admin"},
+    "GET /api/v1/access-requests/{request_id}/session-audit.csv": {
+        "requester", "approver", "admin"},
+}  # fmt: skip
+RELATIONS = ("member", "requester", "approver", "admin")
+# With no connector running, a dry run that got past authorization ends in 503.
+NO_CONNECTOR = {("GET /api/v1/access-requests/{request_id}/plan", 503)}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_every_request_scoped_route_holds_for_every_relation(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(access_requests, "PLAN_WAIT_SECONDS", 0.3)
+    world = seed_world(api.client.app)  # type: ignore[arg-type]
+    sessions = api.client.app.state.ctx.sessions  # type: ignore[attr-defined]
+    cells = sorted(
+        f"{method} {route.path}"
+        for route, _rule in _api_routes(api)
+        if "{request_id}" in route.path
+        for method in route.methods - {"HEAD"}
+    )
+    assert sorted(ON_A_REQUEST) == cells, "request-scoped routes without an object rule"
+    failures = []
+    for cell in cells:
+        method, path = cell.split(" ", 1)
+        for caller in RELATIONS:
+            request_id = world.new_request(sessions)  # fresh: decisions really happen
+            r = api.client.request(
+                method, path.replace("{request_id}", request_id),
+                headers={"Authorization": f"Bearer {world.tokens[caller]}"},
+                json={"reason": "matrix", "seconds": 600},
+            )  # fmt: skip
+            allowed = caller in ON_A_REQUEST[cell]
+            passed = r.status_code not in (401, 403, 404) and (
+                r.status_code < 500 or (cell, r.status_code) in NO_CONNECTOR
+            )
+            expected = {"member": 404} if caller == "member" else {}
+            if passed != allowed or r.status_code != expected.get(caller, r.status_code):
+                failures.append(f"{cell} {caller} → {r.status_code} {r.text[:120]}")
+    assert failures == [], "\n".join(failures)

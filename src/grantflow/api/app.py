@@ -38,6 +38,7 @@ from grantflow.services import scheduler
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory
 from grantflow.web import install as install_web
+from grantflow.web.cli_login import router as cli_login_pages
 
 DESCRIPTION = (
     "Just-in-time access for AWS Organizations. Authenticate with "
@@ -99,5 +100,6 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(session_audit.router)
     app.include_router(notifications.router)
     app.include_router(slack.router)
+    app.include_router(cli_login_pages)
     install_web(app)
     return app

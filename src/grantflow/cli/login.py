@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from grantflow.cli import credentials
+from grantflow.cli import browser_login, credentials
 from grantflow.cli.api_client import Api
+from grantflow.cli.durations import duration_option
 
 console = Console(highlight=False)
 
@@ -16,16 +17,40 @@ console = Console(highlight=False)
 def login(
     url: Annotated[str, typer.Option(envvar="GRANTFLOW_URL", help="Grantflow base URL")],
     token: Annotated[
-        str,
+        str | None,
         typer.Option(
             envvar="GRANTFLOW_TOKEN",
-            prompt="Personal API token (from your profile in the web console)",
-            hide_input=True,
-            help="A personal API token",
+            help="A personal API token (asked for when neither it nor --browser is given)",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    browser: Annotated[
+        bool,
+        typer.Option(
+            "--browser",
+            help="Sign in in the browser (password or SSO) and approve this machine there; "
+            "a personal token valid for 30 days is made for it",
+        ),
+    ] = False,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the link in a browser (--browser)")
+    ] = True,
+    timeout: Annotated[
+        int,
+        typer.Option(
+            parser=duration_option, show_default="10m", help="How long to wait (--browser)"
+        ),
+    ] = 600,
 ) -> None:
     """Check the token against the server and store it (mode 0600) for later commands."""
+    if browser:
+        token = browser_login.sign_in(url, open_browser, timeout)
+    elif not token:
+        token = str(
+            typer.prompt(
+                "Personal API token (from your profile in the web console)", hide_input=True
+            )
+        )
     with Api(url, token) as api:
         me = api.get("/api/v1/me")
     path = credentials.save(credentials.Credentials(url.rstrip("/"), token, me["username"]))

@@ -19,7 +19,9 @@ from grantflow.store.db import transaction
 
 
 def local_url(settings: Settings) -> str:
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    # A server bound to every interface is reached on loopback (compared here, never bound).
+    everywhere = ("0.0.0.0", "::", "")  # noqa: S104  # nosec B104
+    host = "127.0.0.1" if settings.host in everywhere else settings.host
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{settings.port}"

@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import select
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
+from grantflow.api.patching import refuse_null
 from grantflow.domain.flows import FlowDefinition
 from grantflow.domain.notifications import FlowNotify
 from grantflow.services import access_flows, flows_as_code
@@ -32,10 +34,15 @@ class FlowCreate(BaseModel):
 
 
 class FlowUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=2000)
-    enabled: bool | None = None
-    definition: FlowDefinition | None = None
+    name: str | SkipJsonSchema[None] = Field(
+        default=None, min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$"
+    )
+    description: str | SkipJsonSchema[None] = Field(default=None, max_length=2000)
+    enabled: bool | SkipJsonSchema[None] = None
+    definition: FlowDefinition | SkipJsonSchema[None] = None
+
+    _not_null = field_validator("name", "description", "enabled", "definition",
+                                mode="before")(refuse_null)  # fmt: skip
 
 
 class FlowPublic(BaseModel):

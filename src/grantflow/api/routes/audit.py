@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
+from grantflow.api.paging import MAX_CURSOR
 from grantflow.services import audit, audit_query, audit_verify
 from grantflow.store.db import transaction
 
@@ -97,7 +98,9 @@ def list_events(
     ctx: Ctx,
     _admin: AdminUser,
     filters: Filters,
-    before: Annotated[int | None, Query(ge=1, description="seq cursor from next_before")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_CURSOR, description="seq cursor from next_before")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditEventPage:
     with transaction(ctx.sessions) as session:

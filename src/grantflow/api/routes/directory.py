@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
+from grantflow.api.paging import MAX_OFFSET
 from grantflow.domain.identity_matching import Matched
 from grantflow.domain.secrets import issue_token
 from grantflow.services import audit, directory
@@ -105,7 +106,7 @@ def list_groups(
     ctx: Ctx,
     _admin: AdminUser,
     search: str | None = Query(None, max_length=255, description="Part of the group name"),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     limit: int = Query(50, ge=1, le=500),
 ) -> GroupPage:
     stmt = select(Group)

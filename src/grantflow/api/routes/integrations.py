@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grantflow.api.deps import AdminUser, Ctx, CurrentUser, actor_of
+from grantflow.api.patching import refuse_null
 from grantflow.domain.integration_config import AwsOrganizationConfig, valid_name
 from grantflow.services import integrations
 from grantflow.services.integrations import IntegrationInput
@@ -35,11 +37,14 @@ class IntegrationCreate(BaseModel):
 
 
 class IntegrationUpdate(BaseModel):
-    name: str | None = None
-    connector_id: str | None = None
-    resource_types: list[str] | None = None
-    config: AwsOrganizationConfig | None = None
+    name: str | SkipJsonSchema[None] = None
+    connector_id: str | SkipJsonSchema[None] = None
+    resource_types: list[str] | SkipJsonSchema[None] = None
+    config: AwsOrganizationConfig | SkipJsonSchema[None] = None
     sync_interval_seconds: int | None = Field(default=None, ge=60, le=86400)
+
+    _not_null = field_validator("name", "connector_id", "resource_types", "config",
+                                mode="before")(refuse_null)  # fmt: skip
 
     @field_validator("name")
     @classmethod

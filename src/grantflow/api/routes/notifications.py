@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
+from grantflow.api.paging import MAX_OFFSET
 from grantflow.notify.registry import configured_names
 from grantflow.services import notify_delivery
 from grantflow.store.db import transaction
@@ -64,7 +65,7 @@ def list_deliveries(
     request_id: Annotated[str | None, Query(max_length=36)] = None,
     state: Literal["pending", "delivered", "failed"] | None = None,
     channel: Annotated[str | None, Query(max_length=32)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryPage:
     """Newest first; filter by access request, state or channel."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_
 
 from grantflow.api.deps import Ctx, CurrentUser
+from grantflow.api.paging import MAX_OFFSET
 from grantflow.domain.flows import FlowView
 from grantflow.services import requestable as requestable_service
 from grantflow.services.errors import NotFound
@@ -53,7 +54,7 @@ def requestable(
     q: Annotated[str | None, Query(max_length=200)] = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
     account: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RequestablePage:
     filters = []

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, func, or_, select
 
 from grantflow.api.deps import Ctx, CurrentUser
+from grantflow.api.paging import MAX_OFFSET
 from grantflow.services.errors import Invalid
 from grantflow.store.db import transaction
 from grantflow.store.models import Resource
@@ -86,7 +87,7 @@ def list_resources(
     ou: Annotated[str | None, Query(pattern=r"^(ou-[0-9a-z-]+|r-[0-9a-z]+)$")] = None,
     tag: Annotated[str | None, Query(max_length=256, description="key or key=value")] = None,
     q: Annotated[str | None, Query(max_length=200, description="name or id contains")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ResourcePage:
     query = _filtered(integration_id, type, account, ou, tag, q)

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from grantflow.api.deps import AdminUser, Ctx
+from grantflow.api.paging import MAX_OFFSET
 from grantflow.store.db import transaction
 from grantflow.store.models import User
 
@@ -35,7 +36,7 @@ class UserPage(BaseModel):
 def list_users(
     ctx: Ctx,
     _admin: AdminUser,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     limit: int = Query(50, ge=1, le=500),
 ) -> UserPage:
     with transaction(ctx.sessions) as session:

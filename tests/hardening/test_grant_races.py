@@ -211,3 +211,26 @@ def test_a_finishing_job_and_an_expiry_do_not_deadlock(
         expiring.flush()
     finisher.join(30)
     assert errors == []
+
+
+def test_reconciliation_does_not_revoke_again_what_another_grant_now_holds(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Reconciliation checked a revoked grant A; meanwhile B of the same tuple was granted, so
+    AWS holds the assignment. That is no drift: it used to be reported and "repaired" by a
+    second revoke of A (and a second grant.revoked event)."""
+    from grantflow.services import reconcile
+
+    with transaction(sessions) as session:
+        integ_id, user_id = _setup(session)
+        a = _request(session, integ_id, user_id, "revoked", "revoked")
+        a.revoked_at = utcnow()
+        b = _request(session, integ_id, user_id, "granted", "granted")
+        session.flush()
+        job = jobs.enqueue(session, CID, "plan", {"integration_id": integ_id, "repair": True})
+        items = [{"grant_id": a.id, "action": "revoke", "in_sync": False},
+                 {"grant_id": b.id, "action": "grant", "in_sync": True}]  # fmt: skip
+        job.result = {"items": items}
+        assert reconcile.finished(session, job) == []
+        assert a.state == "revoked"
+        assert _queued(session, "revoke", a.id) == []

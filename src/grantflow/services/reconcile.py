@@ -53,9 +53,21 @@ def enqueue(session: Session, integ: Integration, repair: bool) -> Job | None:
                         idempotency_key=f"reconcile:{integ.id}", max_attempts=2)  # fmt: skip
 
 
+def _held_again(session: Session, item: dict[str, Any]) -> bool:
+    """A revoked grant's access found in AWS is no drift when another live grant of the same
+    tuple holds it now (it became live after the check was queued)."""
+    if item.get("action") != "revoke":
+        return False
+    grant = session.get(Grant, item.get("grant_id"))
+    return grant is not None and grant_jobs.still_needed(session, grant)
+
+
 def finished(session: Session, job: Job) -> list[dict[str, Any]]:
     """Record drift from a reconcile plan and, with repair, queue the fixes."""
-    drift = [i for i in (job.result or {}).get("items", []) if not i.get("in_sync")]
+    drift = [
+        i for i in (job.result or {}).get("items", [])
+        if not i.get("in_sync") and not _held_again(session, i)
+    ]  # fmt: skip
     integration_id = str(job.payload.get("integration_id"))
     if not drift:
         return []

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.slow
 
 GRANTFLOW = str(Path(sys.executable).with_name("grantflow"))
 INTEGRATION = "Emulated Org"
+DETAILS = "Connect through the [prod] VPN first; questions to #oncall"
 
 
 @dataclass
@@ -186,7 +187,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def _accounts_integration(d: Deployed) -> dict[str, Any]:
     """AWS accounts only, in one region: all these tests need, and the sync is quick."""
-    body = d.integration_body(sync_regions=["us-east-1"])
+    body = d.integration_body(sync_regions=["us-east-1"], custom_access_details=DETAILS)
     body["resource_types"] = ["aws-account"]
     with d.admin() as c:
         created = c.post("/api/v1/integrations", json=body)
@@ -265,6 +266,8 @@ def test_create_waits_until_granted_and_prints_how_to_use_it(world: World) -> No
     assert done.returncode == 0, done.stderr
     assert f"account_id={account['aws_id']}&role_name=ReadOnlyAccess" in done.stdout
     assert f"sso_account_id = {account['aws_id']}" in done.stdout  # the CLI profile
+    assert f"[profile grantflow-{account['aws_id']}-ReadOnlyAccess]" in done.stdout
+    assert f"access details: {DETAILS}" in done.stdout  # literally, brackets and all
     assert f"granted ReadOnlyAccess on {account['name']}" in done.stdout
     request = world.json(world.requester, "requests", "describe", _created_id(done.stderr))
     assert (request["state"], request["duration_seconds"]) == ("granted", 5400)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.text import Text
 
 from grantflow.cli.integrations import Token, Url, _api
 from grantflow.cli.output import (
@@ -12,6 +13,7 @@ from grantflow.cli.output import (
     OutputOpt,
     emit_json,
     out,
+    say,
     seconds_left,
     short_time,
     table,
@@ -49,19 +51,22 @@ def print_access_details(request: dict[str, Any]) -> None:
     for grant in live_grants([request]):
         where = grant["resource_name"] or grant["resource_id"] or "?"
         account = f" in {grant['account_id']}" if grant["account_id"] else ""
+        until = f"{short_time(grant['expires_at'])} ({time_left(grant['expires_at'])} left)"
         out.print(
-            f"[bold green]granted[/] {grant['permission']} on {where}{account} until "
-            f"{short_time(grant['expires_at'])} ({time_left(grant['expires_at'])} left)"
+            Text.assemble(
+                ("granted", "bold green"),
+                f" {grant['permission']} on {where}{account} until {until}",
+            )
         )
         access = grant["access"]
         if access.get("sign_in_url"):
-            out.print(f"  sign-in link: {access['sign_in_url']}")
+            say(out, f"  sign-in link: {access['sign_in_url']}")
         if access.get("cli_profile"):
-            out.print("  AWS CLI profile (add to ~/.aws/config, then `aws sso login`):")
+            say(out, "  AWS CLI profile (add to ~/.aws/config, then `aws sso login`):")
             for line in str(access["cli_profile"]).splitlines():
-                out.print(f"    {line}")
+                say(out, f"    {line}")
         if access.get("custom_access_details"):
-            out.print(f"  access details: {access['custom_access_details']}")
+            say(out, f"  access details: {access['custom_access_details']}")
 
 
 @access_app.command("list")

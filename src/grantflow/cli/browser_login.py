@@ -16,8 +16,7 @@ from urllib.parse import urlencode
 import httpx
 
 from grantflow.cli.durations import format_duration
-from grantflow.cli.errors import fail
-from grantflow.cli.output import err
+from grantflow.cli.output import err, problem, say
 from grantflow.domain.cli_login import TOKEN_PREFIX, CliLoginLink, confirmation_code
 from grantflow.domain.secrets import issue_token
 
@@ -38,7 +37,7 @@ def sign_in(url: str, open_browser: bool, timeout: int) -> str:
     link = CliLoginLink(issued.token_hash, issued.prefix, machine_label(), int(time.time()))
     address = f"{url.rstrip('/')}/cli-login?{urlencode(link.query())}"
     code = confirmation_code(issued.token_hash)
-    err.print(f"Open this link, sign in and approve:\n  {address}")
+    say(err, f"Open this link, sign in and approve:\n  {address}")
     err.print(f"The page must show the code [bold]{code}[/bold].")
     if open_browser:
         webbrowser.open(address)
@@ -54,11 +53,11 @@ def _poll(url: str, secret: str, timeout: int) -> str:
             try:
                 status = http.get("/api/v1/me").status_code
             except httpx.TransportError as error:
-                raise fail(f"cannot reach {url}: {error}") from None
+                raise problem(f"cannot reach {url}: {error}") from None
             if status == 200:
                 return secret
             if status != 401:
-                raise fail(f"HTTP {status} from {url}/api/v1/me while waiting for approval")
+                raise problem(f"HTTP {status} from {url}/api/v1/me while waiting for approval")
             time.sleep(POLL_SECONDS)
-    raise fail(f"nobody approved the sign-in within {format_duration(timeout)}; run "
+    raise problem(f"nobody approved the sign-in within {format_duration(timeout)}; run "
                "`grantflow login --browser` again")  # fmt: skip

@@ -12,9 +12,8 @@ import typer
 from grantflow.cli import completion
 from grantflow.cli.api_client import Api
 from grantflow.cli.durations import format_duration
-from grantflow.cli.errors import fail
 from grantflow.cli.integrations import Token, Url, _api
-from grantflow.cli.output import Output, OutputOpt, emit_json, table
+from grantflow.cli.output import Output, OutputOpt, emit_json, problem, table
 
 inventory_app = typer.Typer(help="What you can request.", no_args_is_help=True)
 
@@ -63,7 +62,7 @@ class Requestable:
             if found:
                 return found[0]
         known = ", ".join(sorted(str(i["name"]) for i in rows)) or "none"
-        raise fail(f"no integration named {name!r} (integrations: {known})", code=2)
+        raise problem(f"no integration named {name!r} (integrations: {known})", code=2)
 
     def items(
         self,
@@ -107,7 +106,7 @@ class Requestable:
                     if name.lower() in (c["name"].lower(), c["aws_id"].lower())
                 ]
             if not exact:
-                raise fail(
+                raise problem(
                     f"no {rtype} named {name!r} that you can request in "
                     f"{integ['name']} (see `grantflow inventory resources -i "
                     f"{integ['name']} -t {rtype}`)",
@@ -115,7 +114,7 @@ class Requestable:
                 )
             if len(exact) > 1:
                 ids = ", ".join(c["aws_id"] for c in exact)
-                raise fail(
+                raise problem(
                     f"{name!r} matches several {rtype} resources ({ids}); give the AWS id instead",
                     code=2,
                 )
@@ -245,7 +244,7 @@ def permissions(
     """Permissions you can request, by integration and resource type, with the flows that
     allow them (approval mode, longest duration)."""
     if resource and not (integration and rtype):
-        raise fail("--resource needs --integration and --type", code=2)
+        raise problem("--resource needs --integration and --type", code=2)
     with _api(url, token) as api:
         source = Requestable(api)
         if resource and integration and rtype:

@@ -14,9 +14,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from grantflow.cli.durations import format_duration
+from grantflow.cli.errors import fail
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -40,12 +43,22 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[str]], title: str | No
     grid = Table(*columns, title=title)
     count = 0
     for row in rows:
-        grid.add_row(*row)
+        grid.add_row(*(Text(cell) for cell in row))  # data, never markup
         count += 1
     if count:
         out.print(grid)
     else:
         out.print(f"nothing to show{f' ({title})' if title else ''}")
+
+
+def problem(message: str, code: int = 1) -> typer.Exit:
+    """`fail` for messages that quote names or the API: printed as they are, not as markup."""
+    return fail(escape(message), code)
+
+
+def say(console: Console, message: str) -> None:
+    """Print text that carries names, links or details from the API literally."""
+    console.print(Text(message))
 
 
 def parse_time(value: str | None) -> datetime | None:

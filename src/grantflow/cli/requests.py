@@ -10,15 +10,25 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from grantflow.cli import completion
 from grantflow.cli.access import print_access_details
 from grantflow.cli.api_client import Api
 from grantflow.cli.durations import duration_option, format_duration
-from grantflow.cli.errors import fail
 from grantflow.cli.integrations import Token, Url, _api
 from grantflow.cli.inventory import Requestable, permissions_of
-from grantflow.cli.output import Output, OutputOpt, emit_json, err, out, short_time, table
+from grantflow.cli.output import (
+    Output,
+    OutputOpt,
+    emit_json,
+    err,
+    out,
+    problem,
+    say,
+    short_time,
+    table,
+)
 from grantflow.cli.output import time_left as left
 from grantflow.domain.request_states import FINAL, RequestState
 
@@ -80,7 +90,7 @@ def create(
         for item in resources:
             allowed = permissions_of(item)
             if permission not in allowed:
-                raise fail(
+                raise problem(
                     f"{permission!r} is not requestable on {item['name']} "
                     f"(you can request: {', '.join(allowed) or 'nothing'})",
                     code=2,
@@ -102,7 +112,7 @@ def _follow(api: Api, request: dict[str, Any], timeout: int) -> dict[str, Any]:
     try:
         return _poll(api, request, timeout)
     except KeyboardInterrupt:
-        raise fail(
+        raise problem(
             f"stopped waiting; request {request['id']} goes on: follow it with "
             f"`grantflow requests describe {request['id']}`"
         ) from None
@@ -114,7 +124,7 @@ def _poll(api: Api, request: dict[str, Any], timeout: int) -> dict[str, Any]:
         while request["state"] not in DONE:
             elapsed = time.monotonic() - started
             if elapsed >= timeout:
-                raise fail(
+                raise problem(
                     f"request {request['id']} is still {request['state']} after "
                     f"{format_duration(timeout)}; follow it with `grantflow requests "
                     f"describe {request['id']}`"
@@ -139,9 +149,9 @@ def _finish(request: dict[str, Any], output: Output, waited: bool) -> None:
     elif request["state"] == RequestState.GRANTED.value:
         print_access_details(request)
     else:
-        out.print(f"{request['id']}: {request['state']}")
+        say(out, f"{request['id']}: {request['state']}")
     if waited and request["state"] != RequestState.GRANTED.value:
-        raise fail(f"request {request['id']} {request['state']}: {_why(request)}")
+        raise problem(f"request {request['id']} {request['state']}: {_why(request)}")
 
 
 def _why(request: dict[str, Any]) -> str:
@@ -168,7 +178,7 @@ def list_requests(
 ) -> None:
     """Your requests, newest first (or --to-approve, or --all)."""
     if all_ and to_approve:
-        raise fail("--all and --to-approve exclude each other", code=2)
+        raise problem("--all and --to-approve exclude each other", code=2)
     scope = "all" if all_ else "to_approve" if to_approve else "mine"
     params: dict[str, Any] = {"scope": scope, "limit": limit}
     if state is not None:
@@ -246,7 +256,7 @@ def _print_request(r: dict[str, Any]) -> None:
     if r["can_approve"]:
         fields.append(("you can approve", "yes"))
     for key, value in fields:
-        out.print(f"[bold]{key:>15}[/] {value}")
+        out.print(Text.assemble((f"{key:>15}", "bold"), f" {value}"))
     table(
         ("resource", "type", "account", "state", "error"),
         (
@@ -282,7 +292,7 @@ def _act(
     if output is Output.JSON:
         emit_json(request)
     else:
-        out.print(f"{request['id']}: {request['state']}")
+        say(out, f"{request['id']}: {request['state']}")
     return request
 
 

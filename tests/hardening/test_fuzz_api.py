@@ -36,6 +36,7 @@ from tests.fixtures.api import make_settings
 from tests.fixtures.seed import seed_world
 
 EXAMPLES = int(os.environ.get("GRANTFLOW_FUZZ_EXAMPLES", "4"))
+VERBOSE = bool(os.environ.get("GRANTFLOW_FUZZ_VERBOSE"))  # name each operation as it starts
 CHECKS = [not_a_server_error, response_schema_conformance]
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 
@@ -90,6 +91,8 @@ def _fuzz_operation(
         run.statuses[response.status_code] = run.statuses.get(response.status_code, 0) + 1
         case.validate_response(response, checks=CHECKS, headers=auth)
 
+    if VERBOSE:
+        print(f"fuzz {operation.label} [{caller}, {mode.value}, real ids={real_ids}]", flush=True)
     try:
         run_one()
     except Unsatisfiable:

@@ -401,7 +401,11 @@ def search_all(_scim: ScimAuth) -> Response:
     raise NotImplementedException(detail="search Users or Groups: /Users/.search, /Groups/.search")
 
 
-@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+# Not an operation: SCIM-shaped 404/405 for unknown paths. Out of the OpenAPI document, where
+# its five methods would share one operationId (which must be unique).
+@router.api_route(
+    "/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
 def not_found(rest: str, request: Request, _scim: ScimAuth) -> Response:
     if _KNOWN_PATH.match(rest):
         return error_response(405, f"{request.method} is not allowed on /{rest}")

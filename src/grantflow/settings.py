@@ -12,8 +12,6 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
 
@@ -181,6 +179,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url  # loaded when a URL is checked, not by every CLI run
+        from sqlalchemy.exc import ArgumentError
+
         try:
             url = make_url(value)
         except ArgumentError as err:

@@ -78,3 +78,10 @@ def test_the_cli_prints_writes_and_checks(tmp_path: Path) -> None:
     target.write_text(reference().replace("OIDC client id", "OIDC client"), encoding="utf-8")
     edited = runner.invoke(app, ["config", "reference", "--check", "--path", str(target)])
     assert edited.exit_code == 1
+
+
+def test_the_cli_default_path_is_the_reference_path() -> None:
+    from grantflow.cli import config as cli_config
+    from grantflow.services import config_reference
+
+    assert cli_config.DOC_PATH == config_reference.DOC_PATH

@@ -8,9 +8,6 @@ import typer
 from rich.console import Console
 
 from grantflow.cli.errors import friendly_errors
-from grantflow.services import audit_verify
-from grantflow.settings import Settings
-from grantflow.store.db import build_engine, check_connection, session_factory, transaction
 
 audit_app = typer.Typer(help="The tamper-evident activity log.", no_args_is_help=True)
 console = Console(highlight=False)
@@ -26,6 +23,10 @@ def verify(
     Exits 0 when intact; 1 with the first broken event's seq and the reason (an event was
     edited, removed, inserted or reordered).
     """
+    from grantflow.services import audit_verify
+    from grantflow.settings import Settings
+    from grantflow.store.db import build_engine, check_connection, session_factory, transaction
+
     engine = build_engine(Settings().database_url)
     try:
         check_connection(engine)

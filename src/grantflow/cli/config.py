@@ -8,13 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from grantflow.services.config_check import Level, check
-from grantflow.services.config_reference import DOC_PATH, REGENERATE, reference
-
 config_app = typer.Typer(help="Configuration (GRANTFLOW_* variables).", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)
-
-_STYLE = {Level.ERROR: "red", Level.WARNING: "yellow", Level.OK: "green"}
+DOC_PATH = "docs/configuration.md"  # services.config_reference.DOC_PATH; a test keeps them equal
+_STYLE = {"error": "red", "warning": "yellow", "ok": "green"}
 
 
 @config_app.command("check")
@@ -23,9 +20,11 @@ def config_check() -> None:
 
     Exit code 1 when any error is found (warnings alone exit 0).
     """
+    from grantflow.services.config_check import Level, check  # loads the database layer
+
     findings = check()
     for f in findings:
-        console.print(f"[{_STYLE[f.level]}]{f.level.value:<7}[/] {f.setting}: {f.message}")
+        console.print(f"[{_STYLE[f.level.value]}]{f.level.value:<7}[/] {f.setting}: {f.message}")
     errors = sum(f.level is Level.ERROR for f in findings)
     console.print(
         f"{errors} error(s), {sum(f.level is Level.WARNING for f in findings)} warning(s)"
@@ -48,6 +47,8 @@ def config_reference(
 
     `--write` updates docs/configuration.md; `--check` fails when it is out of date.
     """
+    from grantflow.services.config_reference import REGENERATE, reference
+
     text = reference()
     if check_file:
         if not path.is_file() or path.read_text(encoding="utf-8") != text:

@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-from grantflow.connector.process import ConnectorOptions, run_forever
-from grantflow.logs import configure_logging
 from grantflow.settings import LogFormat
 
 connector_app = typer.Typer(help="Run a self-hosted connector.", no_args_is_help=True)
@@ -54,6 +52,9 @@ def run(
 
     Stops cleanly on SIGTERM: in-flight jobs finish or are released back to the queue.
     """
+    from grantflow.connector.process import ConnectorOptions, run_forever  # boto3: load on use
+    from grantflow.logs import configure_logging
+
     configure_logging(log_level.upper(), log_format)
     run_forever(
         ConnectorOptions(

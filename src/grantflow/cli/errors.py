@@ -10,9 +10,6 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from grantflow.services.startup import PortInUse
-from grantflow.store.db import DatabaseUnavailable
-
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -40,7 +37,13 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except ValidationError as err:
             raise fail(settings_problem(err)) from None
-        except (DatabaseUnavailable, PortInUse) as err:
-            raise fail(str(err)) from None
+        except Exception as err:
+            # Imported here: every CLI command loads this module, few touch the database.
+            from grantflow.services.startup import PortInUse
+            from grantflow.store.db import DatabaseUnavailable
+
+            if isinstance(err, DatabaseUnavailable | PortInUse):
+                raise fail(str(err)) from None
+            raise
 
     return wrapper

@@ -18,8 +18,6 @@ from grantflow.cli.integrations import integrations_app
 from grantflow.cli.inventory import inventory_app
 from grantflow.cli.login import login, logout
 from grantflow.cli.requests import requests_app
-from grantflow.services.startup import prepare_database
-from grantflow.settings import Settings
 
 app = typer.Typer(
     name="grantflow",
@@ -73,6 +71,9 @@ def serve(
         overrides["port"] = port
     if forwarded_allow_ips is not None:
         overrides["forwarded_allow_ips"] = forwarded_allow_ips
+    from grantflow.services.startup import prepare_database  # the database layer, on use
+    from grantflow.settings import Settings
+
     settings = Settings(**overrides)  # type: ignore[arg-type]
     report = prepare_database(settings)
     console.print(f"database {report.database} is at the latest schema")
@@ -99,6 +100,9 @@ def demo(
 @friendly_errors
 def db_upgrade() -> None:
     """Bring the database (GRANTFLOW_DATABASE_URL) to the latest schema."""
+    from grantflow.services.startup import prepare_database
+    from grantflow.settings import Settings
+
     settings = Settings()
     report = prepare_database(settings)
     console.print(f"database {report.database} is at the latest schema")

@@ -28,6 +28,7 @@ services:
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/bandit -r src -ll -q
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -49,6 +50,9 @@ hardening: $(STAMP) services
 	PYTHONPATH=. $(BIN)/python bench/faults.py --cycles 200 --rate 0.2 --seed 7
 	PYTHONPATH=. $(BIN)/python bench/chaos.py --cycles 200 --seed 7
 	PYTHONPATH=. $(BIN)/python bench/replicas.py --requests 500
+	GRANTFLOW_FUZZ_EXAMPLES=20 GRANTFLOW_PROPERTY_EXAMPLES=2000 $(BIN)/pytest -q \
+		tests/hardening/test_fuzz_api.py tests/hardening/test_properties_flows.py \
+		tests/hardening/test_properties_requests.py
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/domain -q

@@ -47,10 +47,10 @@ class Chaos:
     def tick(self) -> None:
         if time.monotonic() < self.next_at:
             return
-        victim = self.rng.choice(("server", "connector"))
-        other = "connector" if victim == "server" else "server"
-        if self.kills[victim] > self.kills[other] + 1:  # random, but both get their turn
-            victim = other
+        # Random moments; the victim is whichever was killed less (a coin when even), so
+        # even a short run kills both.
+        fewest = min(self.kills.values())
+        victim = self.rng.choice([name for name, n in self.kills.items() if n == fewest])
         self.kills[victim] += 1
         started, since = time.monotonic(), utcnow()
         if victim == "server":

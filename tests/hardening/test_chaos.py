@@ -17,7 +17,7 @@ def test_twenty_cycles_with_processes_killed(
     for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                 "AWS_DEFAULT_REGION"):  # fmt: skip
         monkeypatch.setenv(key, "restored-after-the-test")
-    report = chaos.run(20, 7, tmp_path, every=(2.0, 5.0), fast_expiry=True,
+    report = chaos.run(20, 7, tmp_path, every=(1.0, 3.0), fast_expiry=True,
                        submit_per_second=4, timeout=240)  # fmt: skip
     report.print("chaos: 20 cycles")
     assert report.problems == []

@@ -155,6 +155,39 @@ def test_an_assignment_another_grant_is_creating_is_not_pre_existing(
         assert b_row.handle["pre_existing"] is False  # what the revoke job will act on
 
 
+def test_an_assignment_left_for_a_grant_still_planning_is_handed_over_not_pre_existing(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Found by the chaos run: A created the assignment; B (same tuple) was still granting,
+    its connector killed mid-job; A's revoke kept the assignment for B; B's retried job then
+    found it in AWS with no live maker left, recorded it as pre-existing, and B's revoke kept
+    it for ever (a lost revocation). A's revoke now hands the assignment over to B."""
+    with transaction(sessions) as session:
+        integ_id, user_id = _setup(session)
+        a = _request(session, integ_id, user_id, "revoking", "granted")
+        a.pre_existing = False  # A found it absent and created it
+        b = _request(session, integ_id, user_id, "granting", "granting")
+        integ = session.get(Integration, integ_id)
+        assert integ is not None
+        revoke_job = grant_jobs.enqueue_revoke(session, a)
+        assert revoke_job is not None and revoke_job.payload["still_needed"] is True
+        revoke_id, b_id = revoke_job.id, b.id
+        grant_job = grant_jobs.enqueue_grant(session, integ, b).id
+    _finish(sessions, revoke_id, {"status": "kept-still-needed"})
+    with transaction(sessions) as session:
+        grant_jobs.record_pre_existing(session, b_id, True)  # the retry sees it in place
+    _finish(sessions, grant_job, {"handle": {**HANDLE, "pre_existing": True}})
+    with transaction(sessions) as session:
+        b_row = session.get(Grant, b_id)
+        assert b_row is not None and b_row.state == "granted"
+        assert b_row.pre_existing is False
+        assert b_row.handle["pre_existing"] is False  # so B's revoke removes it
+        revoke_b = grant_jobs.enqueue_revoke(session, b_row)
+        assert revoke_b is not None
+        assert revoke_b.payload["handle"]["pre_existing"] is False
+        assert revoke_b.payload["still_needed"] is False
+
+
 def test_standing_access_stays_pre_existing_for_every_grant(
     sessions: sessionmaker[Session],
 ) -> None:

@@ -139,8 +139,11 @@ def grant_finished(session: Session, job: Job, failed: bool) -> None:
         return
     result = job.result or {}
     grant.handle = result.get("handle", {})
-    if grant.handle.get("pre_existing") and _made_by_grantflow(session, grant):
-        # Another of our grants created it while this one was being planned.
+    if grant.handle.get("pre_existing") and (
+        grant.pre_existing is False or _made_by_grantflow(session, grant)
+    ):
+        # Another of our grants created it while this one was being planned (or handed it
+        # over when it ended), or this grant's first attempt found it absent: ours.
         grant.handle = {**grant.handle, "pre_existing": False}
     grant.pre_existing = bool(grant.handle.get("pre_existing", False))
     integ = _integration(session, request)
@@ -258,7 +261,24 @@ def revoke_finished(session: Session, job: Job, failed: bool) -> None:
     audit.record(session, audit.SYSTEM, "grant.revoked", "grant", grant.id,
                  {"request_id": request.id, "outcome": result.get("status")})  # fmt: skip
     _regrant_if_needed(session, grant, result)
+    if result.get("status") == "kept-still-needed" and grant.pre_existing is False:
+        _hand_over(session, grant)
     _maybe_finish(session, request)
+
+
+def _hand_over(session: Session, grant: Grant) -> None:
+    """Grantflow made this assignment and left it for the tuple's other live grants: it is
+    theirs to remove now. Without this, one still planning (or retrying after a crash) finds
+    it in AWS with no live maker left and takes it for access that existed before Grantflow,
+    and its revoke then keeps it for ever."""
+    for other in session.scalars(
+        select(Grant).where(Grant.tuple_key == grant.tuple_key, Grant.id != grant.id,
+                            Grant.state.in_(HOLDING_STATES))
+    ):  # fmt: skip
+        if other.pre_existing is not False:
+            other.pre_existing = False
+            if other.handle.get("pre_existing"):
+                other.handle = {**other.handle, "pre_existing": False}
 
 
 def _regrant_if_needed(session: Session, grant: Grant, result: dict[str, Any]) -> None:

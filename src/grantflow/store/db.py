@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +43,7 @@ def build_engine(database_url: str, pool_size: int = 5) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -51,6 +51,17 @@ def build_engine(database_url: str, pool_size: int = 5) -> Engine:
         pool_timeout=10,
         connect_args={"connect_timeout": 5},
     )
+    event.listen(engine, "handle_error", _failed_ping_is_a_disconnect)
+    return engine
+
+
+def _failed_ping_is_a_disconnect(context: ExceptionContext) -> None:
+    """A pooled connection whose socket dies during the pre-ping can make psycopg raise
+    ProgrammingError ("can't change 'autocommit' now") instead of OperationalError; whatever
+    the ping raised, the connection is unusable: discard it and let the pool open a new one
+    (which answers, or fails with OperationalError and becomes a 503)."""
+    if context.is_pre_ping:
+        context.is_disconnect = True
 
 
 def describe_target(engine: Engine) -> str:

@@ -23,6 +23,11 @@ CHANNEL_EMAIL = "email"
 CHANNEL_SLACK = "slack"
 CHANNEL_WEBHOOK = "webhook"
 
+# A delivery that edits an approval message already posted (Slack's chat.update) once the
+# request has left pending. Its payload names the approval delivery it edits.
+APPROVAL_UPDATE = "approval_update"
+UPDATES_KEY = "updates_delivery"
+
 
 class Audience(StrEnum):
     APPROVERS = "approvers"  # who may decide, never the requester
@@ -73,6 +78,20 @@ def plan_for(action: str, data: Mapping[str, Any], *, auto_approval: bool) -> Pl
                        f"revoking access failed and is being retried: {data.get('error')}",
                        dedupe=f"revoke_failed:{grant}")  # fmt: skip
     return None
+
+
+def left_pending(data: Mapping[str, Any]) -> str | None:
+    """The state a request moved to when this transition's audit data (``from``/``to``, as
+    ``access_requests.move`` records them) took it out of ``pending``; None otherwise."""
+    before, after = data.get("from"), data.get("to")
+    if before == "pending" and isinstance(after, str) and after and after != "pending":
+        return after
+    return None
+
+
+def approval_update_dedupe(approval_delivery_id: str, state: str) -> str:
+    """One update per approval message and outcome (a request leaves pending only once)."""
+    return f"{APPROVAL_UPDATE}:{approval_delivery_id}:{state}"
 
 
 def needs_expiry_warning(granted_at: datetime | None, expires_at: datetime, now: datetime) -> bool:

@@ -3,6 +3,8 @@
 A ``Notice`` is what happened and to whom it matters; a channel turns it into its own message
 (Block Kit, an email, a signed JSON event) and sends it. Channels raise ``DeliveryError``;
 the delivery loop records it and retries with backoff, so a channel never blocks a request.
+A channel may return a receipt (where the message landed); one that can edit what it posted
+(``UpdatableChannel``, Slack) later gets that receipt back to update the message in place.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class NoticeKind(StrEnum):
@@ -54,6 +56,7 @@ class Notice:
     expires_at: datetime | None = None
     access: dict[str, Any] = field(default_factory=dict)  # sign-in link, CLI snippet, details
     delivery_id: str = ""  # set by the delivery loop: one id per (notice, channel, target)
+    actor: Recipient | None = None  # who caused it (a decision's approver); None: Grantflow
 
     def as_event(self) -> dict[str, Any]:
         """The JSON body a webhook receives (stable field names, ISO-8601 UTC times)."""
@@ -97,6 +100,19 @@ class Channel(Protocol):
         """
         ...
 
-    def send(self, notice: Notice, target: str) -> None:
-        """Deliver to one target, or raise ``DeliveryError``."""
+    def send(self, notice: Notice, target: str) -> dict[str, Any] | None:
+        """Deliver to one target, or raise ``DeliveryError``.
+
+        May return a receipt (JSON-able: where the message landed, e.g. Slack's channel and
+        ``ts``); the delivery log keeps it. Channels with nothing to remember return None."""
+        ...
+
+
+@runtime_checkable
+class UpdatableChannel(Channel, Protocol):
+    """A channel that can edit a message it posted, given the receipt ``send`` returned."""
+
+    def update(self, notice: Notice, receipt: dict[str, Any]) -> dict[str, Any] | None:
+        """Replace the message ``receipt`` points at with ``notice``, or raise
+        ``DeliveryError``."""
         ...

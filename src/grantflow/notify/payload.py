@@ -31,6 +31,7 @@ def to_payload(notice: Notice) -> dict[str, Any]:
         "reason": notice.reason,
         "expires_at": notice.expires_at.isoformat() if notice.expires_at else None,
         "access": notice.access,
+        "actor": _recipient(notice.actor) if notice.actor else None,
     }
 
 
@@ -40,6 +41,7 @@ def _to_recipient(value: dict[str, Any]) -> Recipient:
 
 def from_payload(data: dict[str, Any], delivery_id: str = "") -> Notice:
     expires = data.get("expires_at")
+    actor = data.get("actor")
     return Notice(
         kind=NoticeKind(data["kind"]),
         request_id=str(data["request_id"]),
@@ -59,4 +61,5 @@ def from_payload(data: dict[str, Any], delivery_id: str = "") -> Notice:
         expires_at=datetime.fromisoformat(expires) if expires else None,
         access=dict(data.get("access") or {}),
         delivery_id=delivery_id,
+        actor=_to_recipient(actor) if isinstance(actor, dict) else None,
     )

@@ -2,7 +2,9 @@
 
 Targets are strings the outbox stores: ``channel:<name or id>`` posts to a channel,
 ``user:<email>`` finds that person in Slack (``users.lookupByEmail``), opens a direct message
-(``conversations.open``) and posts there. Slack API failures become ``DeliveryError``:
+(``conversations.open``) and posts there. An approval request's post returns a receipt (the
+channel id and message ``ts``); ``update`` later edits that message (``chat.update``) to show
+the outcome without buttons. Slack API failures become ``DeliveryError``:
 rate limits, 5xx and network errors may succeed later (retryable); a bad token, a missing
 scope, an unknown channel or user cannot, and the message says what an admin must fix.
 """
@@ -74,6 +76,18 @@ def _admin_message(method: str, error: str, data: dict[str, Any], target: str) -
         return f"the Slack app is not in {target!r}: invite it to the channel (/invite)"
     if error == "is_archived":
         return f"the Slack channel {target!r} is archived"
+    if error == "message_not_found":
+        return (
+            f"the Slack message to update ({target}) no longer exists: someone deleted it, or "
+            "the channel is gone"
+        )
+    if error == "cant_update_message":
+        return (
+            f"Slack does not let the app edit the message {target}: it was posted by another "
+            "app or token (GRANTFLOW_SLACK_BOT_TOKEN changed to another app?)"
+        )
+    if error == "edit_window_closed":
+        return f"the workspace's edit window for the Slack message {target} has closed"
     if error == "users_not_found":
         return (
             f"no Slack user has the email {target!r} (users.lookupByEmail needs the "
@@ -143,7 +157,9 @@ class SlackChannel:
                     out.append(target)
         return out
 
-    def send(self, notice: Notice, target: str) -> None:
+    def send(self, notice: Notice, target: str) -> dict[str, Any] | None:
+        """Post to one target. For an approval request, returns where the message landed
+        (``{"channel": <id>, "ts": <ts>}``) so ``update`` can edit it once decided."""
         if target.startswith(CHANNEL_PREFIX):
             channel = target.removeprefix(CHANNEL_PREFIX)
         elif target.startswith(USER_PREFIX):
@@ -163,6 +179,28 @@ class SlackChannel:
             raise delivery_error(err, "chat.postMessage", target) from err
         log.info("slack_posted", request_id=notice.request_id, kind=notice.kind.value,
                  channel=response.get("channel"), ts=response.get("ts"))  # fmt: skip
+        if notice.kind is not NoticeKind.APPROVAL_NEEDED:
+            return None
+        return _receipt(response.get("channel"), response.get("ts"))
+
+    def update(self, notice: Notice, receipt: dict[str, Any]) -> dict[str, Any] | None:
+        """Replace a posted approval message (``receipt`` from ``send``) with its outcome and
+        no buttons (``chat.update``; the same content twice is harmless)."""
+        channel, ts = receipt.get("channel"), receipt.get("ts")
+        if not isinstance(channel, str) or not channel or not isinstance(ts, str) or not ts:
+            raise DeliveryError(f"not a Slack message receipt: {receipt!r}", retryable=False)
+        try:
+            response = self.client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=slack_blocks.closed_fallback_text(notice),
+                blocks=slack_blocks.approval_closed(notice),
+            )
+        except (SlackClientError, OSError) as err:
+            raise delivery_error(err, "chat.update", f"{channel}/{ts}") from err
+        log.info("slack_updated", request_id=notice.request_id, state=notice.state,
+                 channel=channel, ts=ts)  # fmt: skip
+        return _receipt(response.get("channel") or channel, response.get("ts") or ts)
 
     def _direct_channel(self, email: str) -> str:
         """The id of the direct message conversation with the Slack user owning ``email``."""
@@ -174,6 +212,12 @@ class SlackChannel:
         except (SlackClientError, OSError) as err:
             raise delivery_error(err, method, email) from err
         return str(opened["channel"]["id"])
+
+
+def _receipt(channel: object, ts: object) -> dict[str, Any] | None:
+    if isinstance(channel, str) and channel and isinstance(ts, str) and ts:
+        return {"channel": channel, "ts": ts}
+    return None
 
 
 def email_of(client: WebClient, slack_user_id: str) -> str | None:

@@ -7,6 +7,7 @@ nobody's justification can ping ``<!channel>`` or forge a link.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,20 @@ TITLES = {
     NoticeKind.EXPIRING: "Your access ends soon",
     NoticeKind.ENDED: "Your access has ended",
     NoticeKind.FAILED: "Your access request failed",
+}
+
+
+# An approval message once the request has left pending: its new title and outcome line.
+CLOSED_TITLES = {
+    "approved": "Access request approved",
+    "rejected": "Access request rejected",
+    "cancelled": "Access request cancelled",
+}
+CLOSED_TITLE = "Access request closed"
+_OUTCOMES = {
+    "approved": (":white_check_mark:", "Approved"),
+    "rejected": (":x:", "Rejected"),
+    "cancelled": (":no_entry_sign:", "Cancelled"),
 }
 
 
@@ -178,3 +193,40 @@ def decided(original: list[Block], outcome: str) -> list[Block]:
         }
     )
     return kept
+
+
+def outcome_text(notice: Notice) -> str:
+    """One line saying how an approval request ended, who ended it and when:
+    ``:white_check_mark: Approved by *Bob* · <date>``, ``:x: Rejected by *Bob*: <reason> ·
+    <date>``, ``:no_entry_sign: Cancelled by the requester · <date>``. ``notice.state`` is
+    the state the request moved to, ``notice.actor`` who moved it (None: Grantflow itself),
+    ``notice.reason`` the reason they gave and ``notice.occurred_at`` when."""
+    emoji, verb = _OUTCOMES.get(notice.state, (":information_source:", ""))
+    if notice.actor is None:
+        who = "Grantflow"
+    elif notice.actor.user_id == notice.requester.user_id:
+        who = "the requester"
+    else:
+        who = f"*{escape(notice.actor.name or notice.actor.email)}*"
+    head = f"{verb} by {who}" if verb else f"Closed ({escape(notice.state)}) by {who}"
+    reason = (notice.reason or "").strip()
+    if reason:
+        head += ": " + escape(" ".join(reason.split()))
+    return f"{emoji} {head} · {date_text(notice.occurred_at)}"
+
+
+def closed_fallback_text(notice: Notice) -> str:
+    title = CLOSED_TITLES.get(notice.state, CLOSED_TITLE)
+    return clip(f"{title}: {notice.summary}", 3000)
+
+
+def approval_closed(notice: Notice) -> list[Block]:
+    """An approval message once its request has left pending (what ``chat.update`` puts in
+    place of every copy): the same details, retitled, with no buttons, the outcome last.
+
+    ``notice`` is the approval request's notice with ``state``, ``actor``, ``reason`` and
+    ``occurred_at`` describing the outcome (see ``outcome_text``)."""
+    body = message(replace(notice, reason=None), interactive=False)
+    title = CLOSED_TITLES.get(notice.state, CLOSED_TITLE)
+    body[0] = {"type": "header", "text": {"type": "plain_text", "text": clip(title, 150)}}
+    return decided(body, outcome_text(notice))

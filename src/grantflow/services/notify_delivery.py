@@ -6,6 +6,12 @@ deduplicate on ``X-Grantflow-Delivery``). On PostgreSQL claims skip rows another
 holds (``FOR UPDATE SKIP LOCKED``). A ``DeliveryError`` is retried with the jobs' backoff
 until ``max_attempts``, then the row is ``failed`` — visible in ``GET /api/v1/notifications``
 and in metrics, and retried by hand with ``POST …/{id}/retry``.
+
+A delivery's receipt (what the channel returned: Slack's channel and message ``ts``) is kept
+on its row. An approval update (``APPROVAL_UPDATE``) edits the message its approval delivery
+posted: it is claimed only once that delivery is delivered (until then it waits, without
+spending attempts, and the approval's delivery wakes it); if the approval delivery failed
+there is no message to edit, and the update fails saying so.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.metrics import Metrics
 from grantflow.domain.jobs import backoff_seconds
-from grantflow.notify.base import Channel, DeliveryError
+from grantflow.domain.notifications import APPROVAL_UPDATE, UPDATES_KEY
+from grantflow.notify.base import Channel, DeliveryError, NoticeKind, UpdatableChannel
 from grantflow.notify.payload import from_payload
 from grantflow.services import audit
 from grantflow.services.errors import Conflict, NotFound
@@ -32,6 +39,7 @@ from grantflow.store.types import utcnow
 log = structlog.get_logger(__name__)
 
 CLAIM_SECONDS = 120
+WAIT_SECONDS = 1  # an update waiting for its approval delivery looks again this long after
 BATCH = 20
 STATES = ("pending", "delivered", "failed")
 
@@ -44,6 +52,28 @@ class Claimed:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    receipt: dict[str, Any] | None = None  # for an update: the message to edit
+    unavailable: str | None = None  # for an update: why there is no message to edit
+
+
+def _approval_of(session: Session, row: NotificationDelivery, now: datetime
+                 ) -> tuple[bool, dict[str, Any] | None, str | None]:  # fmt: skip
+    """For an update row: (ready, receipt, why not). Not ready while the approval delivery
+    it edits is still pending (its next attempt is pushed past that delivery's)."""
+    approval_id = str(row.payload.get(UPDATES_KEY) or "")
+    approval = session.get(NotificationDelivery, approval_id) if approval_id else None
+    if approval is not None and approval.state == "pending":
+        row.next_attempt_at = max(approval.next_attempt_at, now) + timedelta(seconds=WAIT_SECONDS)
+        return False, None, None
+    if approval is None:
+        return True, None, f"the approval delivery {approval_id or '?'} to update is gone"
+    if approval.state == "failed":
+        why = (f"the approval message was never posted (delivery {approval.id} failed): "
+               "nothing to update; retry that delivery, then this one")  # fmt: skip
+        return True, None, why
+    if not approval.receipt:
+        return True, None, f"delivery {approval.id} kept no receipt: nothing to update"
+    return True, dict(approval.receipt), None
 
 
 def claim_due(session: Session, now: datetime, limit: int = BATCH) -> list[Claimed]:
@@ -57,34 +87,67 @@ def claim_due(session: Session, now: datetime, limit: int = BATCH) -> list[Claim
         query = query.with_for_update(skip_locked=True)
     claimed = []
     for row in session.scalars(query).all():
+        receipt, unavailable = None, None
+        if row.kind == APPROVAL_UPDATE:
+            ready, receipt, unavailable = _approval_of(session, row, now)
+            if not ready:
+                continue
         row.attempts += 1
         row.next_attempt_at = now + timedelta(seconds=CLAIM_SECONDS)
         claimed.append(Claimed(row.id, row.channel, row.target, row.kind, row.payload,
-                               row.attempts))  # fmt: skip
+                               row.attempts, receipt, unavailable))  # fmt: skip
     return claimed
 
 
-def _send(item: Claimed, channels: Mapping[str, Channel]) -> DeliveryError | None:
+def _call(item: Claimed, channel: Channel) -> dict[str, Any] | None:
+    notice = from_payload(item.payload, delivery_id=item.id)
+    if item.kind != APPROVAL_UPDATE:
+        return channel.send(notice, item.target)
+    if not isinstance(channel, UpdatableChannel):
+        raise DeliveryError(f"the {item.channel} channel cannot update messages", retryable=False)
+    if item.receipt is None:
+        raise DeliveryError(item.unavailable or "no message to update", retryable=False)
+    return channel.update(notice, item.receipt)
+
+
+def _send(item: Claimed, channels: Mapping[str, Channel]
+          ) -> tuple[DeliveryError | None, dict[str, Any] | None]:  # fmt: skip
+    """Send (or update) one delivery: (the error, or None; the channel's receipt)."""
     channel = channels.get(item.channel)
     if channel is None:
-        return DeliveryError(f"channel {item.channel!r} is not configured", retryable=False)
+        return DeliveryError(f"channel {item.channel!r} is not configured", retryable=False), None
     try:
-        channel.send(from_payload(item.payload, delivery_id=item.id), item.target)
+        receipt = _call(item, channel)
     except DeliveryError as err:
-        return err
+        return err, None
     except Exception as err:  # a channel's bug is recorded and retried, never lost
         log.exception("notification_channel_crashed", channel=item.channel, delivery_id=item.id)
-        return DeliveryError(f"{type(err).__name__} in the {item.channel} channel")
-    return None
+        return DeliveryError(f"{type(err).__name__} in the {item.channel} channel"), None
+    return None, receipt if isinstance(receipt, dict) else None
+
+
+def _wake_updates(session: Session, row: NotificationDelivery, now: datetime) -> None:
+    """An approval message just posted: updates waiting for it are due now."""
+    waiting = session.scalars(select(NotificationDelivery).where(
+        NotificationDelivery.request_id == row.request_id,
+        NotificationDelivery.kind == APPROVAL_UPDATE,
+        NotificationDelivery.state == "pending",
+    ))  # fmt: skip
+    for update in waiting:
+        if update.payload.get(UPDATES_KEY) == row.id:
+            update.next_attempt_at = now
 
 
 def _record(session: Session, item: Claimed, error: DeliveryError | None, max_attempts: int,
-            now: datetime) -> str:  # fmt: skip
+            now: datetime, receipt: dict[str, Any] | None = None) -> str:  # fmt: skip
     row = session.get(NotificationDelivery, item.id)
     if row is None or row.state != "pending":
         return "gone"
     if error is None:
         row.state, row.delivered_at, row.last_error = "delivered", now, None
+        row.receipt = receipt
+        if row.kind == NoticeKind.APPROVAL_NEEDED.value and row.request_id:
+            _wake_updates(session, row, now)
         return "delivered"
     row.last_error = str(error)[:2000]
     if not error.retryable or row.attempts >= max_attempts:
@@ -107,9 +170,9 @@ def deliver_due(
     with transaction(sessions) as session:
         claimed = claim_due(session, at, limit)
     for item in claimed:
-        error = _send(item, channels)
+        error, receipt = _send(item, channels)
         with transaction(sessions) as session:
-            outcome = _record(session, item, error, max_attempts, now or utcnow())
+            outcome = _record(session, item, error, max_attempts, now or utcnow(), receipt)
         metrics.notifications.labels(channel=item.channel, outcome=outcome).inc()
         if error is not None:
             log.warning("notification_delivery_failed", delivery_id=item.id,

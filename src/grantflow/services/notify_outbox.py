@@ -4,32 +4,40 @@ records why (the audit cursor moves with them), so nothing is lost and nothing b
 The producer reads the audit log after its cursor (audit appends are serialized, so ``seq``
 order is commit order) and asks ``domain.notifications.plan_for`` what each event means;
 the expiry duty adds the ten-minute warnings. Delivery is ``notify_delivery``'s job.
+
+When a request leaves ``pending`` (approved, rejected, cancelled, …), every approval message
+a channel can edit (Slack) gets an update delivery (``APPROVAL_UPDATE``): the outcome in
+place of the buttons. See ``enqueue_approval_updates``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.notifications import (
+    APPROVAL_UPDATE,
     EXPIRY_WARNING,
+    UPDATES_KEY,
     Audience,
     FlowNotify,
     Planned,
+    approval_update_dedupe,
     channel_options,
     expiry_dedupe,
+    left_pending,
     needs_expiry_warning,
     plan_for,
 )
 from grantflow.domain.request_states import RequestState
-from grantflow.notify.base import Channel, Notice, NoticeKind
-from grantflow.notify.payload import to_payload
+from grantflow.notify.base import Channel, Notice, NoticeKind, UpdatableChannel
+from grantflow.notify.payload import from_payload, to_payload
 from grantflow.services import notice_building
-from grantflow.store.models import AccessFlow, AccessRequest, AuditEvent
+from grantflow.store.models import AccessFlow, AccessRequest, AuditEvent, User
 from grantflow.store.models_notify import NotificationCursor, NotificationDelivery
 from grantflow.store.types import utcnow
 
@@ -108,23 +116,83 @@ def _state_at(event: AuditEvent, request: AccessRequest) -> str:
     return str(event.data.get("to") or request.state)
 
 
+def enqueue_approval_updates(session: Session, outbox: Outbox, request: AccessRequest,
+                             event: AuditEvent, state: str) -> int:  # fmt: skip
+    """The request left pending (``event`` moved it to ``state``): one update delivery per
+    approval message a channel can edit, showing the outcome instead of the buttons.
+
+    Every approval delivery of the request on an updatable channel counts, whether it is
+    delivered (its receipt says which message) or still pending. A pending one is the case
+    where the decision came before the message was posted: the simplest correct behaviour is
+    to let it post (with buttons, briefly) and update it right after — the update delivery
+    waits for its approval delivery (``notify_delivery.claim_due`` defers it, and delivering
+    the approval wakes it). Approval deliveries that failed, or were delivered without a
+    receipt (before receipts were kept), have no message to edit and are left alone. The
+    dedupe key (approval delivery, outcome) makes each message updated once.
+    """
+    updatable = {c.name for c in outbox.channels if isinstance(c, UpdatableChannel)}
+    if not updatable:
+        return 0
+    approvals = session.scalars(
+        select(NotificationDelivery)
+        .where(
+            NotificationDelivery.request_id == request.id,
+            NotificationDelivery.kind == NoticeKind.APPROVAL_NEEDED.value,
+            NotificationDelivery.channel.in_(updatable),
+            NotificationDelivery.state != "failed",
+        )
+        .order_by(NotificationDelivery.created_at, NotificationDelivery.id)
+    ).all()
+    wanted = {approval_update_dedupe(a.id, state): a for a in approvals
+              if a.state == "pending" or a.receipt}  # fmt: skip
+    if not wanted:
+        return 0
+    seen = set(session.scalars(select(NotificationDelivery.dedupe_key).where(
+        NotificationDelivery.dedupe_key.in_(wanted))))  # fmt: skip
+    by_user = event.actor_type == "user" and event.actor_id
+    user = session.get(User, event.actor_id) if by_user else None
+    actor = notice_building.recipient(user) if user is not None else None
+    reason = event.data.get("reason")
+    now = utcnow()
+    added = 0
+    for key, approval in wanted.items():
+        if key in seen:
+            continue
+        notice = replace(from_payload(approval.payload), state=state, actor=actor,
+                         reason=str(reason) if reason else None,
+                         occurred_at=event.occurred_at)  # fmt: skip
+        session.add(NotificationDelivery(
+            dedupe_key=key, channel=approval.channel, target=approval.target,
+            kind=APPROVAL_UPDATE, request_id=request.id,
+            payload={**to_payload(notice), UPDATES_KEY: approval.id}, state="pending",
+            attempts=0, next_attempt_at=now, created_at=now,
+        ))  # fmt: skip
+        added += 1
+    session.flush()
+    return added
+
+
 def _produce_one(session: Session, outbox: Outbox, event: AuditEvent) -> int:
     if not event.action.startswith(("request.", "grant.")):
         return 0
     request = _request_of(session, event)
     if request is None:
         return 0
+    added = 0
+    state = left_pending(event.data) if event.action.startswith("request.") else None
+    if state is not None:
+        added += enqueue_approval_updates(session, outbox, request, event, state)
     auto = (request.approval or {}).get("mode") == "auto"
     planned: Planned | None = plan_for(event.action, event.data, auto_approval=auto)
     if planned is None:
-        return 0
+        return added
     notice = notice_building.build(
         session, request, planned.kind, occurred_at=event.occurred_at,
         base_url=outbox.base_url, state=_state_at(event, request), reason=planned.reason,
         recipients=notice_building.audience(session, request, planned.audience),
     )  # fmt: skip
     dedupe = planned.dedupe or f"event:{event.id}"
-    return enqueue(session, outbox, notice, flow_notify(session, request), dedupe)
+    return added + enqueue(session, outbox, notice, flow_notify(session, request), dedupe)
 
 
 def _lock_cursor(session: Session) -> NotificationCursor | None:

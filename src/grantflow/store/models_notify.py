@@ -39,3 +39,6 @@ class NotificationDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     delivered_at: Mapped[datetime | None]
+    # What the channel returned on delivery (Slack: the posted message's channel id and ts,
+    # so the approval message can be updated once the request is decided).
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JsonType)

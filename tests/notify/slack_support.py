@@ -61,6 +61,7 @@ class SlackReceiver:
         self.users: dict[str, str] = {}
         self.calls: list[Call] = []
         self.failures: dict[str, Failure] = {}
+        self.posted = 0  # each chat.postMessage gets its own ts, as in Slack
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(
@@ -110,8 +111,13 @@ class SlackReceiver:
             return 200, {"ok": True, "user": {"id": uid, "profile": {"email": self.users[uid]}}}
         if method == "conversations.open":
             return 200, {"ok": True, "channel": {"id": "D" + str(params.get("users"))}}
-        if method in ("chat.postMessage", "chat.update"):
-            return 200, {"ok": True, "channel": params.get("channel"), "ts": "1700000000.000100"}
+        if method == "chat.postMessage":
+            with self._lock:
+                self.posted += 1
+                ts = f"1700000000.{self.posted:06d}"
+            return 200, {"ok": True, "channel": params.get("channel"), "ts": ts}
+        if method == "chat.update":
+            return 200, {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
         return 404, {"ok": False, "error": "unknown_method"}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -127,7 +127,10 @@ def _send(item: Claimed, channels: Mapping[str, Channel]
 
 
 def _wake_updates(session: Session, row: NotificationDelivery, now: datetime) -> None:
-    """An approval message just posted: updates waiting for it are due now."""
+    """An approval delivery just finished (posted, or failed for good): the updates waiting
+    for it are due now."""
+    if row.kind != NoticeKind.APPROVAL_NEEDED.value or not row.request_id:
+        return
     waiting = session.scalars(select(NotificationDelivery).where(
         NotificationDelivery.request_id == row.request_id,
         NotificationDelivery.kind == APPROVAL_UPDATE,
@@ -146,12 +149,12 @@ def _record(session: Session, item: Claimed, error: DeliveryError | None, max_at
     if error is None:
         row.state, row.delivered_at, row.last_error = "delivered", now, None
         row.receipt = receipt
-        if row.kind == NoticeKind.APPROVAL_NEEDED.value and row.request_id:
-            _wake_updates(session, row, now)
+        _wake_updates(session, row, now)
         return "delivered"
     row.last_error = str(error)[:2000]
     if not error.retryable or row.attempts >= max_attempts:
         row.state = "failed"
+        _wake_updates(session, row, now)
         return "failed"
     row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempts))
     return "retry"

@@ -129,3 +129,20 @@ def test_secrets_never_reach_the_logs(api: Api, capsys: pytest.CaptureFixture[st
     logs = captured.out + captured.err
     assert secret not in logs
     assert api.admin_token not in logs
+
+
+def test_the_documented_422_is_the_body_the_api_sends(api: Api) -> None:
+    import jsonschema
+
+    spec = api.client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas  # FastAPI's default shape is never sent
+    response = spec["paths"]["/api/v1/connectors"]["post"]["responses"]["422"]
+    ref = response["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/ErrorResponse"
+
+    r = api.client.post("/api/v1/connectors", json={"name": ""}, headers=api.as_admin())
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "name"
+    resolver_spec = {**schemas["ErrorResponse"], "components": spec["components"]}
+    jsonschema.validate(r.json(), resolver_spec)

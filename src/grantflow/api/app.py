@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from grantflow import __version__
 from grantflow.api.context import AppContext
-from grantflow.api.errors import install_error_handlers
+from grantflow.api.errors import document_errors, install_error_handlers
 from grantflow.api.metrics import Metrics
 from grantflow.api.middleware import install_middleware
 from grantflow.api.routes import (
@@ -102,4 +102,5 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(slack.router)
     app.include_router(cli_login_pages)
     install_web(app)
+    document_errors(app)
     return app

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
@@ -28,6 +29,53 @@ _HTTP_CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. request_id on a 500
+    code: str
+    message: str
+    field: str | None = None
+    details: list[FieldProblem] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: ``{"error": {"code", "message", "field"?, "details"?}}``."""
+
+    error: ErrorInfo
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document describe the 422 the API really sends (``ErrorResponse``),
+    not FastAPI's default ``HTTPValidationError``, so generated clients parse it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = build()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        defs = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(defs.pop("$defs", {}))
+        schemas["ErrorResponse"] = defs
+        ref = {"$ref": "#/components/schemas/ErrorResponse"}
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                response = operation.get("responses", {}).get("422")
+                if response is not None:
+                    response["description"] = "The request is invalid: the field and the reason"
+                    response["content"] = {"application/json": {"schema": ref}}
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -128,20 +128,26 @@ def _after_start(start: _Start, console: Console) -> None:
             console.print(f"[green]✓[/green] access flows: {', '.join(flows)}")
             logins = scenario.demo_logins(settings.database_url, start.org)
             requester = next((x.username for x in logins if x.why == "requester"), None)
+            cli_token: str | None = None
             if requester:
                 request_id = scenario.demo_grant(client, settings.database_url, start.org,
                                                  requester, start.audit_bucket)  # fmt: skip
                 console.print(f"[green]✓[/green] {requester} holds read-only access "
                               f"(request {request_id}); its CloudTrail session is in "
                               f"s3://{start.audit_bucket}")  # fmt: skip
-                _show_notifications(client, start, settings.database_url, requester, console)
+                cli_token = _show_notifications(client, start, settings.database_url, requester,
+                                                console)  # fmt: skip
         except scenario.DemoSetupError as err:
             console.print(f"[red]demo setup failed:[/red] {err}")
             return
     console.print(f"\n[bold]Grantflow demo is running:[/bold] {settings.base_url}")
     console.print(f"  API docs:    {settings.base_url}/docs")
     console.print(f"  Emails:      {start.mail.directory} (the demo's SMTP server files each one)")
-    console.print(f"  CLI:         grantflow login --url {settings.base_url} --token <a token>")
+    if requester and cli_token:
+        console.print(f"  CLI as {requester}: export GRANTFLOW_URL={settings.base_url} "
+                      f"GRANTFLOW_TOKEN={cli_token}", soft_wrap=True)  # fmt: skip
+        console.print("    then: .venv/bin/grantflow inventory resources -t aws-account; "
+                      "grantflow requests list; grantflow access list", soft_wrap=True)  # fmt: skip
     console.print(f"  Admin token: {token}")
     console.print("  Sign in as:")
     for login in logins:
@@ -150,14 +156,14 @@ def _after_start(start: _Start, console: Console) -> None:
 
 
 def _show_notifications(client: httpx.Client, start: _Start, database_url: str, requester: str,
-                        console: Console) -> None:  # fmt: skip
+                        console: Console) -> str | None:  # fmt: skip
     """A request that needs approval, and the notices it sends: emails to the account's
     owners, signed webhook events to the demo SIEM, all in the delivery log."""
     pending = scenario.demo_pending_request(client, database_url, start.org, requester)
     if pending is None:
         console.print("[yellow]no owned account to show an approval request on[/yellow]")
-        return
-    request_id, _owners = pending
+        return None
+    request_id, cli_token = pending
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (start.mail.received == 0 or not start.sink.events):
         time.sleep(0.3)
@@ -170,6 +176,7 @@ def _show_notifications(client: httpx.Client, start: _Start, database_url: str, 
         f"{events or 'nothing yet'} (signatures checked, {start.sink.bad_signatures} bad); "
         f"{log.get('total', 0)} deliveries in /admin/notifications"
     )
+    return cli_token
 
 
 def _stack_set_targets(org: OrgSummary) -> list[str]:

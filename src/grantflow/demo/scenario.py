@@ -175,9 +175,10 @@ def _personal_token(database_url: str, username: str) -> str | None:
 
 
 def demo_pending_request(client: httpx.Client, database_url: str, org: OrgSummary,
-                         requester: str) -> tuple[str, list[str]] | None:  # fmt: skip
+                         requester: str) -> tuple[str, str] | None:  # fmt: skip
     """Administrator access that waits for the account's owners: they are notified (email,
-    webhook) and find it under "My approvals". Returns the request id and its approvers."""
+    webhook) and find it under "My approvals". Returns the request id and the requester's
+    personal API token (printed for trying the CLI as them)."""
     token = _personal_token(database_url, requester)
     if token is None:
         return None
@@ -194,7 +195,7 @@ def demo_pending_request(client: httpx.Client, database_url: str, org: OrgSummar
     headers = {"Authorization": f"Bearer {token}"}
     request = _check(client.post("/api/v1/access-requests", json=body, headers=headers),
                      "request administrator access")  # fmt: skip
-    return str(request["id"]), list(account["owners"])
+    return str(request["id"]), token
 
 
 def demo_grant(

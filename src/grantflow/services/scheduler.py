@@ -32,6 +32,7 @@ from grantflow.services import (
 )
 from grantflow.services.workers import Workers
 from grantflow.settings import Settings
+from grantflow.store import duty_lock
 from grantflow.store.db import transaction
 from grantflow.store.models import Integration
 from grantflow.store.types import utcnow
@@ -62,6 +63,8 @@ def start_due_syncs(sessions: sessionmaker[Session]) -> int:
     """Queue a sync for every enabled integration whose next sync time has come."""
     started = 0
     with transaction(sessions) as session:
+        if not duty_lock.acquire(session, "periodic-sync"):
+            return 0  # another replica is queueing them now
         due = session.scalars(
             select(Integration).where(
                 Integration.enabled.is_(True),
@@ -86,6 +89,8 @@ def reconcile_integrations(sessions: sessionmaker[Session], repair: bool = True)
     queued = 0
     now = utcnow()
     with transaction(sessions) as session:
+        if not duty_lock.acquire(session, "reconcile"):
+            return 0  # another replica is queueing them now
         for row in session.scalars(select(Integration).where(Integration.enabled.is_(True))):
             last = row.facts.get("reconciled_at")
             if last and now - datetime.fromisoformat(last) < RECONCILE_EVERY:
@@ -111,13 +116,20 @@ def observe_queue(sessions: sessionmaker[Session], metrics: Metrics) -> None:
 def start_audit_ingest(sessions: sessionmaker[Session]) -> int:
     """Queue CloudTrail ingestion for audit-enabled integrations that are due."""
     with transaction(sessions) as session:
+        if not duty_lock.acquire(session, "audit-ingest"):
+            return 0  # another replica is queueing them now
         return session_audit.enqueue_due(session)
 
 
 def produce_notifications(sessions: sessionmaker[Session], outbox: notify_outbox.Outbox) -> int:
     """Audit events and approaching expiries become notification deliveries (the outbox)."""
     with transaction(sessions) as session:
-        added = notify_outbox.produce(session, outbox)
+        # the cursor is row-locked once it exists; the lock covers creating it (first tick)
+        added = (
+            notify_outbox.produce(session, outbox)
+            if duty_lock.acquire(session, "notify-produce")
+            else 0
+        )
     with transaction(sessions) as session:
         return added + notify_outbox.warn_expiring(session, outbox)
 

@@ -330,12 +330,17 @@ def test_approval_while_the_requester_waits_and_never_by_the_requester(world: Wo
     assert [(t["id"], t["requester"], t["state"]) for t in todo] == [
         (request["id"], world.requester, "pending")
     ]
-    ok = world.cli(world.approver, "requests", "approve", request["id"], "--reason", "looks fine")
+    # The approver types the short id a table shows: a unique prefix is enough.
+    ok = world.cli(world.approver, "requests", "approve", request["id"][:8], "--reason",
+                   "looks fine")  # fmt: skip
     assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith(request["id"]), ok.stdout
     stdout, stderr = waiting.communicate(timeout=90)
     assert waiting.returncode == 0, stderr
     assert f"{request['id']}: pending → " in stderr, stderr  # the state changes, as they happen
     assert f"account_id={account['aws_id']}&role_name=AdministratorAccess" in stdout
+    mine = world.cli(world.requester, "requests", "describe", request["id"][:6])
+    assert mine.returncode == 0 and request["id"] in mine.stdout, mine.stderr
     described = world.cli(world.approver, "requests", "describe", request["id"])
     assert "looks fine" in described.stdout and "granted" in described.stdout
     assert world.cli(world.approver, "requests", "revoke", request["id"]).returncode == 0
@@ -389,12 +394,13 @@ def test_bad_options_are_usage_errors(world: World) -> None:
 def test_unknown_names_are_usage_errors_and_refusals_exit_1(world: World) -> None:
     me, account = world.requester, world.accounts[0]
     base = ["requests", "create", "-t", "aws-account", "-p", "ReadOnlyAccess"]
-    integration, resource, perm, too_long, not_admin, missing = world.cli_all(
+    integration, resource, perm, too_long, not_admin, missing, unknown = world.cli_all(
         (me, [*base, "-i", "Nope", "-r", account["name"]]),
         (me, [*base, "-i", INTEGRATION, "-r", "no-such"]),
         (me, _create(account=account, perm="PowerUserAccess")),
         (me, _create("-d", "1d", account=account)),
         (me, ["requests", "list", "--all"]),
+        (me, ["requests", "describe", "00000000-0000-4000-8000-000000000000"]),
         (me, ["requests", "describe", "no-such-id"]),
     )
     assert integration.returncode == 2
@@ -407,6 +413,7 @@ def test_unknown_names_are_usage_errors_and_refusals_exit_1(world: World) -> Non
     assert "422" in too_long.stderr and "(duration_seconds)" in too_long.stderr
     assert not_admin.returncode == 1 and "only admins" in not_admin.stderr
     assert missing.returncode == 1 and "404" in missing.stderr
+    assert unknown.returncode == 2 and "no request you can see starts with" in unknown.stderr
 
 
 def _complete(world: World, words: str) -> list[str]:

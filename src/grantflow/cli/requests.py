@@ -232,10 +232,36 @@ def describe(
 ) -> None:
     """One request: its state, approvals, grants and (when granted) how to use it."""
     with _api(url, token) as api:
-        request = api.get(f"{BASE}/{request_id}")
+        request = api.get(f"{BASE}/{full_id(api, request_id)}")
     if output is Output.JSON:
         return emit_json(request)
     _print_request(request)
+
+
+FULL_ID_LENGTH = 36
+
+
+def full_id(api: Api, given: str) -> str:
+    """A request id from a unique prefix of it (as tables show them), like git's short ids.
+
+    Looks among your requests, those waiting for you and, for admins, all recent ones (a
+    request you already decided is found by its full id); a full id is used as it is."""
+    if len(given) >= FULL_ID_LENGTH:
+        return given
+    if len(given) < 4:
+        raise problem(f"{given!r} is too short: give at least 4 characters of the id", code=2)
+    scopes = ["mine", "to_approve"]
+    if (api.get("/api/v1/me") or {}).get("role") == "admin":
+        scopes.append("all")
+    found: set[str] = set()
+    for scope in scopes:
+        rows = api.get(BASE, params={"scope": scope, "limit": 200}) or []
+        found.update(str(r["id"]) for r in rows if str(r["id"]).startswith(given))
+    if len(found) == 1:
+        return found.pop()
+    if not found:
+        raise problem(f"no request you can see starts with {given!r}", code=2)
+    raise problem(f"{given!r} matches {len(found)} requests: give more of the id", code=2)
 
 
 def _print_request(r: dict[str, Any]) -> None:
@@ -285,9 +311,11 @@ def _print_request(r: dict[str, Any]) -> None:
 
 
 def _act(
-    path: str, body: dict[str, Any] | None, output: Output, url: str | None, token: str | None
-) -> dict[str, Any]:
+    request_id: str, action: str, body: dict[str, Any] | None, output: Output,
+    url: str | None, token: str | None,
+) -> dict[str, Any]:  # fmt: skip
     with _api(url, token) as api:
+        path = f"{BASE}/{full_id(api, request_id)}/{action}"
         request = dict(api.post(path, json=body or {}))
     if output is Output.JSON:
         emit_json(request)
@@ -305,7 +333,7 @@ def approve(
     token: Token = None,
 ) -> None:
     """Approve a request that waits for you (never your own)."""
-    _act(f"{BASE}/{request_id}/approve", {"reason": reason}, output, url, token)
+    _act(request_id, "approve", {"reason": reason}, output, url, token)
 
 
 @requests_app.command("reject")
@@ -317,7 +345,7 @@ def reject(
     token: Token = None,
 ) -> None:
     """Reject a request that waits for you."""
-    _act(f"{BASE}/{request_id}/reject", {"reason": reason}, output, url, token)
+    _act(request_id, "reject", {"reason": reason}, output, url, token)
 
 
 @requests_app.command("cancel")
@@ -325,7 +353,7 @@ def cancel(
     request_id: RequestId, output: OutputOpt = Output.TABLE, url: Url = None, token: Token = None
 ) -> None:
     """Withdraw your request before it is granted."""
-    _act(f"{BASE}/{request_id}/cancel", None, output, url, token)
+    _act(request_id, "cancel", None, output, url, token)
 
 
 @requests_app.command("revoke")
@@ -337,7 +365,7 @@ def revoke(
     token: Token = None,
 ) -> None:
     """End granted access now (yours, one you approved, or any as an admin)."""
-    _act(f"{BASE}/{request_id}/revoke", {"reason": reason}, output, url, token)
+    _act(request_id, "revoke", {"reason": reason}, output, url, token)
 
 
 @requests_app.command("extend")
@@ -354,7 +382,7 @@ def extend(
     token: Token = None,
 ) -> None:
     """Keep your granted access longer (as often as the flow allows)."""
-    request = _act(f"{BASE}/{request_id}/extend", {"seconds": duration}, output, url, token)
+    request = _act(request_id, "extend", {"seconds": duration}, output, url, token)
     if output is Output.TABLE and request["expires_at"]:
         out.print(
             f"now expires {short_time(request['expires_at'])} ({left(request['expires_at'])} left)"

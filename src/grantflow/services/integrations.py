@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grantflow.aws import registry
@@ -240,8 +241,17 @@ def request_sync(session: Session, row: Integration, trigger: str, actor: audit.
         or 0
     ) + 1
     run = SyncRun(integration_id=row.id, generation=generation, trigger=trigger, state="running")
-    session.add(run)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        # A sync of this integration started in another transaction since the read above
+        # (two admins, or an admin and the schedule): that one is the answer.
+        started = sync_in_flight(session, row)
+        if started is None:
+            raise Conflict("another sync of this integration just started and ended") from None
+        return started
     config = config_of(row)
     job = jobs.enqueue(
         session,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grantflow.domain.jobs import FINAL_STATES, JobState, after_failure
@@ -59,8 +60,21 @@ def enqueue(
         available_at=available_at or utcnow(),
         state=JobState.QUEUED.value,
     )
-    session.add(job)
-    session.flush()
+    if idempotency_key is None:
+        session.add(job)
+        session.flush()
+        return job
+    try:
+        with session.begin_nested():  # a savepoint: losing the race below keeps the rest
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        # Another transaction (an API call, another replica) queued the same key between
+        # the read above and this insert, and committed: that job is the one.
+        winner = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        if winner is None:
+            raise
+        return winner
     return job
 
 

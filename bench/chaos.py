@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,9 +93,7 @@ def run(cycles: int, seed: int, tmp: Path, *, every: tuple[float, float] = (4.0,
             report.figures[f"{victim} restart→{what}"] = (
                 f"p50 {env.pct(times, 0.5):.1f}s, max {max(times):.1f}s" if times else "-"
             )
-        report.figures["cycles wall time"] = f"{wall:.0f}s"
-        report.figures["total time (with setup)"] = f"{time.monotonic() - started:.0f}s"
-        return report
+        return report.timed(wall, started)
     finally:
         stack.stop()
 
@@ -107,10 +103,10 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        report = run(args.cycles, args.seed, Path(tmp))
-    report.print(f"chaos: {args.cycles} cycles, server and connector SIGKILLed at random")
-    sys.exit(1 if report.problems else 0)
+    env.run_and_exit(
+        f"chaos: {args.cycles} cycles, server and connector SIGKILLed at random",
+        lambda tmp: run(args.cycles, args.seed, tmp),
+    )
 
 
 if __name__ == "__main__":

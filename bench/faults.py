@@ -15,8 +15,6 @@ chain verifies. Exits 1 on any problem.
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,9 +43,7 @@ def run(cycles: int, rate: float, seed: int, tmp: Path, *, fast_expiry: bool = F
             f"attempts, by kind {dict(sorted(injected.get('faults', {}).items()))}"
         )
         report.figures["botocore retries"] = injected.get("retries")
-        report.figures["cycles wall time"] = f"{wall:.0f}s"
-        report.figures["total time (with setup)"] = f"{time.monotonic() - started:.0f}s"
-        return report
+        return report.timed(wall, started)
     finally:
         stack.stop()
 
@@ -58,10 +54,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        report = run(args.cycles, args.rate, args.seed, Path(tmp))
-    report.print(f"faults: {args.cycles} cycles, {args.rate:.0%} of AWS attempts failing")
-    sys.exit(1 if report.problems else 0)
+    env.run_and_exit(
+        f"faults: {args.cycles} cycles, {args.rate:.0%} of AWS attempts failing",
+        lambda tmp: run(args.cycles, args.rate, args.seed, tmp),
+    )
 
 
 if __name__ == "__main__":

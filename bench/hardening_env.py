@@ -19,6 +19,8 @@ import json
 import os
 import random
 import statistics
+import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -26,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import boto3
 import httpx
@@ -381,6 +383,20 @@ class Report:
         print("problems: " + ("none" if not self.problems else ""))
         for problem in self.problems:
             print(f"  - {problem}")
+
+    def timed(self, wall: float, started: float) -> Report:
+        """Add the run's two durations: the cycles alone, and with setup."""
+        self.figures["cycles wall time"] = f"{wall:.0f}s"
+        self.figures["total time (with setup)"] = f"{time.monotonic() - started:.0f}s"
+        return self
+
+
+def run_and_exit(title: str, run: Callable[[Path], Report]) -> NoReturn:
+    """A script's main: run in a scratch directory, print the figures, exit 1 on a problem."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = run(Path(tmp))
+    report.print(title)
+    sys.exit(1 if report.problems else 0)
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:

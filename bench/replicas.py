@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -92,9 +90,7 @@ def run(requests: int, seed: int, tmp: Path, *, fast_expiry: bool = False,
         )
         split = Counter(c.server for c in driver.cycles)
         report.figures["requests per replica"] = dict(sorted(split.items()))
-        report.figures["cycles wall time"] = f"{wall:.0f}s"
-        report.figures["total time (with setup)"] = f"{time.monotonic() - started:.0f}s"
-        return report
+        return report.timed(wall, started)
     finally:
         stack.stop()
 
@@ -104,10 +100,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        report = run(args.requests, args.seed, Path(tmp))
-    report.print(f"replicas: {args.requests} requests over 2 replicas on PostgreSQL")
-    sys.exit(1 if report.problems else 0)
+    env.run_and_exit(
+        f"replicas: {args.requests} requests over 2 replicas on PostgreSQL",
+        lambda tmp: run(args.requests, args.seed, tmp),
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import boto3
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -174,5 +175,25 @@ def test_request_approve_sign_in_and_revoke_in_the_portal(
     me.goto("/requests")
     expect(page.locator(f"#requests tr[data-request-id='{request_id}']")).to_contain_text("Revoked")
     me.shot("my-requests")
+
+    # Their name leads to their API tokens: make one (the secret shown once), use it, revoke it.
+    page.get_by_test_id("who").click()
+    expect(page).to_have_url(f"{d.live.url}/profile")
+    page.get_by_label("Name").fill("laptop CLI")
+    page.get_by_role("button", name="Make token").click()
+    secret = page.get_by_test_id("new-token").inner_text().strip()
+    assert secret.startswith("gf_pat_")
+    expect(page.locator("#t-secret")).to_contain_text(f"grantflow login --url {d.live.url}")
+    row = page.locator("#t-rows tr", has_text="laptop CLI")
+    expect(row).to_contain_text(secret[:10])
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert httpx.get(f"{d.live.url}/api/v1/me", headers=bearer).json()["username"] == (
+        requester.username
+    )
+    me.shot("profile-tokens")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.locator("#t-rows")).not_to_contain_text("laptop CLI")
+    assert httpx.get(f"{d.live.url}/api/v1/me", headers=bearer).status_code == 401
     me.assert_no_errors()
     boss.assert_no_errors()

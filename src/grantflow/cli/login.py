@@ -48,7 +48,7 @@ def login(
     elif not token:
         token = str(
             typer.prompt(
-                "Personal API token (from your profile in the web console)", hide_input=True
+                "Personal API token (web console: your name → Make token)", hide_input=True
             )
         )
     with Api(url, token) as api:

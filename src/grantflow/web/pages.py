@@ -203,6 +203,7 @@ PAGES: tuple[tuple[str, str, bool], ...] = (
     ("/requests", "portal/requests.html", False),
     ("/requests/{request_id}", "portal/request.html", False),
     ("/approvals", "portal/approvals.html", False),
+    ("/profile", "portal/profile.html", False),
     ("/admin/catalog", "admin/catalog.html", True),
     ("/admin/integrations", "admin/integrations.html", True),
     ("/admin/connectors", "admin/connectors.html", True),

@@ -18,6 +18,7 @@ from grantflow.store.db import transaction
 from grantflow.store.models import AuditEvent
 from tests.audit.conftest import record_events, tampering
 from tests.fixtures.api import Api
+from tests.fixtures.db import postgresql_only
 
 
 def _verify(sessions: sessionmaker[Session]) -> tuple[bool, int | None, str]:
@@ -99,12 +100,10 @@ def test_the_orm_refuses_to_update_or_delete(sessions: sessionmaker[Session]) ->
     assert _verify(sessions) == (True, None, "")
 
 
-@pytest.mark.postgres
+@postgresql_only  # the trigger exists on PostgreSQL only
 def test_postgres_refuses_raw_update_and_delete(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the trigger exists on PostgreSQL only")
     record_events(sessions, 2)
     for statement in (
         "UPDATE audit_events SET action = 'x' WHERE seq = 1",

@@ -9,7 +9,6 @@ scheme of the URLs the server builds (SCIM `meta.location`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from grantflow.services.config_check import Level, check
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
-from tests.fixtures.live import LiveServer, Proc, _cli
+from tests.fixtures.live import LiveServer
 
 PROXY = "127.0.0.2"
 OTHER = "127.0.0.1"
@@ -38,10 +37,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = LiveServer(
         url=f"http://127.0.0.1:{port}", port=port, db_url=f"sqlite:///{tmp / 'gf.db'}", tmp=tmp
     )
-    live.server = Proc(
-        _cli("serve", "--forwarded-allow-ips", PROXY), live.env(), tmp / "proxied.log"
-    ).start()
-    _wait_ready(live)
+    live.start("--forwarded-allow-ips", PROXY)
     engine = build_engine(live.db_url)
     try:
         with transaction(session_factory(engine)) as session:
@@ -60,21 +56,6 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
     finally:
         live.stop_all()
-
-
-def _wait_ready(live: LiveServer) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert live.server is not None and live.server.process is not None
-        if live.server.process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{live.server.logs()}")
-        try:
-            if httpx.get(f"{live.url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server did not become ready:\n{live.server.logs()}")
 
 
 def _from(live: LiveServer, source: str, token: str | None = None) -> httpx.Client:

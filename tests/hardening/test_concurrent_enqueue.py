@@ -14,20 +14,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from grantflow.services import audit, integrations, jobs
 from grantflow.store.db import transaction
 from grantflow.store.models import Integration, SyncRun
+from tests.fixtures.db import postgresql_only
 from tests.hardening.test_duty_locks import (
     CID,
     _due_integration,
     _jobs,
     _meeting_point,
     _race,
-    _require_postgresql,
 )
 
 
+@postgresql_only
 def test_two_manual_syncs_at_once_share_one_run(
     sessions: sessionmaker[Session], db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _require_postgresql(db_url)
     with transaction(sessions) as session:
         integ_id = _due_integration(session)
     after = _meeting_point(monkeypatch, integrations, "sync_in_flight")
@@ -49,10 +49,10 @@ def test_two_manual_syncs_at_once_share_one_run(
         assert [r.generation for r in stored] == [1]
 
 
+@postgresql_only
 def test_the_same_idempotency_key_queued_twice_at_once_is_one_job(
     sessions: sessionmaker[Session], db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _require_postgresql(db_url)
     with transaction(sessions) as session:
         _due_integration(session)
     after = _meeting_point(monkeypatch, jobs, "utcnow")  # between the read and the insert

@@ -35,6 +35,7 @@ from grantflow.store.models import (
 )
 from grantflow.store.models_notify import NotificationCursor
 from grantflow.store.types import utcnow
+from tests.fixtures.db import postgresql_only
 
 CID = "gfc-dutylocksdutylocksdut"
 
@@ -73,11 +74,6 @@ def _jobs(sessions: sessionmaker[Session], job_type: str) -> int:
         return (
             session.scalar(select(func.count()).select_from(Job).where(Job.type == job_type)) or 0
         )
-
-
-def _require_postgresql(db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite has one writer at a time (BEGIN IMMEDIATE): no replicas to race")
 
 
 def _meeting_point(
@@ -127,10 +123,10 @@ def _race(
     return results, errors
 
 
+@postgresql_only
 def test_two_replicas_queue_one_periodic_sync(
     sessions: sessionmaker[Session], db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _require_postgresql(db_url)
     with transaction(sessions) as session:
         integ_id = _due_integration(session)
     after = _meeting_point(monkeypatch, integrations, "sync_in_flight")
@@ -143,10 +139,10 @@ def test_two_replicas_queue_one_periodic_sync(
         assert [r.generation for r in runs] == [1]
 
 
+@postgresql_only
 def test_two_replicas_queue_one_reconciliation(
     sessions: sessionmaker[Session], db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _require_postgresql(db_url)
     with transaction(sessions) as session:
         _due_integration(session)
     after = _meeting_point(monkeypatch, reconcile, "enqueue")
@@ -177,6 +173,7 @@ DUTIES: list[tuple[str, Tick, Tick]] = [
 ]
 
 
+@postgresql_only
 @pytest.mark.parametrize(("duty", "tick", "effect"), DUTIES, ids=[d[0] for d in DUTIES])
 def test_a_tick_skips_at_once_while_another_replica_holds_the_duty(
     sessions: sessionmaker[Session],
@@ -185,7 +182,6 @@ def test_a_tick_skips_at_once_while_another_replica_holds_the_duty(
     tick: Tick,
     effect: Tick,
 ) -> None:
-    _require_postgresql(db_url)
     with transaction(sessions) as session:
         _due_integration(session)
     with transaction(sessions) as holder:
@@ -198,10 +194,10 @@ def test_a_tick_skips_at_once_while_another_replica_holds_the_duty(
     assert effect(sessions) == 1
 
 
+@postgresql_only
 def test_the_lock_is_the_transactions_and_each_duty_has_its_own(
     sessions: sessionmaker[Session], db_url: str
 ) -> None:
-    _require_postgresql(db_url)
     with transaction(sessions) as first:
         assert duty_lock.acquire(first, "periodic-sync")
         assert duty_lock.acquire(first, "periodic-sync")  # re-entrant in one transaction

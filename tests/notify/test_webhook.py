@@ -24,6 +24,7 @@ from grantflow.store.db import transaction
 from grantflow.store.models_notify import NotificationDelivery
 from grantflow.store.types import utcnow
 from tests.fixtures.api import Api, make_settings
+from tests.fixtures.db import postgresql_only
 from tests.notify.notify_support import (
     SECRET,
     HttpReceiver,
@@ -214,12 +215,10 @@ def test_failure_after_max_attempts_is_visible_and_retried_by_hand(
                                     "max_attempts": 3}  # fmt: skip
 
 
-@pytest.mark.postgres
+@postgresql_only  # row locks with SKIP LOCKED are PostgreSQL's; SQLite has one writer
 def test_two_replicas_never_claim_the_same_delivery(
     sessions: sessionmaker[Session], db_url: str
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("row locks with SKIP LOCKED are PostgreSQL's; SQLite has one writer")
     with http_receiver() as receiver:
         channel = WebhookChannel([_hook(receiver), _hook(receiver, "ops")])
         outbox = notify_outbox.Outbox([channel], "https://gf.example.com")

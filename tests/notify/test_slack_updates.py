@@ -348,6 +348,21 @@ def test_an_approval_message_that_was_never_posted_has_nothing_to_update(rig: Ri
     assert [r.state for r in rows] == ["failed"] * 3
     assert all("never posted" in (r.last_error or "") for r in rows)
     assert rig.updates() == []
+    # Slack is fixed and an admin sends the approval messages again: their updates follow.
+    del rig.receiver.failures["chat.postMessage"]
+    for approval in rig.rows("approval_needed"):
+        retried = rig.api.client.post(f"/api/v1/notifications/{approval.id}/retry",
+                                      headers=rig.api.as_admin())  # fmt: skip
+        assert retried.status_code == 200, retried.text
+    assert [r.state for r in rig.rows("approval_update")] == ["pending"] * 3
+    rig.deliver()  # the approval messages post…
+    rig.deliver()  # …and are edited at once
+    assert [r.state for r in rig.rows("approval_update")] == ["delivered"] * 3
+    posted = {(r.receipt["channel"], r.receipt["ts"]) for r in rig.rows("approval_needed")
+              if r.receipt}  # fmt: skip
+    assert len(posted) == 3
+    assert {(u["channel"], u["ts"]) for u in rig.updates()} == posted
+    rig.receiver.fail("chat.postMessage", 200, "channel_not_found")
     # a request decided after its approval messages failed gets no update rows at all
     again = submit(rig.api, rig.world)
     rig.round()

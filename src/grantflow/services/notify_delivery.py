@@ -220,7 +220,24 @@ def retry(session: Session, delivery_id: str, actor: audit.Actor) -> Notificatio
     audit.record(session, actor, "notification.retried", "notification_delivery", row.id,
                  {"channel": row.channel, "kind": row.kind, "request_id": row.request_id,
                   "last_error": row.last_error})  # fmt: skip
+    _rearm_updates(session, row)
     return row
+
+
+def _rearm_updates(session: Session, approval: NotificationDelivery) -> None:
+    """An approval message sent again after the request was decided: the updates that failed
+    for want of it wait for it again, so the message it posts is edited too."""
+    if approval.kind != NoticeKind.APPROVAL_NEEDED.value or not approval.request_id:
+        return
+    failed = session.scalars(select(NotificationDelivery).where(
+        NotificationDelivery.request_id == approval.request_id,
+        NotificationDelivery.kind == APPROVAL_UPDATE,
+        NotificationDelivery.state == "failed",
+    ))  # fmt: skip
+    for update in failed:
+        if update.payload.get(UPDATES_KEY) == approval.id:
+            update.state, update.attempts = "pending", 0
+            update.next_attempt_at = approval.next_attempt_at
 
 
 def pending_count(session: Session) -> int:

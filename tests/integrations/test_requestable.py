@@ -123,3 +123,7 @@ def test_scopes_exclusions_and_requestors(api: Api) -> None:
     }
     assert set(_requestable(api, token, q="web")) == {"web-1"}
     assert set(_requestable(api, token, account="111111111111")) == {"data-1", "data-2"}
+    assert set(_requestable(api, token, integration_id=integration_id)) == {
+        "data-1", "data-2", "web-1"
+    }  # fmt: skip
+    assert _requestable(api, token, integration_id="00000000-0000-0000-0000-000000000000") == {}

@@ -73,13 +73,12 @@ class Requestable:
     ) -> list[dict[str, Any]]:
         integ_id = self.integration(integration)["id"] if integration else None
         params: dict[str, Any] = {"limit": PAGE}
-        params.update(
-            {k: v for k, v in (("type", rtype), ("q", search), ("account", account)) if v}
-        )
+        filters = (("integration_id", integ_id), ("type", rtype), ("q", search),
+                   ("account", account))  # fmt: skip
+        params.update({k: v for k, v in filters if v})
         return [
             {**item, "integration": self.name_of(item["integration_id"])}
             for item in self._pages(params)
-            if integ_id is None or item["integration_id"] == integ_id
         ]
 
     def _pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -54,10 +54,13 @@ def requestable(
     q: Annotated[str | None, Query(max_length=200)] = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
     account: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
+    integration_id: Annotated[str | None, Query(max_length=36)] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RequestablePage:
     filters = []
+    if integration_id:
+        filters.append(Resource.integration_id == integration_id)
     if type:
         filters.append(Resource.type == type)
     if account:

@@ -16,6 +16,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -45,28 +47,95 @@ class Timestamps:
 
 
 class User(Timestamps, Base):
+    """A person. ``username`` is unique among the users that are not deleted (a deleted row
+    keeps its name for the history; a new person with that name is a new row)."""
+
     __tablename__ = "users"
+    __table_args__ = (
+        Index(
+            "uq_users_username_live",
+            "username",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    username: Mapped[str] = mapped_column(String(255), unique=True)
+    username: Mapped[str] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     display_name: Mapped[str] = mapped_column(String(255), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     role: Mapped[str] = mapped_column(String(16), default="member")
     source: Mapped[str] = mapped_column(String(32), default="local")
+    # For source identity_center: the identity store that created (and may retire) the row.
+    directory: Mapped[str] = mapped_column(String(64), default="", server_default="")
     external_id: Mapped[str | None] = mapped_column(String(255))
-    identity_store_user_id: Mapped[str | None] = mapped_column(String(64), index=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    # An admin's deactivation wins over every source until an admin reverses it.
+    disabled_by_admin: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    deleted_at: Mapped[datetime | None]
 
 
 class Group(Timestamps, Base):
+    """A group of one source. ``directory`` is the identity store of an identity_center
+    group and empty for local and SCIM groups: names are unique within a directory only."""
+
     __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("directory", "name", name="uq_groups_directory_name"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(32), default="local")
+    directory: Mapped[str] = mapped_column(String(64), default="", server_default="")
     external_id: Mapped[str | None] = mapped_column(String(255))
     identity_store_group_id: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class DirectoryPrincipal(Timestamps, Base):
+    """One user of one Identity Center identity store, and the Grantflow user it is (if any).
+
+    Grants in an integration go to the principal of the requester in that integration's
+    identity store; a Grantflow user has at most one principal per identity store."""
+
+    __tablename__ = "directory_principals"
+    __table_args__ = (
+        UniqueConstraint(
+            "identity_store_id", "principal_id", name="uq_directory_principals_principal"
+        ),
+        UniqueConstraint("identity_store_id", "user_id", name="uq_directory_principals_user"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    identity_store_id: Mapped[str] = mapped_column(String(64))
+    principal_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    user_name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    matched_by: Mapped[str | None] = mapped_column(String(16))  # owner|username|email|admin
+
+
+class UserIdentity(Base):
+    """An external sign-in identity bound to a user: (issuer, subject), never a name."""
+
+    __tablename__ = "user_identities"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_user_identities_issuer_subject"),
+        UniqueConstraint("user_id", "issuer", name="uq_user_identities_user_issuer"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(512))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    linked_by: Mapped[str] = mapped_column(String(16))  # verified_email | admin | created
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None]
 
 
 class GroupMembership(Base):

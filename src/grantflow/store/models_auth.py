@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grantflow.store.models import Base, new_id
@@ -57,3 +57,27 @@ class LoginAttempt(Base):
     username_hash: Mapped[str] = mapped_column(String(64))
     client_ip: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class DeviceAuthorization(Base):
+    """A CLI sign-in by the OAuth 2.0 device authorization grant (RFC 8628).
+
+    The CLI holds the device code and polls with it; the person types the short user code
+    into a fixed page. Both are stored as digests; the API token is minted at the poll that
+    follows approval and handed out once."""
+
+    __tablename__ = "device_authorizations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    device_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(64))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # approved|denied|used
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=5)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    decided_at: Mapped[datetime | None]
+    last_polled_at: Mapped[datetime | None]
+    token_id: Mapped[str | None] = mapped_column(String(36))

@@ -100,7 +100,11 @@ class RequestLifecycle(RuleBasedStateMachine):
             if before in (RequestState.GRANTING, RequestState.GRANTED):
                 assert after in LIVE
             if after in ENDED_BY_REVOCATION:
-                assert before is RequestState.REVOKING
+                # ... or it never had access: today's policy failed it before granting
+                assert before is RequestState.REVOKING or (
+                    after is RequestState.FAILED
+                    and before in (RequestState.PENDING, RequestState.APPROVED)
+                )
 
     @invariant()
     def revoking_has_an_end_reason(self) -> None:

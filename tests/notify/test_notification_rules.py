@@ -50,6 +50,8 @@ K, A = NoticeKind, Audience
         ("request.expire", {}, False, None),
         ("request.extend", {"seconds": 600}, False, None),
         ("request.failed", {}, False, None),  # already told at grant_failed
+        ("request.policy_failed", {"from": "pending", "to": "failed", "reason": "flow gone"},
+         False, Planned(K.FAILED, A.REQUESTER, "flow gone")),
         ("grant.granted", {"request_id": "r"}, False, None),
         ("integration.created", {}, False, None),
     ],

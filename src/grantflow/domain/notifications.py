@@ -66,6 +66,9 @@ def plan_for(action: str, data: Mapping[str, Any], *, auto_approval: bool) -> Pl
         return Planned(NoticeKind.GRANTED, Audience.REQUESTER)
     if action == "request.grant_failed":
         return Planned(NoticeKind.FAILED, Audience.REQUESTER_AND_ADMINS, _text(data, "error"))
+    if action == "request.policy_failed":
+        # its flow, integration or requester no longer allow it (an admin's change): no access
+        return Planned(NoticeKind.FAILED, Audience.REQUESTER, _text(data, "reason"))
     if action == "request.revoke" and data.get("to") == "cancelled":
         # an approver or admin ended a request that had not been granted yet
         return Planned(NoticeKind.ENDED, Audience.REQUESTER, _text(data, "reason") or "revoked")

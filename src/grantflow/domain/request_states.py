@@ -3,11 +3,14 @@
     pending ──approve──▶ approved ──start──▶ granting ──granted──▶ granted
        │                    │                   │                    │ expire / revoke
        ├─reject─▶ rejected  ├─cancel─▶ cancelled │ fail/revoke         ▼
-       └─cancel─▶ cancelled                      └──────────────▶ revoking ──done──▶ expired
-                                                                             │      revoked
+       ├─cancel─▶ cancelled └─policy─▶ failed    └──────────────▶ revoking ──done──▶ expired
+       └─policy─▶ failed                                                     │      revoked
                                                                              │      failed
 Revoking is the only way out of a state where access may exist: a request whose grant failed
-half-way still revokes what it did before it ends ``failed``.
+half-way still revokes what it did before it ends ``failed``. A request that today's policy
+no longer allows (``policy_failed``: its flow or integration deleted or disabled, its
+requester no longer eligible; see ``domain.request_policy``) ends ``failed`` before any
+access exists.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Event(StrEnum):
     REVOKE = "revoke"
     EXTEND = "extend"
     REVOKED = "revoked"
+    POLICY_FAILED = "policy_failed"  # the flow, integration or requester no longer allow it
 
 
 class EndReason(StrEnum):
@@ -66,6 +70,8 @@ _MOVES: dict[tuple[RequestState, Event], RequestState] = {
     (RequestState.APPROVED, Event.START_GRANT): RequestState.GRANTING,
     (RequestState.APPROVED, Event.CANCEL): RequestState.CANCELLED,
     (RequestState.APPROVED, Event.REVOKE): RequestState.CANCELLED,
+    (RequestState.PENDING, Event.POLICY_FAILED): RequestState.FAILED,
+    (RequestState.APPROVED, Event.POLICY_FAILED): RequestState.FAILED,
     (RequestState.GRANTING, Event.GRANTED): RequestState.GRANTED,
     (RequestState.GRANTING, Event.GRANT_FAILED): RequestState.REVOKING,
     (RequestState.GRANTING, Event.REVOKE): RequestState.REVOKING,

@@ -162,8 +162,11 @@ def test_deactivate_then_delete(api: Api, scim_headers: H) -> None:
     assert c.delete(f"/scim/v2/Users/{uid}", headers=h).status_code == 204
     _assert_error(c.get(f"/scim/v2/Users/{uid}", headers=h), 404, None)
     _assert_error(c.delete(f"/scim/v2/Users/{uid}", headers=h), 404, None)
-    # the same userName can be provisioned again: the deleted row is adopted
-    assert _create(api, scim_headers, "dave")["id"] == uid
+    # a delete is final: the same userName provisioned again is a new user, and the deleted
+    # row stays (inactive, deleted_at set) for history
+    assert _create(api, scim_headers, "dave")["id"] != uid
+    deleted = _db_user(api, uid)
+    assert (deleted.active, deleted.deleted_at is not None) == (False, True)
 
 
 def test_etags(api: Api, scim_headers: H) -> None:

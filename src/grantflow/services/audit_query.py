@@ -67,8 +67,9 @@ def _about_integration(integration_id: str) -> ColumnElement[bool]:
 def conditions(session: Session, f: AuditFilter) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if f.actor:
-        user_id = session.scalar(select(User.id).where(User.username == f.actor))
-        conds.append(AuditEvent.actor_id.in_({f.actor, user_id or f.actor}))
+        # every user that had the name, deleted ones included: history keeps them
+        user_ids = session.scalars(select(User.id).where(User.username == f.actor)).all()
+        conds.append(AuditEvent.actor_id.in_({f.actor, *user_ids}))
     if f.action:
         if f.action.endswith("*"):
             conds.append(AuditEvent.action.startswith(f.action[:-1], autoescape=True))

@@ -51,7 +51,10 @@ def _translate(
         key: Any = model.id
         other: Any = User.username if model is User else Group.name
         source, target = (key, other) if to_names else (other, key)
-        result = session.execute(select(source, target).where(source.in_(values)))
+        query = select(source, target).where(source.in_(values))
+        if model is User and not to_names:  # a name means the live user of that name
+            query = query.where(User.deleted_at.is_(None))
+        result = session.execute(query)
         rows: dict[str, str] = {str(a): str(b) for a, b in result}
         missing = [v for v in values if v not in rows]
         if missing:

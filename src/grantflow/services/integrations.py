@@ -73,7 +73,9 @@ def check_owners_exist(session: Session, owners: list[OwnerRef]) -> None:
     for owner in owners:
         if owner.kind is OwnerKind.USER:
             found = session.scalar(
-                select(User.id).where(func.lower(User.username) == owner.value.lower())
+                select(User.id).where(
+                    User.deleted_at.is_(None), func.lower(User.username) == owner.value.lower()
+                )
             )
         else:
             found = session.scalar(

@@ -25,7 +25,7 @@ FALLBACK_SOURCE = "integration_owner"
 def directory_view(session: Session) -> DirectoryView:
     users = tuple(
         UserView(u.id, u.username, u.email, u.active, dict(u.attributes or {}))
-        for u in session.scalars(select(User))
+        for u in session.scalars(select(User).where(User.deleted_at.is_(None)))
     )
     groups = tuple(GroupView(g.id, g.name) for g in session.scalars(select(Group)))
     return DirectoryView(users=users, groups=groups)
@@ -36,7 +36,9 @@ def integration_owner_refs(session: Session, config: AwsOrganizationConfig) -> l
     for owner in config.integration_owners:
         if owner.kind is OwnerKind.USER:
             found = session.scalar(
-                select(User.id).where(func.lower(User.username) == owner.value.lower())
+                select(User.id).where(
+                    User.deleted_at.is_(None), func.lower(User.username) == owner.value.lower()
+                )
             )
             if found:
                 refs.append(f"user:{found}")

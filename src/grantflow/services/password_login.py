@@ -131,7 +131,9 @@ def authenticate(
     key = username_key(username)
     attempt_id = _reserve(sessions, key, client_ip, limits)
     with transaction(sessions) as session:
-        user = session.scalar(select(User).where(User.username == username.strip()))
+        user = session.scalar(
+            select(User).where(User.deleted_at.is_(None), User.username == username.strip())
+        )
         stored = user.password_hash if user is not None else None
         user_id = user.id if user is not None else None
         active = bool(user is not None and user.active)

@@ -1,12 +1,17 @@
 """SCIM 2.0 use cases (RFC 7644): Users and Groups pushed by an IdP.
 
 Every failure is a ``scim2_models.SCIMException`` (the API turns it into a SCIM Error body).
-SCIM sees only what SCIM owns: users and groups of source ``scim``. Usernames and group names
-are unique across sources (case-insensitively): a clash with a user or group of source
-``identity_center`` (or a user SCIM deleted) *adopts* that row, so the person keeps their
-identity store mapping and history; a clash with anything else is ``409 uniqueness``.
-Deleting a user deactivates it (it keeps its history, and reads as 404 from then on); deleting
-a group deletes it. ``If-Match`` is honoured on PUT, PATCH and DELETE.
+SCIM sees only what SCIM owns: live users and groups of source ``scim``. Usernames and group
+names are unique across sources (case-insensitively): a clash with a user or group of source
+``identity_center`` *adopts* that row, so the person keeps their identity store mapping and
+history; a clash with anything else is ``409 uniqueness``.
+
+Users follow ``user_lifecycle``: ``active=false`` ends every session, token and grant of the
+user; SCIM cannot re-activate a user an admin deactivated (the answer shows the user still
+inactive, and ``user.reactivation_refused`` is audited); deleting a user is final (the row is
+kept for history with ``deleted_at``, reads as 404, and a later POST with the same userName
+makes a new user). Deleting a group deletes it. ``If-Match`` is honoured on PUT, PATCH and
+DELETE.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from scim2_models.path.expressions import Comparison
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grantflow.services import audit, directory
+from grantflow.services import audit, directory, user_lifecycle
 from grantflow.services.scim_resources import (
     MAX_RESULTS,
     POLICY,
@@ -48,8 +53,7 @@ from grantflow.store.models import GroupMembership
 from grantflow.store.models import User as UserRow
 
 SCIM = directory.SCIM
-SCIM_DELETED = "scim_deleted"
-ADOPTABLE_USERS = frozenset({directory.IDENTITY_CENTER, SCIM_DELETED})
+ADOPTABLE_USERS = frozenset({directory.IDENTITY_CENTER})
 ModelT = TypeVar("ModelT", bound=Any)
 
 
@@ -135,7 +139,7 @@ def _render_users(session: Session, rows: list[UserRow], base: str) -> list[Scim
 
 def _user_row(session: Session, user_id: str) -> UserRow:
     row = session.get(UserRow, user_id)
-    if row is None or row.source != SCIM:
+    if row is None or row.source != SCIM or row.deleted_at is not None:
         raise NotFoundException(detail=f"no user {user_id}")
     return row
 
@@ -146,7 +150,7 @@ def get_user(session: Session, user_id: str, base: str) -> ScimUser:
 
 def list_users(session: Session, query: ListQuery, base: str) -> ListResponse[Any]:
     def rows(simple: tuple[str, str] | None) -> list[UserRow]:
-        stmt = select(UserRow).where(UserRow.source == SCIM)
+        stmt = user_lifecycle.live_users().where(UserRow.source == SCIM)
         if simple and simple[0] == "username":
             stmt = stmt.where(func.lower(UserRow.username) == simple[1].lower())
         elif simple and simple[0] == "externalid":
@@ -157,8 +161,9 @@ def list_users(session: Session, query: ListQuery, base: str) -> ListResponse[An
 
 
 def _claim_username(session: Session, username: str, self_id: str | None) -> UserRow | None:
-    """The row to adopt for ``username``, None for a new one; 409 when it is taken."""
-    existing = directory.user_by_username(session, username)
+    """The row to adopt for ``username``, None for a new one; 409 when it is taken by a live
+    user (a deleted user's name is free: its row is never adopted)."""
+    existing = user_lifecycle.live_user_by_username(session, username)
     if existing is None or existing.id == self_id:
         return None
     if self_id is None and existing.source in ADOPTABLE_USERS:
@@ -177,7 +182,9 @@ def _write_user(
     session.flush()
     changed = sorted(k for k, v in before.items() if getattr(row, k) != v)
     audit.record(session, actor, action, "user", row.id, {"source": SCIM, "fields": changed})
-    directory.set_user_active(session, row, now_active, actor, "set over SCIM")
+    user_lifecycle.set_active(
+        session, row, now_active, actor, origin=user_lifecycle.Origin.SCIM, reason="set over SCIM"
+    )
     directory.refresh_user_mapping(session, row, actor)
 
 
@@ -234,10 +241,10 @@ def delete_user(
     for group in _scim_groups_of(session, [row.id])[row.id]:
         members = set(_member_ids(session, group.id)) - {row.id}
         directory.set_group_members(session, group, members, SCIM, actor)
-    row.source = SCIM_DELETED
     row.external_id = None
-    audit.record(session, actor, "user.deleted", "user", row.id, {"source": SCIM})
-    directory.set_user_active(session, row, False, actor, "deleted over SCIM")
+    user_lifecycle.delete_user(
+        session, row, actor, origin=user_lifecycle.Origin.SCIM, reason="deleted over SCIM"
+    )
 
 
 # --- groups -------------------------------------------------------------------------------
@@ -295,7 +302,7 @@ def _wanted_members(session: Session, group: ScimGroup) -> set[str]:
         if member.type not in (None, "User"):
             raise InvalidValueException(detail="only users can be group members (no nesting)")
         user = session.get(UserRow, member.value or "")
-        if user is None or user.source != SCIM:
+        if user is None or user.source != SCIM or user.deleted_at is not None:
             raise InvalidValueException(detail=f"member {member.value!r} is not a SCIM user")
         wanted.add(user.id)
     return wanted

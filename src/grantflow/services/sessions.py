@@ -102,8 +102,10 @@ def create_session(
 def resolve_session(session: Session, secret: str) -> ResolvedSession | None:
     """The live session a cookie secret stands for, or None when unknown, ended or expired.
 
-    A deactivated user's session still resolves, to a principal marked inactive, so the
-    authorization policy answers "this account is deactivated" rather than "sign in".
+    Deactivation revokes a user's sessions (``user_lifecycle``), so this is the exception: a
+    session of a user deactivated by other means still resolves, to a principal marked
+    inactive, and the policy answers "this account is deactivated" rather than "sign in".
+    A deleted user's sessions never resolve.
     """
     if not secret.startswith(f"{SESSION_PREFIX}_"):
         return None
@@ -112,7 +114,7 @@ def resolve_session(session: Session, secret: str) -> ResolvedSession | None:
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     user = session.get(User, row.user_id)
-    if user is None:
+    if user is None or user.deleted_at is not None:
         return None
     if now - row.last_seen_at >= _TOUCH_EVERY:
         row.last_seen_at = now
@@ -133,7 +135,8 @@ def end_session(session: Session, secret: str, actor: audit.Actor) -> bool:
 
 
 def end_user_sessions(session: Session, user_id: str) -> int:
-    """End every live session of a user (deactivation, password change). Returns how many."""
+    """End every live session of a user (deactivation, password change): each browser is
+    signed out on its next request. Returns how many (the caller audits)."""
     result = session.execute(
         update(WebSession)
         .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from grantflow.domain.authz import Principal, PrincipalKind, Role
@@ -55,6 +55,17 @@ def revoke_token(session: Session, user: User, token_id: str, actor: audit.Actor
     audit.record(session, actor, "token.revoked", "api_token", row.id, {"name": row.name})
 
 
+def revoke_user_tokens(session: Session, user_id: str) -> int:
+    """Revoke every live API token of a user (bootstrap included; the caller audits).
+    Returns how many. A revoked token never works again, whatever happens to the user."""
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def resolve_bearer(session: Session, plaintext: str) -> Principal | None:
     """The principal a bearer secret stands for, or None when it is unknown or spent."""
     digest = hash_token(plaintext)
@@ -85,7 +96,9 @@ def ensure_bootstrap_admin(session: Session, configured: str | None) -> str | No
     Without it, a token is generated only when no bootstrap token exists yet; the plaintext is
     returned once, for the caller to print, and never again.
     """
-    admin = session.scalar(select(User).where(User.username == BOOTSTRAP_ADMIN))
+    admin = session.scalar(
+        select(User).where(User.deleted_at.is_(None), User.username == BOOTSTRAP_ADMIN)
+    )
     if admin is None:
         admin = User(
             username=BOOTSTRAP_ADMIN, display_name="Bootstrap admin", role="admin", source="local"

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.domain.inventory import DirectoryGroup, DirectorySnapshot, DirectoryUser
-from grantflow.services import audit, directory
+from grantflow.services import audit, directory, identity_store
 from grantflow.services.errors import Conflict, Invalid
 from grantflow.store.db import transaction
-from grantflow.store.models import Group, GroupMembership, User
+from grantflow.store.models import DirectoryPrincipal, Group, GroupMembership, User
 from tests.fixtures.api import Api
 
 ACTOR = audit.Actor(type="system", id=None, source="scheduler")
@@ -35,9 +35,15 @@ ADMINS = DirectoryGroup(
 )
 
 
+def _principal(session: Session, user_id: str) -> str | None:
+    return session.scalar(
+        select(DirectoryPrincipal.principal_id).where(DirectoryPrincipal.user_id == user_id)
+    )
+
+
 def _rows(session: Session) -> set[tuple[Any, ...]]:
     users = {
-        ("user", u.username, u.email, u.active, u.source, u.identity_store_user_id)
+        ("user", u.username, u.email, u.active, u.source, _principal(session, u.id))
         for u in session.scalars(select(User).where(User.username != "admin"))
     }
     groups = {
@@ -54,10 +60,10 @@ def _rows(session: Session) -> set[tuple[Any, ...]]:
 def test_snapshot_is_idempotent(sessions: sessionmaker[Session]) -> None:
     snap = _snapshot([ALICE, BOB], [ADMINS])
     with transaction(sessions) as session:
-        first = directory.apply_identity_store_snapshot(session, snap, ACTOR)
+        first = identity_store.apply_identity_store_snapshot(session, snap, ACTOR)
         before = _rows(session)
     with transaction(sessions) as session:
-        second = directory.apply_identity_store_snapshot(session, snap, ACTOR)
+        second = identity_store.apply_identity_store_snapshot(session, snap, ACTOR)
         after = _rows(session)
     assert (first.users_created, first.groups_created, first.memberships_added) == (2, 1, 2)
     assert not second.changed
@@ -67,15 +73,15 @@ def test_snapshot_is_idempotent(sessions: sessionmaker[Session]) -> None:
 
 def test_removed_identity_store_user_is_deactivated(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as session:
-        directory.apply_identity_store_snapshot(session, _snapshot([ALICE, BOB], [ADMINS]), ACTOR)
+        identity_store.apply_identity_store_snapshot(session, _snapshot([ALICE, BOB], [ADMINS]), ACTOR)
     gone = ADMINS.model_copy(update={"member_user_ids": ["is-alice"]})
     with transaction(sessions) as session:
-        result = directory.apply_identity_store_snapshot(session, _snapshot([ALICE], [gone]), ACTOR)
+        result = identity_store.apply_identity_store_snapshot(session, _snapshot([ALICE], [gone]), ACTOR)
         bob = directory.user_by_username(session, "bob.smith")
         assert bob is not None and bob.active is False
         assert (result.users_deactivated, result.memberships_removed) == (1, 1)
     with transaction(sessions) as session:
-        directory.apply_identity_store_snapshot(session, _snapshot([ALICE], []), ACTOR)
+        identity_store.apply_identity_store_snapshot(session, _snapshot([ALICE], []), ACTOR)
         assert session.scalars(select(Group)).all() == []
 
 
@@ -87,17 +93,22 @@ def test_mapping_by_username_then_email(sessions: sessionmaker[Session]) -> None
             User(username="carol", email="carol@example.com", source="local"),
         ])  # fmt: skip
     with transaction(sessions) as session:
-        result = directory.apply_identity_store_snapshot(
+        result = identity_store.apply_identity_store_snapshot(
             session, _snapshot([ALICE, BOB], []), ACTOR
         )
         mapped = {
-            u.username: u.identity_store_user_id
+            u.username: _principal(session, u.id)
             for u in session.scalars(select(User).where(User.source != "identity_center"))
         }
+        carol = directory.user_by_username(session, "carol")
+        assert carol is not None
+        (status,) = directory.mapping_status(session, carol)
     # ALICE (scim) owns the username: the snapshot maps it instead of creating a row
     assert mapped == {"ALICE": "is-alice", "bsmith": "is-bob", "carol": None}
-    reasons = {k: getattr(v, "reason", None) for k, v in result.mapping.items()}
-    assert "no_identity_store_user" in {str(r) for r in reasons.values()}
+    assert {(k, v.user_id != "", v.matched_by.value) for k, v in result.links.items()} == {
+        ("is-alice", True, "username"), ("is-bob", True, "email"),
+    }  # fmt: skip
+    assert str(getattr(status.found, "reason", None)) == "no_identity_store_user"
 
 
 def test_local_user_password(sessions: sessionmaker[Session]) -> None:
@@ -148,7 +159,7 @@ def test_mapped_user_can_receive_grants_through_the_api(api: Api) -> None:
     engine = build_engine(api.settings.database_url)
     try:
         with transaction(session_factory(engine)) as session:
-            directory.apply_identity_store_snapshot(session, _snapshot([ALICE], []), ACTOR)
+            identity_store.apply_identity_store_snapshot(session, _snapshot([ALICE], []), ACTOR)
             alice = directory.user_by_username(session, "alice")
             assert alice is not None
             alice_id = alice.id
@@ -156,7 +167,14 @@ def test_mapped_user_can_receive_grants_through_the_api(api: Api) -> None:
         engine.dispose()
     got = api.client.get(f"/api/v1/users/{alice_id}", headers=api.as_admin()).json()
     assert got["aws"] == {
-        "can_receive_aws_grants": True, "identity_store_user_id": "is-alice",
-        "matched_by": "username", "reason": None, "detail": None,
+        "can_receive_aws_grants": True, "reason": None, "detail": None,
+        "principals": [{"identity_store_id": "d-123", "principal_id": "is-alice",
+                        "matched_by": "owner", "active": True, "reason": None, "detail": None}],
     }  # fmt: skip
+    listed = api.client.get("/api/v1/users", headers=api.as_admin()).json()["items"]
+    assert [(u["username"], u["directory"], u["principals"]) for u in listed
+            if u["username"] == "alice"] == [
+        ("alice", "d-123", [{"identity_store_id": "d-123", "principal_id": "is-alice",
+                             "active": True}]),
+    ]  # fmt: skip
     assert got["attributes"] == {"department": "Platform"}

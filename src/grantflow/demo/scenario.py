@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from grantflow.demo.org_summary import OrgSummary
 from grantflow.services.passwords import hash_password
+from grantflow.services.principals import principals_of
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
 
@@ -167,7 +168,7 @@ def _personal_token(database_url: str, username: str) -> str | None:
     try:
         with transaction(session_factory(engine)) as session:
             user = session.scalar(select(User).where(User.username == username))
-            if user is None or not user.identity_store_user_id:
+            if user is None or not principals_of(session, user.id):
                 return None
             return create_personal_token(session, user, "demo", SYSTEM).plaintext
     finally:

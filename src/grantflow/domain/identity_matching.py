@@ -22,6 +22,7 @@ from enum import StrEnum
 
 
 class MatchedBy(StrEnum):
+    OWNER = "owner"  # the identity store created the Grantflow user
     USERNAME = "username"
     EMAIL = "email"
 
@@ -30,6 +31,7 @@ class UnmatchedReason(StrEnum):
     NO_IDENTITY_STORE_USER = "no_identity_store_user"
     AMBIGUOUS_USERNAME = "ambiguous_username"
     AMBIGUOUS_EMAIL = "ambiguous_email"
+    PRINCIPAL_TAKEN = "principal_taken"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +132,52 @@ def match_users(
     """One result per Grantflow user id."""
     index = IdentityStoreIndex.build(store_users)
     return {user.id: match_user(user, index) for user in users}
+
+
+def link_principals(
+    principals: Iterable[IdentityStoreUser],
+    users: Iterable[GrantflowUser],
+    owned: Mapping[str, str],
+) -> dict[str, Matched]:
+    """Which Grantflow user each principal of *one* identity store is: principal id -> link.
+
+    ``owned`` maps a principal id to the user its store created (that link always stands).
+    Every other user is matched by ``match_user``; a principal claimed by one user through its
+    username wins over claims through the email, and a principal claimed by several users on
+    the same rule (or already owned) is linked to none of them: a person has at most one
+    principal per store and a principal is at most one person.
+    """
+    store = list(principals)
+    index = IdentityStoreIndex.build(store)
+    links = {pid: Matched(uid, pid, MatchedBy.OWNER) for pid, uid in owned.items()}
+    owners = set(owned.values())
+    claims: dict[str, dict[MatchedBy, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for user in users:
+        if user.id in owners:
+            continue
+        found = match_user(user, index)
+        if isinstance(found, Matched) and found.identity_store_user_id not in links:
+            claims[found.identity_store_user_id][found.matched_by].append(user.id)
+    for pid, by_rule in claims.items():
+        for rule in (MatchedBy.USERNAME, MatchedBy.EMAIL):
+            claimants = by_rule.get(rule, [])
+            if claimants:
+                if len(claimants) == 1:
+                    links[pid] = Matched(claimants[0], pid, rule)
+                break
+    return links
+
+
+def unlinked_reason(
+    user: GrantflowUser, principals: Iterable[IdentityStoreUser]
+) -> CannotReceiveGrants:
+    """Why ``user``, linked to no principal of a store, has none there."""
+    found = match_user(user, IdentityStoreIndex.build(principals))
+    if isinstance(found, CannotReceiveGrants):
+        return found
+    return CannotReceiveGrants(
+        user.id,
+        UnmatchedReason.PRINCIPAL_TAKEN,
+        f"the identity store user matching {found.matched_by.value} is already another "
+        "Grantflow user's (or claimed by several); an identity store user is one person",
+    )

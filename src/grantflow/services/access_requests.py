@@ -23,9 +23,17 @@ from grantflow.domain.request_states import (
     may_decide,
     transition,
 )
-from grantflow.services import access_flows, audit, grant_jobs
+from grantflow.services import access_flows, audit, grant_jobs, principals, request_policy
 from grantflow.services.errors import Conflict, Forbidden, Invalid, NotFound
-from grantflow.store.models import AccessFlow, AccessRequest, Approval, Grant, Resource, User
+from grantflow.store.models import (
+    AccessFlow,
+    AccessRequest,
+    Approval,
+    Grant,
+    Integration,
+    Resource,
+    User,
+)
 from grantflow.store.types import utcnow
 
 
@@ -143,9 +151,11 @@ def submit(
                                     definition.justification_pattern)  # fmt: skip
     if problem:
         raise Invalid(problem, field="justification")
-    if not user.identity_store_user_id:
-        raise Invalid(f"{user.username} cannot receive AWS grants: no Identity Center user "
-                      "matches their username or email", field="requester")  # fmt: skip
+    integration = session.get(Integration, resources[0].integration_id)
+    if principals.grant_principal(session, user, integration) is None:
+        raise Invalid(f"{user.username} cannot receive AWS grants in this integration: no "
+                      "active user of its Identity Center matches their username or email",
+                      field="requester")  # fmt: skip
     sets = _without_requester(allowed.approver_sets, user)
     if allowed.mode is not ApprovalMode.AUTO and all(not s.principals for s in sets):
         raise Invalid("nobody but you could approve this request; ask an admin to name an "
@@ -196,6 +206,8 @@ def decide(
         raise Forbidden("you are not an approver of this request")
     if request.state != RequestState.PENDING.value:
         raise Conflict(f"the request is already {request.state}")
+    if approve and request_policy.approval_refused(session, request, actor):
+        return  # today's policy no longer allows it: failed, with the reason
     flow = session.get(AccessFlow, request.flow_id) if request.flow_id else None
     needs_reason = flow and FlowDefinition.model_validate(flow.definition).approver_reason_required
     if needs_reason and not reason.strip():
@@ -253,6 +265,7 @@ def extend(session: Session, request: AccessRequest, user: User, seconds: int,
            actor: audit.Actor) -> None:  # fmt: skip
     if user.id != request.requester_id:
         raise Forbidden("only the requester can extend their access")
+    request_policy.refuse_extension(session, request)
     flow = session.get(AccessFlow, request.flow_id) if request.flow_id else None
     if flow is None:
         raise Conflict("the flow that allowed this request no longer exists")

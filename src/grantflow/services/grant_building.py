@@ -18,6 +18,7 @@ from grantflow.domain.grant_specs import (
     PooledResourceType,
 )
 from grantflow.domain.integration_config import AwsOrganizationConfig
+from grantflow.services import principals
 from grantflow.services.errors import Conflict, Invalid
 from grantflow.store.models import Integration, Permission, Resource, User
 
@@ -42,20 +43,21 @@ def _identity(row: Integration) -> tuple[str, str]:
 def build(
     session: Session, row: Integration, user: User, resource: Resource, permission: str
 ) -> BuiltGrant:
-    if not user.identity_store_user_id:
-        raise Invalid(
-            f"{user.username} cannot receive AWS grants: no Identity Center user matches their "
-            "username or email", field="requester",
-        )  # fmt: skip
     instance, store = _identity(row)
+    found = principals.grant_principal(session, user, row)
+    if found is None:
+        raise Invalid(
+            f"{user.username} cannot receive AWS grants in {row.name}: no active user of its "
+            "Identity Center matches their username or email", field="requester",
+        )  # fmt: skip
+    principal = found.principal_id
     config = AwsOrganizationConfig.model_validate(row.config)
     base: dict[str, Any] = {
         "instance_arn": instance,
         "identity_store_id": store,
-        "principal_id": user.identity_store_user_id,
+        "principal_id": principal,
         "identity_center_region": config.sso_region,
     }
-    principal = user.identity_store_user_id
     if resource.type == "aws-account":
         ps_arn = session.scalar(
             select(Permission.aws_ref).where(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.inventory import AccountInventory, AccountOutcome, SyncSummary
-from grantflow.services import audit, directory, integrations, owners
+from grantflow.services import audit, identity_store, integrations, owners
 from grantflow.services.errors import Conflict, NotFound
 from grantflow.services.integrations import Status
 from grantflow.store.models import Integration, Permission, Resource, SyncRun
@@ -216,7 +216,7 @@ def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> Syn
             "instance_arn": summary.directory.instance_arn,
             "identity_store_id": summary.directory.identity_store_id,
         }
-        directory.apply_identity_store_snapshot(session, summary.directory, actor)
+        identity_store.apply_identity_store_snapshot(session, summary.directory, actor)
     owners.resolve_integration_owners(session, row)
     run.finished_at = utcnow()
     run.accounts_total = summary.accounts_total

@@ -48,10 +48,22 @@ class GroupRef(BaseModel):
     source: str
 
 
+class StorePrincipal(BaseModel):
+    """The user's principal in one Identity Center identity store, or why there is none."""
+
+    identity_store_id: str
+    principal_id: str | None
+    matched_by: str | None = Field(None, description="owner, username or email")
+    active: bool = False
+    reason: str | None = Field(None, description="Why the user has no principal there")
+    detail: str | None = None
+
+
 class AwsMapping(BaseModel):
-    can_receive_aws_grants: bool
-    identity_store_user_id: str | None
-    matched_by: str | None = None
+    can_receive_aws_grants: bool = Field(
+        description="True when the user has an active principal in at least one identity store"
+    )
+    principals: list[StorePrincipal] = Field(description="One entry per identity store")
     reason: str | None = Field(None, description="Why the user cannot receive AWS grants")
     detail: str | None = None
 
@@ -130,21 +142,36 @@ def list_groups(
     return GroupPage(items=items, total=total, offset=offset, limit=limit)
 
 
+def _aws(session: Session, user: User) -> AwsMapping:
+    stores: list[StorePrincipal] = []
+    for entry in directory.mapping_status(session, user):
+        found = entry.found
+        if isinstance(found, Matched):
+            principal = found.identity_store_user_id
+            stores.append(StorePrincipal(
+                identity_store_id=entry.identity_store_id, principal_id=principal,
+                matched_by=found.matched_by.value, active=entry.active,
+            ))  # fmt: skip
+        else:
+            stores.append(StorePrincipal(
+                identity_store_id=entry.identity_store_id, principal_id=None,
+                reason=found.reason.value, detail=f"cannot receive AWS grants: {found.detail}",
+            ))  # fmt: skip
+    if any(s.principal_id and s.active for s in stores):
+        return AwsMapping(can_receive_aws_grants=True, principals=stores)
+    first = next((s for s in stores if s.reason), None)
+    if first is not None:
+        return AwsMapping(can_receive_aws_grants=False, principals=stores, reason=first.reason,
+                          detail=first.detail)  # fmt: skip
+    return AwsMapping(
+        can_receive_aws_grants=False, principals=stores, reason="no_identity_store_user",
+        detail="cannot receive AWS grants: no active Identity Center user is this user yet; "
+        "connect an integration and sync it",
+    )  # fmt: skip
+
+
 def _detail(session: Session, user: User) -> UserDetail:
-    found = directory.mapping_status(session, user)
-    if isinstance(found, Matched):
-        aws = AwsMapping(
-            can_receive_aws_grants=True,
-            identity_store_user_id=found.identity_store_user_id,
-            matched_by=found.matched_by.value,
-        )
-    else:
-        aws = AwsMapping(
-            can_receive_aws_grants=False,
-            identity_store_user_id=None,
-            reason=found.reason.value,
-            detail=f"cannot receive AWS grants: {found.detail}",
-        )
+    aws = _aws(session, user)
     groups = [
         GroupRef(id=g.id, name=g.name, source=g.source)
         for g in directory.groups_of(session, user.id)

@@ -30,7 +30,8 @@ document.addEventListener("DOMContentLoaded", () => {
         GF.el("dt", { text: "Username" }), GF.el("dd", { text: d.username }),
         GF.el("dt", { text: "Groups" }), GF.el("dd", { text: d.groups.map((g) => g.name).join(", ") || "—" }),
         GF.el("dt", { text: "Attributes" }), GF.el("dd", { text: Object.entries(d.attributes || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—" }),
-        GF.el("dt", { text: "Can receive AWS grants" }), GF.el("dd", { text: d.aws.can_receive_aws_grants ? `yes (${d.aws.matched_by || "matched"}: ${d.aws.identity_store_user_id})` : `no — ${d.aws.reason || "not matched"}` })));
+        GF.el("dt", { text: "Can receive AWS grants" }), GF.el("dd", { text: d.aws.can_receive_aws_grants ? "yes" : `no — ${d.aws.detail || d.aws.reason || "not matched"}` }),
+        GF.el("dt", { text: "Identity Center users" }), GF.el("dd", { class: "mono", text: d.aws.principals.map((p) => p.principal_id ? `${p.identity_store_id}: ${p.principal_id} (${p.matched_by}${p.active ? "" : ", inactive"})` : `${p.identity_store_id}: — ${p.reason}`).join("; ") || "—" })));
     box.scrollIntoView({ block: "nearest" });
   }
 
@@ -41,7 +42,7 @@ document.addEventListener("DOMContentLoaded", () => {
       GF.el("td", {}, GF.el("button", { type: "button", class: "link", text: x.display_name || x.username, on: { click: () => detail(x) } }), GF.el("div", { class: "muted", text: x.username })),
       GF.el("td", { text: x.email || "—" }), GF.el("td", { text: x.role }), GF.el("td", { text: x.source }),
       GF.el("td", {}, GF.badge(x.active ? "active" : "disabled")),
-      GF.el("td", { class: "mono", text: x.identity_store_user_id || "—" }))));
+      GF.el("td", { class: "mono", text: (x.principals || []).map((p) => `${p.identity_store_id}: ${p.principal_id}`).join(", ") || "—" }))));
     if (g.ok) GF.replace($("groups"), g.data.items.map((x) => GF.el("tr", {},
       GF.el("td", { text: x.name }), GF.el("td", { text: x.description || "—" }), GF.el("td", { text: x.member_count }), GF.el("td", { text: x.source }))));
   })();

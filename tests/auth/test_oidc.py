@@ -5,49 +5,19 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory, transaction
-from grantflow.store.models import User
+from grantflow.store.models import User, UserIdentity
 from tests.auth.conftest import BASE, AppFactory, AuthApp
+from tests.auth.oidc_flow import SESSION_COOKIE, authorize, callback, sign_in, to_provider
 from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, Identity, OidcTestProvider
 
-COOKIE = "grantflow_session"
-
-
-def _to_provider(app: AuthApp, browser: TestClient, next_path: str | None = None) -> str:
-    params = {"next": next_path} if next_path else None
-    response: httpx.Response = browser.get(
-        "/auth/oidc/login", params=params, follow_redirects=False
-    )
-    assert response.status_code == 303, response.text
-    return str(response.headers["location"])
-
-
-def _authorize(authorize_url: str) -> str:
-    """The provider signs the configured identity in and redirects back: the callback URL."""
-    response = httpx.get(authorize_url, follow_redirects=False, timeout=10)
-    assert response.status_code == 302, response.text
-    return response.headers["location"]
-
-
-def _callback(browser: TestClient, callback_url: str, **headers: str) -> httpx.Response:
-    parts = urlsplit(callback_url)
-    assert f"{parts.scheme}://{parts.netloc}" == BASE
-    response: httpx.Response = browser.get(
-        f"{parts.path}?{parts.query}", follow_redirects=False, headers=headers
-    )
-    return response
-
-
-def _sign_in(app: AuthApp, browser: TestClient | None = None) -> httpx.Response:
-    browser = browser or app.client
-    return _callback(browser, _authorize(_to_provider(app, browser)))
+COOKIE = SESSION_COOKIE
+_to_provider, _authorize, _callback, _sign_in = to_provider, authorize, callback, sign_in
 
 
 def test_sign_in_end_to_end_by_verified_email(
@@ -75,17 +45,20 @@ def test_sign_in_end_to_end_by_verified_email(
     assert (session["authenticated"], session["oidc_enabled"]) == (True, True)
 
 
-def test_sign_in_by_preferred_username(oidc_app: AuthApp, oidc_provider: OidcTestProvider) -> None:
-    bob = oidc_app.add_user("bob", email="bob@corp.example")
+def test_preferred_username_never_signs_anyone_in(
+    oidc_app: AuthApp, oidc_provider: OidcTestProvider
+) -> None:
+    oidc_app.add_user("bob", email="bob@corp.example", password=None)
     oidc_provider.identity = Identity(sub="idp-2", email=None, preferred_username="bob")
-    assert _sign_in(oidc_app).status_code == 303
-    assert oidc_app.client.get("/api/v1/me").json()["id"] == bob
+    response = _sign_in(oidc_app)
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "no_account")
+    assert oidc_app.client.get("/api/v1/me").status_code == 401
 
 
 def test_unverified_email_is_not_trusted(
     oidc_app: AuthApp, oidc_provider: OidcTestProvider
 ) -> None:
-    oidc_app.add_user("alice", email="alice@example.com")
+    oidc_app.add_user("alice", email="alice@example.com", password=None)
     oidc_provider.identity = Identity(sub="idp-3", email="alice@example.com", email_verified=False)
     response = _sign_in(oidc_app)
     assert (response.status_code, response.json()["error"]["code"]) == (403, "no_account")
@@ -104,7 +77,7 @@ def test_unknown_identity_is_refused(oidc_app: AuthApp, oidc_provider: OidcTestP
 
 
 def test_deactivated_user_is_refused(oidc_app: AuthApp, oidc_provider: OidcTestProvider) -> None:
-    oidc_app.add_user("alice", email="alice@example.com", active=False)
+    oidc_app.add_user("alice", email="alice@example.com", active=False, password=None)
     oidc_provider.identity = Identity(sub="idp-5", email="alice@example.com")
     response = _sign_in(oidc_app)
     assert response.status_code == 403
@@ -191,10 +164,15 @@ def test_auto_create_makes_a_member(
     try:
         with transaction(session_factory(engine)) as session:
             user = session.scalars(select(User).where(User.username == "carol")).one()
-            created = (user.email, user.display_name, user.role, user.source, user.external_id)
+            created = (user.email, user.display_name, user.role, user.source)
+            (identity,) = session.scalars(
+                select(UserIdentity).where(UserIdentity.user_id == user.id)
+            ).all()
+            bound = (identity.issuer, identity.subject, identity.linked_by)
     finally:
         engine.dispose()
-    assert created == ("carol@example.com", "Carol C", "member", "oidc", "idp-10")
+    assert created == ("carol@example.com", "Carol C", "member", "oidc")
+    assert bound == (oidc_provider.issuer, "idp-10", "created")
 
 
 def test_unreachable_issuer_is_a_502(make_auth_app: AppFactory) -> None:

@@ -32,6 +32,7 @@ from grantflow.api.routes import (
     scim,
     session_audit,
     slack,
+    user_identities,
     users,
 )
 from grantflow.services import scheduler
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(auth_oidc.router)
     app.include_router(me.router)
     app.include_router(users.router)
+    app.include_router(user_identities.router)
     app.include_router(connectors.router)
     app.include_router(connector_protocol.router)
     app.include_router(catalog.router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, FastAPI, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
@@ -25,12 +26,16 @@ from grantflow.store.db import transaction
 from grantflow.store.models import User
 
 router = APIRouter(prefix="/auth/oidc", tags=["sign-in"])
+log = structlog.get_logger(__name__)
 _BINDING_PATH = "/auth/oidc"
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Build the app's OIDC client (None when single sign-on is not configured)."""
+    """Build the app's OIDC client (None when single sign-on is not configured), and warn
+    about the settings that weaken it (the same ones `grantflow config check` reports)."""
     config = OidcConfig.from_settings(settings)
+    for setting, why in oidc_login.risky_settings(settings):
+        log.warning("oidc_setting_weakens_sign_in", setting=setting, detail=why)
     app.state.oidc = OidcClient(config) if config is not None else None
 
 

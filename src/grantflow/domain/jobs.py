@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class JobState(StrEnum):
@@ -17,6 +17,27 @@ class JobState(StrEnum):
 
 
 FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+
+class JobPriority(IntEnum):
+    """Lease order of a connector's queue: the lower value is leased first, then the job that
+    became available first. Taking access away never waits behind any other work."""
+
+    REVOKE = 0  # revocations and expiries
+    GRANT = 1
+    SYNC = 2  # the system's upkeep: sync, reconcile, verify, session-audit ingest, ping
+    PLAN = 3  # dry runs a user asks for
+
+
+_PRIORITY_BY_TYPE = {"revoke": JobPriority.REVOKE, "grant": JobPriority.GRANT,
+                     "plan": JobPriority.PLAN}  # fmt: skip
+
+
+def priority_of(job_type: str) -> JobPriority:
+    """The class of a job type; a type not named here is upkeep. A system-made job of a
+    user-facing type (reconcile's plan) names its class itself."""
+    return _PRIORITY_BY_TYPE.get(job_type, JobPriority.SYNC)
+
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0

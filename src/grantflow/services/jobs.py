@@ -1,5 +1,9 @@
 """The job queue in the database: enqueue, lease, complete, fail, extend, release, expire.
 
+A connector leases its jobs by priority class (``domain.jobs.JobPriority``: revoke, grant,
+upkeep, a user's dry run), then in the order they became available, so revocations and expiries
+never wait behind other work however much of it is queued.
+
 Delivery is at-least-once: a lease that runs out puts the job back in the queue, so every
 handler on the connector side must be idempotent. Claiming takes row locks with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several servers may poll one queue); on SQLite
@@ -17,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from grantflow.domain.jobs import FINAL_STATES, JobState, after_failure
+from grantflow.domain.jobs import FINAL_STATES, JobPriority, JobState, after_failure, priority_of
 from grantflow.services.errors import Conflict, Forbidden, NotFound
 from grantflow.store.models import Job
 from grantflow.store.types import utcnow
@@ -42,8 +46,11 @@ def enqueue(
     idempotency_key: str | None = None,
     max_attempts: int = 5,
     available_at: datetime | None = None,
+    priority: JobPriority | None = None,
 ) -> Job:
-    """Queue a job; with an idempotency key, an unfinished job with that key is reused."""
+    """Queue a job; with an idempotency key, an unfinished job with that key is reused.
+
+    ``priority`` defaults to the class of ``job_type`` (``domain.jobs.priority_of``)."""
     if idempotency_key is not None:
         existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
         if existing is not None:
@@ -59,6 +66,7 @@ def enqueue(
         max_attempts=max_attempts,
         available_at=available_at or utcnow(),
         state=JobState.QUEUED.value,
+        priority=int(priority if priority is not None else priority_of(job_type)),
     )
     if idempotency_key is None:
         session.add(job)
@@ -87,7 +95,7 @@ def lease(session: Session, connector_id: str, max_jobs: int, lease_seconds: int
             Job.state == JobState.QUEUED.value,
             Job.available_at <= now,
         )
-        .order_by(Job.available_at, Job.created_at)
+        .order_by(Job.priority, Job.available_at, Job.created_at)
         .limit(max_jobs)
     )
     if session.get_bind().dialect.name == "postgresql":

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grantflow.domain.jobs import JobPriority
 from grantflow.services import audit, grant_jobs, jobs
 from grantflow.store.models import AccessRequest, Grant, Integration, Job
 from grantflow.store.types import utcnow
@@ -49,8 +50,10 @@ def enqueue(session: Session, integ: Integration, repair: bool) -> Job | None:
         return None
     payload = {"integration_id": integ.id, "items": items, "repair": repair,
                **grant_jobs.access_of(integ)}  # fmt: skip
+    # A plan job, but the system's upkeep: leased before users' dry runs.
     return jobs.enqueue(session, integ.connector_id, "plan", payload,
-                        idempotency_key=f"reconcile:{integ.id}", max_attempts=2)  # fmt: skip
+                        idempotency_key=f"reconcile:{integ.id}", max_attempts=2,
+                        priority=JobPriority.SYNC)  # fmt: skip
 
 
 def _held_again(session: Session, item: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -309,10 +310,14 @@ class Approval(Base):
 
 class Job(Timestamps, Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_claim", "connector_id", "state", "available_at"),)
+    __table_args__ = (
+        Index("ix_jobs_lease", "connector_id", "state", "priority", "available_at"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))
+    # domain.jobs.JobPriority: leased by priority, then available_at (revocations first)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=2, server_default=text("2"))
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     state: Mapped[str] = mapped_column(String(16), default="queued")

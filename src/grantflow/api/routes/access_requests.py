@@ -257,13 +257,21 @@ class PlanPublic(BaseModel):
 PLAN_WAIT_SECONDS = 25.0
 
 
-@router.get("/{request_id}/plan", response_model=PlanPublic)
+@router.get(
+    "/{request_id}/plan",
+    response_model=PlanPublic,
+    responses={429: {"description": "too many dry runs lately (see Retry-After)"}},
+)
 async def plan(request_id: str, ctx: Ctx, user: CurrentUser) -> PlanPublic:
-    """Dry run: the AWS calls granting (or, once granted, revoking) would make now."""
+    """Dry run: the AWS calls granting (or, once granted, revoking) would make now.
+
+    Callers share the request's dry run in progress, and one that finished in the last few
+    seconds is the answer; too many calls, or too many dry runs waiting, answer 429."""
     import asyncio
     import time
 
     from fastapi.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
 
     from grantflow.services import plans
     from grantflow.services.errors import Unavailable
@@ -272,14 +280,20 @@ async def plan(request_id: str, ctx: Ctx, user: CurrentUser) -> PlanPublic:
     def enqueue() -> str:
         with transaction(ctx.sessions) as session:
             row, _ = _load(session, request_id, user)
-            return plans.enqueue_plan(session, row).id
+            return plans.plan_job(session, row, user.id).id
+
+    try:
+        plans.admit_call(user.id)
+        job_id = await run_in_threadpool(enqueue)
+    except plans.TooManyPlans as err:
+        retry = {"Retry-After": str(err.retry_after_seconds)}
+        raise HTTPException(err.status, err.message, headers=retry) from err
 
     def outcome(job_id: str) -> Job | None:
         with transaction(ctx.sessions) as session:
             job = session.get(Job, job_id)
             return job if job is not None and job.finished_at is not None else None
 
-    job_id = await run_in_threadpool(enqueue)
     deadline = time.monotonic() + PLAN_WAIT_SECONDS
     while time.monotonic() < deadline:
         job = await run_in_threadpool(outcome, job_id)

@@ -73,10 +73,14 @@ def test_snapshot_is_idempotent(sessions: sessionmaker[Session]) -> None:
 
 def test_removed_identity_store_user_is_deactivated(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as session:
-        identity_store.apply_identity_store_snapshot(session, _snapshot([ALICE, BOB], [ADMINS]), ACTOR)
+        identity_store.apply_identity_store_snapshot(
+            session, _snapshot([ALICE, BOB], [ADMINS]), ACTOR
+        )
     gone = ADMINS.model_copy(update={"member_user_ids": ["is-alice"]})
     with transaction(sessions) as session:
-        result = identity_store.apply_identity_store_snapshot(session, _snapshot([ALICE], [gone]), ACTOR)
+        result = identity_store.apply_identity_store_snapshot(
+            session, _snapshot([ALICE], [gone]), ACTOR
+        )
         bob = directory.user_by_username(session, "bob.smith")
         assert bob is not None and bob.active is False
         assert (result.users_deactivated, result.memberships_removed) == (1, 1)

@@ -53,7 +53,7 @@ def _due_integration(session: Session) -> str:
                         resource_types=["aws-account"], config=config, status="active",
                         facts={"organization_id": "o-example"}, sync_interval_seconds=300,
                         next_sync_at=utcnow() - timedelta(seconds=5))  # fmt: skip
-    user = User(username="alice", identity_store_user_id="u-1")
+    user = User(username="alice")
     session.add_all([integ, user])
     session.flush()
     request = AccessRequest(

@@ -26,7 +26,7 @@ def _setup(session: Session) -> tuple[str, str]:
               "management_role_arn": "arn:aws:iam::111111111111:role/r"}  # fmt: skip
     integ = Integration(name="races", type="aws-organization", connector_id=CID,
                         resource_types=["aws-account"], config=config)  # fmt: skip
-    user = User(username="alice", identity_store_user_id="u-1")
+    user = User(username="alice")
     session.add_all([integ, user])
     session.flush()
     return integ.id, user.id

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from grantflow.services.audit import SYSTEM
 from grantflow.services.tokens import create_personal_token
 from grantflow.store.db import transaction
-from grantflow.store.models import Integration, Permission, Resource, User
+from grantflow.store.models import DirectoryPrincipal, Integration, Permission, Resource, User
 from tests.fixtures.api import Api
 
 SECRET = "whsec-0123456789abcdef-test"
@@ -197,10 +197,12 @@ def make_world(api: Api, notify: dict[str, Any] | None = None, approvers: tuple[
                             name="prod", account_id=ACCOUNT)  # fmt: skip
         session.add(resource)
         for name in ("alice", "bob", "carol", "dave"):
-            user = User(username=name, email=f"{name}@example.com", display_name=name.title(),
-                        identity_store_user_id=f"u-{name}")  # fmt: skip
+            user = User(username=name, email=f"{name}@example.com", display_name=name.title())
             session.add(user)
             session.flush()
+            session.add(DirectoryPrincipal(identity_store_id="d-1", principal_id=f"u-{name}",
+                                           user_id=user.id, user_name=name,
+                                           matched_by="username"))  # fmt: skip
             users[name] = user.id
             tokens[name] = create_personal_token(session, user, "t", SYSTEM).plaintext
         resource_id = resource.id

@@ -29,6 +29,7 @@ from grantflow.store.models import (
     Approval,
     AuditEvent,
     Connector,
+    DirectoryPrincipal,
     Integration,
     Resource,
     User,
@@ -73,12 +74,15 @@ def _seed(client: TestClient) -> tuple[str, dict[str, str]]:
     """Alice asks for membership of a group; only Bob may approve; Carol is a bystander."""
     with transaction(client.app.state.ctx.sessions) as s:  # type: ignore[attr-defined]
         users = {
-            name: User(username=name, email=f"{name}@example.com", display_name=name.title(),
-                       identity_store_user_id=f"ids-{name}")
+            name: User(username=name, email=f"{name}@example.com", display_name=name.title())
             for name in ("alice", "bob", "carol", "dora")
         }  # fmt: skip
         users["dora"].active = False
         s.add_all(users.values())
+        s.flush()
+        s.add_all(DirectoryPrincipal(identity_store_id="d-1", principal_id=f"ids-{name}",
+                                     user_id=user.id, user_name=name, matched_by="username")
+                  for name, user in users.items())  # fmt: skip
         s.add(Connector(id="gfc-slack", name="c", kind="managed", token_hash="s" * 64,
                         token_prefix="gf_con_s"))  # fmt: skip
         s.flush()

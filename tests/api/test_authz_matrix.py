@@ -24,6 +24,9 @@ from tests.fixtures.seed import seed_world
 PUBLIC = {
     "/healthz", "/readyz", "/metrics", "/auth/login", "/auth/logout", "/auth/session",
     "/auth/oidc/login", "/auth/oidc/callback",
+    # The CLI's device sign-in (RFC 8628): starting needs no credentials (limited per IP),
+    # polling needs the device code; tests/security/test_device_login.py checks both.
+    "/api/v1/auth/device", "/api/v1/auth/device/token",
     # Slack's interactivity URL: authenticated by Slack's request signature (the signing
     # secret), never by a Grantflow token; tests/notify/test_slack_actions.py checks it.
     "/api/slack/actions",

@@ -1,5 +1,7 @@
-"""`grantflow login --browser`: a real CLI process, a real server, a person approving in a
-browser session (httpx with the session cookie, exactly the requests a browser sends)."""
+"""`grantflow login --browser` (the device authorization grant): the poll loop against scripted
+answers, then a real CLI process, a real server and a person typing the code in a browser
+session (httpx with the session cookie, exactly the requests a browser sends).
+tests/security/test_device_login.py holds the server's side and a Chromium run."""
 
 from __future__ import annotations
 
@@ -12,61 +14,98 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import typer
 
+from grantflow.cli import browser_login
 from grantflow.demo.moto_server import free_loopback_port
-from grantflow.domain.cli_login import (
-    TOKEN_PREFIX,
-    LinkError,
-    clean_label,
-    confirmation_code,
-    parse_link,
-)
 from grantflow.services import passwords
-from grantflow.services.tokens import PERSONAL_PREFIX
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
 from tests.fixtures.live import LiveServer
 
 GRANTFLOW = str(Path(sys.executable).with_name("grantflow"))
 PASSWORD = "correct horse battery staple"
-HASH = "ab12cd34" + "0" * 56
-NOW = 1_800_000_000.0
+CODE = re.compile(r"\b([BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})\b")
+STARTED = browser_login.Started("gf_dev_x", "BCDF-GHJK", expires_in=600, interval=5)
 
 
-def test_the_prefix_is_the_personal_tokens_prefix() -> None:
-    assert TOKEN_PREFIX == PERSONAL_PREFIX
+class Clock:
+    """Fake time: `sleep` moves `now`; every sleep is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
-def test_a_link_reads_back_and_its_code_comes_from_the_hash() -> None:
-    link = parse_link(HASH, "gf_pat_Ab-1", "ann@laptop", str(int(NOW) - 30), NOW)
-    assert (link.token_hash, link.prefix, link.label) == (HASH, "gf_pat_Ab-1", "ann@laptop")
-    assert parse_link(**dict(zip("hpnt", link.query().values(), strict=True)), now=NOW) == link
-    assert confirmation_code(HASH) == "AB12-CD34"
+def _scripted(*answers: tuple[int, dict[str, Any]]) -> httpx.Client:
+    """A client that gets ``answers`` in order, one a request."""
+    queue = list(answers)
+
+    def handle(_request: httpx.Request) -> httpx.Response:
+        status, body = queue.pop(0)
+        return httpx.Response(status, json=body)
+
+    return httpx.Client(transport=httpx.MockTransport(handle), base_url="http://gf")
+
+
+def _pending(code: str = "authorization_pending", **extra: object) -> tuple[int, dict[str, Any]]:
+    return 400, {"error": {"code": code, "message": code, **extra}}
+
+
+def test_polls_at_the_interval_and_slows_down_when_told() -> None:
+    clock = Clock()
+    http = _scripted(_pending(), _pending("slow_down", interval=10), _pending(),
+                        (200, {"access_token": "gf_pat_secret"}))  # fmt: skip
+    with closing(http):
+        token = browser_login.poll(http, STARTED, 600, clock.sleep, lambda: clock.now)
+    assert token == "gf_pat_secret"
+    assert clock.sleeps == [5, 5, 10, 10]  # 5 s until told to slow down, 10 s after
+
+
+def test_slow_down_adds_five_seconds_even_when_the_server_names_no_interval() -> None:
+    clock = Clock()
+    http = _scripted(_pending("slow_down"), _pending("slow_down"),
+                        (200, {"access_token": "t"}))  # fmt: skip
+    with closing(http):
+        browser_login.poll(http, STARTED, 600, clock.sleep, lambda: clock.now)
+    assert clock.sleeps == [5, 10, 15]
 
 
 @pytest.mark.parametrize(
-    ("h", "p", "t", "problem"),
+    ("answer", "message"),
     [
-        (HASH[:-1], "gf_pat_Ab1", str(int(NOW)), "incomplete or damaged"),
-        (HASH.upper(), "gf_pat_Ab1", str(int(NOW)), "incomplete or damaged"),
-        (HASH, "gf_scim_Ab1", str(int(NOW)), "incomplete or damaged"),
-        (HASH, "gf_pat_Ab1", "yesterday", "no valid start time"),
-        (HASH, "gf_pat_Ab1", str(int(NOW) - 601), "expired"),
-        (HASH, "gf_pat_Ab1", str(int(NOW) + 120), "in the future"),
+        (_pending("access_denied"), "denied in the browser"),
+        (_pending("expired_token"), "the code expired"),
+        (_pending("invalid_grant"), "the sign-in failed"),
+        ((500, {"error": {"code": "internal", "message": "boom"}}), "HTTP 500: boom"),
     ],
 )
-def test_bad_links_say_what_is_wrong(h: str, p: str, t: str, problem: str) -> None:
-    with pytest.raises(LinkError, match=problem):
-        parse_link(h, p, "laptop", t, NOW)
+def test_a_refused_sign_in_ends_the_command(
+    answer: tuple[int, dict[str, Any]], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = Clock()
+    http = _scripted(answer)
+    with closing(http), pytest.raises(typer.Exit) as ended:
+        browser_login.poll(http, STARTED, 600, clock.sleep, lambda: clock.now)
+    assert ended.value.exit_code == 1
+    assert message in capsys.readouterr().err
 
 
-def test_labels_are_printable_and_short() -> None:
-    assert clean_label("ann@\x1b[31mlaptop\n") == "ann@ [31mlaptop"
-    assert clean_label("") == "unnamed machine"
-    assert len(clean_label("x" * 500)) == 64
+def test_waiting_ends_at_the_deadline(capsys: pytest.CaptureFixture[str]) -> None:
+    clock = Clock()
+    http = _scripted(*[_pending()] * 3)
+    with closing(http), pytest.raises(typer.Exit):
+        browser_login.poll(http, STARTED, 12, clock.sleep, lambda: clock.now)
+    assert clock.sleeps == [5, 5, 2]  # the last wait is cut to the deadline
+    assert "nobody approved the sign-in within 12s" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -106,50 +145,41 @@ def _login(server: LiveServer, home: Path, *extra: str) -> subprocess.Popen[str]
                             env=env)  # fmt: skip
 
 
-def _link_and_code(proc: subprocess.Popen[str]) -> tuple[str, str]:
+def _page_and_code(proc: subprocess.Popen[str]) -> tuple[str, str]:
     assert proc.stderr is not None
-    link = code = None
+    page = code = None
     deadline = time.monotonic() + 60
-    while (link is None or code is None) and time.monotonic() < deadline:
+    while (page is None or code is None) and time.monotonic() < deadline:
         line = proc.stderr.readline()
         assert line, f"the CLI ended early: {proc.wait(10)}"
-        if "/cli-login?" in line:
-            link = line.strip()
-        if found := re.search(r"code ([0-9A-F]{4}-[0-9A-F]{4})", line):
+        if found := re.search(r"(http://\S+/device)\b", line):
+            page = found.group(1)
+        if found := CODE.search(line):
             code = found.group(1)
-    assert link and code
-    return link, code
+    assert page and code
+    return page, code
 
 
-def _form_fields(html: str) -> dict[str, str]:
-    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', html))
+def _decide(browser: httpx.Client, csrf: str, code: str, decision: str) -> httpx.Response:
+    shown = browser.post("/device", data={"user_code": code, "csrf_token": csrf})
+    assert shown.status_code == 200 and code in shown.text, shown.text
+    return browser.post(
+        "/device/decision", data={"user_code": code, "decision": decision, "csrf_token": csrf}
+    )
 
 
-def test_approving_in_the_browser_signs_the_cli_in(server: LiveServer, tmp_path: Path) -> None:
+def test_typing_the_code_and_approving_signs_the_cli_in(server: LiveServer, tmp_path: Path) -> None:
     home = tmp_path / "config"
     proc = _login(server, home, "--timeout", "2m")
     try:
-        link, code = _link_and_code(proc)
-        path = link.removeprefix(server.url)
-        with httpx.Client(base_url=server.url) as anonymous:
-            away = anonymous.get(path)
-        assert away.status_code == 303 and away.headers["location"].startswith("/login?next=")
+        page, code = _page_and_code(proc)
+        assert page == f"{server.url}/device"  # the fixed page: no code, no secret in it
         browser, csrf = _browser(server)
         with closing(browser):
-            page = browser.get(path)
-            assert page.status_code == 200, page.text
-            assert code in page.text and "carol" in page.text
-            form = _form_fields(page.text)
-            assert form["csrf_token"] == csrf and form["h"] in path
-            forged = browser.post("/cli-login", data={**form, "csrf_token": "wrong"})
-            assert forged.status_code == 403
-            approved = browser.post("/cli-login", data=form)
-            assert approved.status_code == 200, approved.text
-            assert "is now signed in as" in approved.text
-            again = browser.post("/cli-login", data=form)
-            assert again.status_code == 409 and "already used" in again.text
-            tokens = browser.get("/api/v1/me/tokens").json()
-        out, err = proc.communicate(timeout=60)
+            approved = _decide(browser, csrf, code, "approve")
+            assert approved.status_code == 200 and "is now signed in as" in approved.text
+            out, err = proc.communicate(timeout=60)
+            tokens = browser.get("/api/v1/me/tokens").json()  # minted at the CLI's next poll
     finally:
         proc.kill()
     assert proc.returncode == 0, err
@@ -158,7 +188,6 @@ def test_approving_in_the_browser_signs_the_cli_in(server: LiveServer, tmp_path:
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     secret = re.search(r'"token": "([^"]+)"', stored.read_text())
     assert secret and secret.group(1).startswith("gf_pat_")
-    assert secret.group(1) not in link  # only the hash ever left the terminal
     (token,) = [t for t in tokens if t["name"].startswith("CLI: ")]
     assert token["expires_at"] and secret.group(1).startswith(token["prefix"])
     env = {**os.environ, "XDG_CONFIG_HOME": str(home)}
@@ -169,25 +198,23 @@ def test_approving_in_the_browser_signs_the_cli_in(server: LiveServer, tmp_path:
     assert (used.returncode, used.stdout.strip()) == (0, "[]"), used.stderr
 
 
+def test_a_denied_sign_in_ends_with_exit_1(server: LiveServer, tmp_path: Path) -> None:
+    proc = _login(server, tmp_path / "config", "--timeout", "2m")
+    try:
+        _page, code = _page_and_code(proc)
+        browser, csrf = _browser(server)
+        with closing(browser):
+            assert _decide(browser, csrf, code, "deny").status_code == 200
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and "denied in the browser" in err
+    assert not (tmp_path / "config" / "grantflow" / "credentials.json").exists()
+
+
 def test_an_unapproved_sign_in_times_out_with_exit_1(server: LiveServer, tmp_path: Path) -> None:
     proc = _login(server, tmp_path / "config", "--timeout", "3s")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "nobody approved the sign-in within 3s" in err
     assert not (tmp_path / "config" / "grantflow" / "credentials.json").exists()
-
-
-def test_a_stale_or_damaged_link_is_refused_on_the_page(server: LiveServer) -> None:
-    browser, csrf = _browser(server)
-    old = {"h": HASH, "p": "gf_pat_Ab1", "n": "laptop", "t": str(int(time.time()) - 3600)}
-    with closing(browser):
-        before = browser.get("/api/v1/me/tokens").json()
-        stale = browser.get("/cli-login", params=old)
-        assert stale.status_code == 400 and "expired" in stale.text
-        posted = browser.post("/cli-login", data={**old, "csrf_token": csrf})
-        assert posted.status_code == 400 and "expired" in posted.text
-        damaged = browser.get(
-            "/cli-login", params={**old, "h": "nothex", "t": str(int(time.time()))}
-        )
-        assert damaged.status_code == 400 and "damaged" in damaged.text
-        assert browser.get("/api/v1/me/tokens").json() == before

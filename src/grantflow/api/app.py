@@ -21,6 +21,7 @@ from grantflow.api.routes import (
     catalog,
     connector_protocol,
     connectors,
+    device_auth,
     directory,
     health,
     integrations,
@@ -39,7 +40,7 @@ from grantflow.services import scheduler
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory
 from grantflow.web import install as install_web
-from grantflow.web.cli_login import router as cli_login_pages
+from grantflow.web.device_login import router as device_pages
 
 DESCRIPTION = (
     "Just-in-time access for AWS Organizations. Authenticate with "
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     auth_oidc.install(app, settings)
     app.include_router(auth.router)
     app.include_router(auth_oidc.router)
+    app.include_router(device_auth.router)
     app.include_router(me.router)
     app.include_router(users.router)
     app.include_router(user_identities.router)
@@ -102,7 +104,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(session_audit.router)
     app.include_router(notifications.router)
     app.include_router(slack.router)
-    app.include_router(cli_login_pages)
+    app.include_router(device_pages)
     install_web(app)
     document_errors(app)
     return app

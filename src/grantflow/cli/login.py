@@ -28,12 +28,14 @@ def login(
         bool,
         typer.Option(
             "--browser",
-            help="Sign in in the browser (password or SSO) and approve this machine there; "
-            "a personal token valid for 30 days is made for it",
+            help="Sign in with a code: type the code this command shows on the server's "
+            "/device page (signed in by password or SSO) and approve; a personal token valid "
+            "for 30 days is made for this machine",
         ),
     ] = False,
     open_browser: Annotated[
-        bool, typer.Option("--open/--no-open", help="Open the link in a browser (--browser)")
+        bool,
+        typer.Option("--open/--no-open", help="Open the /device page in a browser (--browser)"),
     ] = True,
     timeout: Annotated[
         int,

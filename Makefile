@@ -50,6 +50,7 @@ hardening: $(STAMP) services
 	PYTHONPATH=. $(BIN)/python bench/faults.py --cycles 200 --rate 0.2 --seed 7
 	PYTHONPATH=. $(BIN)/python bench/chaos.py --cycles 200 --seed 7
 	PYTHONPATH=. $(BIN)/python bench/replicas.py --requests 500
+	PYTHONPATH=. $(BIN)/python bench/plan_flood.py --calls 1000 --expiries 200
 	GRANTFLOW_FUZZ_EXAMPLES=20 GRANTFLOW_PROPERTY_EXAMPLES=2000 $(BIN)/pytest -q \
 		tests/hardening/test_fuzz_api.py tests/hardening/test_properties_flows.py \
 		tests/hardening/test_properties_requests.py

@@ -51,7 +51,7 @@ from grantflow.services import audit_verify
 from grantflow.services.audit import SYSTEM
 from grantflow.services.tokens import create_personal_token
 from grantflow.store.db import build_engine, session_factory, transaction
-from grantflow.store.models import AccessRequest, AuditEvent, Grant, Job, User
+from grantflow.store.models import AccessRequest, AuditEvent, DirectoryPrincipal, Grant, Job, User
 from grantflow.store.types import utcnow
 
 FINAL = ("expired", "revoked", "failed", "rejected", "cancelled")
@@ -191,7 +191,8 @@ def _deploy(stack: Stack, mgmt: boto3.Session, n_accounts: int) -> None:
             "integration_id": integ["id"], "type": "aws-account", "limit": 500}).json()["items"]  # fmt: skip
         stack.accounts = sorted(found, key=lambda a: a["aws_id"])[:n_accounts]
     with transaction(stack.sessions()) as session:
-        for user in session.scalars(select(User).where(User.identity_store_user_id.is_not(None))):
+        linked = select(DirectoryPrincipal.user_id).where(DirectoryPrincipal.user_id.is_not(None))
+        for user in session.scalars(select(User).where(User.id.in_(linked))):
             stack.tokens[user.username] = create_personal_token(
                 session, user, "hardening", SYSTEM
             ).plaintext

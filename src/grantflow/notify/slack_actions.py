@@ -147,7 +147,7 @@ def decide(
             actor = audit.Actor(type="user", id=user.id, source="slack", request_id=http_request_id)
             request = access_requests.get(session, click.request_id)
             access_requests.decide(session, request, user, click.approve, "", actor)
-            state = request.state
+            state, failure = request.state, request.failure_reason
     except ServiceError as err:
         log.info("slack_decision_refused", request_id=click.request_id, action=verb,
                  slack_user=click.slack_user_id, reason=err.message)  # fmt: skip
@@ -161,6 +161,8 @@ def decide(
         if click.approve
         else f":x: Rejected by *{who}* in Slack."
     )
+    if click.approve and state == "failed":  # today's policy no longer allows it
+        outcome = f":warning: Not approved: {slack_blocks.escape(failure or 'failed')}."
     blocks = slack_blocks.decided(click.message_blocks, outcome)
     return Reply(outcome, replace_original=True, blocks=blocks)
 

@@ -10,10 +10,20 @@ from sqlalchemy.orm import Session
 
 from grantflow.domain.flows import FlowDefinition, FlowView, RequesterView, ResourceView
 from grantflow.domain.integration_config import AwsOrganizationConfig
-from grantflow.services import audit, integrations
+from grantflow.domain.request_policy import Check
+from grantflow.services import audit, integrations, policy_withdrawal
 from grantflow.services.errors import Conflict, Invalid, NotFound
 from grantflow.services.owners import integration_owner_refs
-from grantflow.store.models import AccessFlow, Group, GroupMembership, Permission, Resource, User
+from grantflow.services.policy_withdrawal import Withdrawal
+from grantflow.store.models import (
+    AccessFlow,
+    AccessRequest,
+    Group,
+    GroupMembership,
+    Permission,
+    Resource,
+    User,
+)
 
 
 def get(session: Session, flow_id: str) -> AccessFlow:
@@ -78,7 +88,18 @@ def create(
     return row
 
 
-def update(session: Session, row: AccessFlow, changes: dict[str, Any], actor: audit.Actor) -> None:
+def update(
+    session: Session, row: AccessFlow, changes: dict[str, Any], actor: audit.Actor,
+    revoke_live: bool = False,
+) -> Withdrawal | None:  # fmt: skip
+    """Change a flow. Disabled (now, or already and ``revoke_live``): its pending requests
+    fail and, with ``revoke_live``, its live ones are revoked (services.policy_withdrawal)."""
+    disabling = changes.get("enabled", row.enabled) is False
+    if revoke_live and not disabling:
+        raise Invalid("revoke_live applies to a disabled flow: send enabled false with it",
+                      field="revoke_live")  # fmt: skip
+    if disabling:
+        session.refresh(row, with_for_update=True)  # before approvals re-checking this flow
     before = _snapshot(row)
     if "name" in changes:
         _check_name(session, changes["name"], row.id)
@@ -91,19 +112,44 @@ def update(session: Session, row: AccessFlow, changes: dict[str, Any], actor: au
         _check_references(session, row.integration_id, changes["definition"])
         row.definition = changes["definition"].model_dump(mode="json")
     after = _snapshot(row)
+    withdrawal = None
+    if disabling and (before["enabled"] or revoke_live):
+        withdrawal = policy_withdrawal.withdraw(
+            session, AccessRequest.flow_id == row.id, f"access flow {row.name!r} was disabled",
+            Check.FLOW_DISABLED, revoke_live, actor,
+        )  # fmt: skip
     if after != before:
         audit.record(session, actor, "access_flow.updated", "access_flow", row.id,
-                     {"before": before, "after": after})  # fmt: skip
+                     {"before": before, "after": after,
+                      **_withdrawal_data(withdrawal, revoke_live)})  # fmt: skip
+    return withdrawal
 
 
-def delete(session: Session, row: AccessFlow, actor: audit.Actor) -> None:
+def _withdrawal_data(withdrawal: Withdrawal | None, revoke_live: bool) -> dict[str, Any]:
+    if withdrawal is None:
+        return {}
+    return {"revoke_live": revoke_live, "failed_requests": list(withdrawal.failed),
+            "revoking_requests": list(withdrawal.revoking),
+            "live_requests": list(withdrawal.live)}  # fmt: skip
+
+
+def delete(
+    session: Session, row: AccessFlow, actor: audit.Actor, revoke_live: bool = False
+) -> Withdrawal:
+    """Delete a flow: its pending requests fail; its live ones are revoked with
+    ``revoke_live``, else they keep their access until they expire (services.policy_withdrawal)."""
+    session.refresh(row, with_for_update=True)  # before approvals re-checking this flow
+    withdrawal = policy_withdrawal.withdraw(
+        session, AccessRequest.flow_id == row.id, f"access flow {row.name!r} was deleted",
+        Check.FLOW_DELETED, revoke_live, actor,
+    )  # fmt: skip
     audit.record(session, actor, "access_flow.deleted", "access_flow", row.id,
-                 {"before": _snapshot(row)})  # fmt: skip
-    from grantflow.store.models import AccessRequest
-
+                 {"before": _snapshot(row),
+                  **_withdrawal_data(withdrawal, revoke_live)})  # fmt: skip
     for request in session.scalars(select(AccessRequest).where(AccessRequest.flow_id == row.id)):
         request.flow_id = None
     session.delete(row)
+    return withdrawal
 
 
 # ---- views -----------------------------------------------------------------------------

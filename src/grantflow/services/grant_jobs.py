@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.request_states import EndReason, RequestState, finish_revocation
-from grantflow.services import audit, grant_building, integrations, jobs
+from grantflow.services import audit, grant_building, integrations, jobs, request_policy
 from grantflow.services.errors import Conflict
 from grantflow.store.models import AccessRequest, Grant, Integration, Job, Resource, User
 from grantflow.store.types import utcnow
@@ -31,9 +31,13 @@ def _integration(session: Session, request: AccessRequest) -> Integration:
 
 
 def start_granting(session: Session, request: AccessRequest) -> None:
+    """Approved → granting, unless today's policy no longer allows the request: then it
+    ends failed with the reason and nothing is queued (services.request_policy)."""
     from grantflow.domain.request_states import Event
     from grantflow.services.access_requests import move
 
+    if request_policy.granting_refused(session, request):
+        return
     move(session, request, Event.START_GRANT, audit.SYSTEM)
     integ = _integration(session, request)
     user = session.get(User, request.requester_id)

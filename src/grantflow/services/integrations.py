@@ -12,13 +12,15 @@ from sqlalchemy.orm import Session
 
 from grantflow.aws import registry
 from grantflow.domain.integration_config import AwsOrganizationConfig, OwnerKind, OwnerRef
-from grantflow.services import audit, connectors, jobs
+from grantflow.domain.request_policy import Check
+from grantflow.services import audit, connectors, jobs, policy_withdrawal
 from grantflow.services.errors import Conflict, Invalid, NotFound
-from grantflow.store.models import Grant, Group, Integration, Job, SyncRun, User
+from grantflow.services.policy_withdrawal import Withdrawal
+from grantflow.store.models import AccessRequest, Grant, Group, Integration, Job, SyncRun, User
 from grantflow.store.types import utcnow
 
 INTEGRATION_TYPE = "aws-organization"
-LIVE_GRANT_STATES = ("pending", "granting", "granted", "revoking")
+HOLDING_GRANT_STATES = ("granting", "granted", "revoking")
 
 
 class Status:
@@ -174,9 +176,20 @@ def update(
     return row
 
 
-def set_enabled(session: Session, row: Integration, enabled: bool, actor: audit.Actor) -> None:
+def set_enabled(
+    session: Session, row: Integration, enabled: bool, actor: audit.Actor,
+    revoke_live: bool = False,
+) -> Withdrawal | None:  # fmt: skip
+    """Disabling fails the integration's pending requests and, with ``revoke_live``, revokes
+    its live ones (also when it is already disabled); see services.policy_withdrawal."""
+    if revoke_live and enabled:
+        raise Invalid("revoke_live applies when disabling", field="revoke_live")
+    if not enabled:
+        session.refresh(row, with_for_update=True)  # before approvals re-checking it
     if row.enabled == enabled:
-        return
+        if revoke_live:
+            return _withdraw(session, row, "disabled", revoke_live, actor)
+        return None
     row.enabled = enabled
     if enabled:
         row.status = Status.REFRESHING if row.last_sync_at else Status.INITIALIZING
@@ -186,40 +199,68 @@ def set_enabled(session: Session, row: Integration, enabled: bool, actor: audit.
         row.status = Status.DISABLED
         row.status_message = "disabled by an admin: no syncs, no new requests"
         row.next_sync_at = None
+    withdrawal = None if enabled else _withdraw(session, row, "disabled", revoke_live, actor)
     audit.record(session, actor, "integration.enabled" if enabled else "integration.disabled",
-                 "integration", row.id)  # fmt: skip
+                 "integration", row.id, _withdrawal_data(withdrawal, revoke_live))  # fmt: skip
+    return withdrawal
 
 
-def live_grant_count(session: Session, row: Integration) -> int:
-    from grantflow.store.models import AccessRequest
+def _withdraw(
+    session: Session, row: Integration, what: str, revoke_live: bool, actor: audit.Actor
+) -> Withdrawal:
+    reason = f"integration {row.name!r} was {what}"
+    check = Check.INTEGRATION_DELETED if what == "deleted" else Check.INTEGRATION_DISABLED
+    return policy_withdrawal.withdraw(session, AccessRequest.integration_id == row.id, reason,
+                                      check, revoke_live, actor)  # fmt: skip
 
+
+def _withdrawal_data(withdrawal: Withdrawal | None, revoke_live: bool) -> dict[str, Any] | None:
+    if withdrawal is None:
+        return None
+    return {"revoke_live": revoke_live, "failed_requests": list(withdrawal.failed),
+            "revoking_requests": list(withdrawal.revoking),
+            "live_requests": list(withdrawal.live)}  # fmt: skip
+
+
+def holding_grant_count(session: Session, row: Integration) -> int:
+    """Grants of this integration that hold access in AWS (or are getting or losing it)."""
     query = (
         select(func.count())
         .select_from(Grant)
         .join(AccessRequest, AccessRequest.id == Grant.request_id)
-        .where(AccessRequest.integration_id == row.id, Grant.state.in_(LIVE_GRANT_STATES))
+        .where(AccessRequest.integration_id == row.id, Grant.state.in_(HOLDING_GRANT_STATES))
     )
     return session.scalar(query) or 0
 
 
-def delete(session: Session, row: Integration, force: bool, actor: audit.Actor) -> None:
-    live = live_grant_count(session, row)
-    if live and not force:
+def delete(session: Session, row: Integration, revoke_live: bool, actor: audit.Actor) -> None:
+    """Delete: pending requests fail; live grants must be revoked first, or with
+    ``revoke_live`` (``force``) they are revoked through the normal path before it goes.
+    An integration that requests refer to stays, disabled, for their history."""
+    session.refresh(row, with_for_update=True)  # before approvals re-checking it
+    live = holding_grant_count(session, row)
+    if live and not revoke_live:
         raise Conflict(
-            f"{live} grant(s) of this integration are live; revoke them first or delete with "
-            "force=true (which revokes them in AWS before the integration goes)"
+            f"{live} grant(s) of this integration hold access; revoke them first or delete "
+            "with revoke_live=true (which revokes them in AWS before the integration goes)"
         )
+    withdrawal = _withdraw(session, row, "deleted", revoke_live, actor)
     audit.record(session, actor, "integration.deleted", "integration", row.id,
-                 {"before": _snapshot(row), "forced": force, "live_grants": live})  # fmt: skip
-    if live:
-        row.enabled = False
-        row.status = Status.DISABLED
-        row.status_message = "being deleted: revoking live grants first"
-        from grantflow.services import revocation
-
-        revocation.revoke_integration_grants(session, row, actor)
+                 {"before": _snapshot(row), "forced": revoke_live, "live_grants": live,
+                  **(_withdrawal_data(withdrawal, revoke_live) or {})})  # fmt: skip
+    referenced = session.scalar(
+        select(AccessRequest.id).where(AccessRequest.integration_id == row.id).limit(1)
+    )
+    if referenced is None:
+        session.delete(row)
         return
-    session.delete(row)
+    row.enabled = False
+    row.status = Status.DISABLED
+    row.next_sync_at = None
+    row.status_message = (
+        "being deleted: revoking live grants first" if live
+        else "deleted by an admin: kept (disabled) for the history of its access requests"
+    )  # fmt: skip
 
 
 def sync_in_flight(session: Session, row: Integration) -> SyncRun | None:

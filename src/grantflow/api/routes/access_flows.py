@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.patching import refuse_null
+from grantflow.api.withdrawals import RevokeLive, WithdrawalPublic, withdrawal_public
 from grantflow.domain.flows import FlowDefinition
 from grantflow.domain.notifications import FlowNotify
 from grantflow.services import access_flows, flows_as_code
@@ -138,20 +139,46 @@ def get(flow_id: str, ctx: Ctx, _admin: AdminUser) -> FlowPublic:
         return _public(access_flows.get(session, flow_id))
 
 
-@router.patch("/{flow_id}", response_model=FlowPublic)
+class FlowChanged(FlowPublic):
+    withdrawal: WithdrawalPublic | None = Field(
+        default=None, description="When the flow is disabled: what became of its requests"
+    )
+
+
+class FlowDeleted(BaseModel):
+    id: str
+    name: str
+    withdrawal: WithdrawalPublic = Field(description="What became of the flow's requests")
+
+
+@router.patch("/{flow_id}", response_model=FlowChanged)
 def update(
-    flow_id: str, body: FlowUpdate, ctx: Ctx, admin: AdminUser, request: Request
-) -> FlowPublic:
+    flow_id: str, body: FlowUpdate, ctx: Ctx, admin: AdminUser, request: Request,
+    revoke_live: RevokeLive = False,
+) -> FlowChanged:  # fmt: skip
+    """Disabling a flow fails its pending requests; see ``revoke_live`` for its live ones."""
     if body.definition is not None:
         _check_webhooks(body.definition.notify, ctx.settings, "definition")
     with transaction(ctx.sessions) as session:
         row = access_flows.get(session, flow_id)
         changes = {k: getattr(body, k) for k in body.model_fields_set}
-        access_flows.update(session, row, changes, actor_of(admin, request))
-        return _public(row)
+        withdrawal = access_flows.update(session, row, changes, actor_of(admin, request),
+                                         revoke_live)  # fmt: skip
+        again = f"PATCH /api/v1/access-flows/{row.id}?revoke_live=true"
+        return FlowChanged(
+            **_public(row).model_dump(),
+            withdrawal=withdrawal_public(withdrawal, again) if withdrawal else None,
+        )
 
 
-@router.delete("/{flow_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(flow_id: str, ctx: Ctx, admin: AdminUser, request: Request) -> None:
+@router.delete("/{flow_id}", response_model=FlowDeleted)
+def delete(
+    flow_id: str, ctx: Ctx, admin: AdminUser, request: Request, revoke_live: RevokeLive = False
+) -> FlowDeleted:
+    """Its pending requests fail; see ``revoke_live`` for its live ones."""
     with transaction(ctx.sessions) as session:
-        access_flows.delete(session, access_flows.get(session, flow_id), actor_of(admin, request))
+        row = access_flows.get(session, flow_id)
+        flow_name = row.name
+        withdrawal = access_flows.delete(session, row, actor_of(admin, request), revoke_live)
+        return FlowDeleted(id=flow_id, name=flow_name,
+                           withdrawal=withdrawal_public(withdrawal, None))  # fmt: skip

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from grantflow.api.deps import Ctx, CurrentUser, actor_of
 from grantflow.domain.authz import Principal, Role
 from grantflow.services import access_requests, grant_building
-from grantflow.services.errors import Forbidden, NotFound
+from grantflow.services.errors import Conflict, Forbidden, NotFound
 from grantflow.store.db import transaction
 from grantflow.store.models import AccessRequest, Approval, Grant, Integration, Resource, User
 
@@ -202,7 +202,11 @@ def _decide(
     with transaction(ctx.sessions) as session:
         row, me = _load(session, request_id, user)
         access_requests.decide(session, row, me, approve, body.reason, actor_of(user, request))
-        return to_public(session, row, me)
+        public = to_public(session, row, me)
+    if approve and public.state == "failed":
+        # today's policy no longer allows it (services.request_policy): failed, and committed
+        raise Conflict(f"approval refused, the request is now failed: {public.failure_reason}")
+    return public
 
 
 @router.post("/{request_id}/approve", response_model=RequestPublic)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from grantflow.api.deps import AdminUser, Ctx, CurrentUser, actor_of
 from grantflow.api.patching import refuse_null
+from grantflow.api.withdrawals import RevokeLive, WithdrawalPublic, withdrawal_public
 from grantflow.domain.integration_config import AwsOrganizationConfig, valid_name
 from grantflow.services import integrations
 from grantflow.services.integrations import IntegrationInput
@@ -173,19 +174,37 @@ def delete(
     ctx: Ctx,
     admin: AdminUser,
     request: Request,
-    force: Annotated[bool, Query(description="Revoke live grants first")] = False,
+    revoke_live: RevokeLive = False,
+    force: Annotated[bool, Query(description="Older name of revoke_live")] = False,
 ) -> None:
+    """Its pending requests fail; live grants make it 409 unless ``revoke_live``."""
     with transaction(ctx.sessions) as session:
         row = integrations.get(session, integration_id)
-        integrations.delete(session, row, force, actor_of(admin, request))
+        integrations.delete(session, row, revoke_live or force, actor_of(admin, request))
 
 
-@router.post("/{integration_id}/disable", response_model=IntegrationPublic)
-def disable(integration_id: str, ctx: Ctx, admin: AdminUser, request: Request) -> IntegrationPublic:
+class IntegrationDisabled(IntegrationPublic):
+    withdrawal: WithdrawalPublic | None = Field(
+        default=None, description="What became of its requests (None: it was already disabled)"
+    )
+
+
+@router.post("/{integration_id}/disable", response_model=IntegrationDisabled)
+def disable(
+    integration_id: str, ctx: Ctx, admin: AdminUser, request: Request,
+    revoke_live: RevokeLive = False,
+) -> IntegrationDisabled:  # fmt: skip
+    """Its pending requests fail; see ``revoke_live`` for its live ones (also when it is
+    already disabled)."""
     with transaction(ctx.sessions) as session:
         row = integrations.get(session, integration_id)
-        integrations.set_enabled(session, row, False, actor_of(admin, request))
-        return to_public(session, row)
+        withdrawal = integrations.set_enabled(session, row, False, actor_of(admin, request),
+                                              revoke_live)  # fmt: skip
+        again = f"POST /api/v1/integrations/{row.id}/disable?revoke_live=true"
+        return IntegrationDisabled(
+            **to_public(session, row).model_dump(),
+            withdrawal=withdrawal_public(withdrawal, again) if withdrawal else None,
+        )
 
 
 @router.post("/{integration_id}/enable", response_model=IntegrationPublic)

@@ -164,7 +164,7 @@ def test_start_type_the_code_approve_poll_and_the_token_works(app: App) -> None:
     for fact in (started["user_code"], "ann@laptop", "testclient", "grantflow-cli/test",
                  "Approve", "Deny"):  # fmt: skip
         assert fact in shown.text
-    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+ s ago\)", shown.text)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \((\d+ min )?\d+ s ago\)", shown.text)
     approved = _decide(browser, csrf, started["user_code"], "approve")
     assert approved.status_code == 200 and "is now signed in as" in approved.text
 
@@ -381,6 +381,7 @@ def _personal_token(app: App, username: str) -> str:
 
 CHROMIUM = "/usr/bin/chromium"
 GRANTFLOW = str(Path(sys.executable).with_name("grantflow"))
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
 @pytest.fixture
@@ -452,6 +453,8 @@ def test_a_person_types_the_code_in_chromium_and_the_cli_is_signed_in(
             expect(page.locator("#device-ip")).to_contain_text("127.0.0.1")
             expect(page.locator("#device-agent")).to_contain_text("grantflow-cli/")
             expect(page.locator("#device-label")).to_contain_text("@")
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "device-sign-in-confirm.png"), full_page=True)
             page.get_by_role("button", name="Approve").click()
             expect(page.locator("#device-done")).to_contain_text("is now signed in as carol",
                                                                  timeout=15_000)  # fmt: skip

@@ -28,10 +28,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "grantflow_read_only"  # execution option of ``read_transaction`` connections
+
+
 def _sqlite_begin(conn: Any) -> None:
     """Take SQLite's write lock up front, so read-then-write units (claiming a job,
-    appending to the audit chain) serialize instead of failing with "database is locked"."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    appending to the audit chain) serialize instead of failing with "database is locked".
+    A ``read_transaction`` begins deferred instead: in WAL mode it never waits for the
+    writer and never holds it up."""
+    read_only = conn.get_execution_options().get(READ_ONLY)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def build_engine(database_url: str, pool_size: int = 5) -> Engine:
@@ -72,6 +78,7 @@ def describe_target(engine: Engine) -> str:
 def check_connection(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})  # a ping never waits for the writer
             conn.execute(text("SELECT 1"))
     except OperationalError as err:
         reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
@@ -90,4 +97,16 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of reading: no write lock on SQLite (a deferred BEGIN), READ ONLY on
+    PostgreSQL (a write fails), and rolled back at the end, so nothing in it is kept."""
+    with factory() as session:
+        options: dict[str, Any] = {READ_ONLY: True}
+        if session.get_bind().dialect.name == "postgresql":
+            options["postgresql_readonly"] = True
+        session.connection(execution_options=options)
         yield session

@@ -97,13 +97,25 @@ class Settings(BaseSettings):
         'CIDR networks, or "*" for any (only when nothing but the proxy reaches the server)',
     )
     login_max_failures_per_user: int = Field(
-        default=5, ge=1, description="Failed password sign-ins per username per window"
+        default=5,
+        ge=1,
+        description="Failed password sign-ins of a username per window before each address "
+        "that failed for it waits before its next try (1 s, 2 s, 4 s …); never a lockout",
     )
     login_max_failures_per_ip: int = Field(
-        default=20, ge=1, description="Failed password sign-ins per client IP per window"
+        default=20,
+        ge=1,
+        description="Failed password sign-ins per client address (IPv6: per /64) per window; "
+        "more are refused until the window frees",
     )
     login_failure_window_seconds: int = Field(
         default=300, ge=10, description="Window over which failed sign-ins are counted"
+    )
+    login_max_delay_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Longest wait between an address's tries at one username after failures",
     )
     oidc_issuer: str | None = Field(
         default=None, description="OIDC issuer URL; enables single sign-on when set"
@@ -119,7 +131,8 @@ class Settings(BaseSettings):
     )
     oidc_require_verified_email: bool = Field(
         default=True,
-        description="Match users by the email claim only when email_verified is true",
+        description="Kept for old configurations; false is ignored (with a warning): a first "
+        "sign-in links to an existing account only by a verified email",
     )
 
     # Notifications (notify/): each channel is on when configured; flows may narrow them

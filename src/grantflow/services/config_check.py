@@ -1,13 +1,25 @@
-"""`grantflow config check`: every problem of a configuration, not just the first one."""
+"""`grantflow config check`: every problem of a configuration, not just the first one.
+
+It agrees with `serve` (single sign-on is read by the same ``OidcConfig.from_settings``) and
+changes nothing: an SQLite file that does not exist yet is reported, not created.
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
+import zlib
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
+from grantflow.services.oidc_client import OidcConfig
+from grantflow.services.oidc_login import risky_settings
 from grantflow.settings import Settings
 from grantflow.store.db import DatabaseUnavailable, build_engine, check_connection
 from grantflow.store.migrate import current_revision
@@ -37,17 +49,59 @@ def _settings_findings(err: ValidationError) -> list[Finding]:
     return out
 
 
+# Words people type into secrets: the long ones in any case, the short ones in lower case
+# (so that a random token, which holds some five letters by chance, is not flagged).
+_WEAK_WORDS = ("password", "passw0rd", "changeme", "secret", "grantflow", "letmein", "qwerty",
+               "example", "default")  # fmt: skip
+_WEAK_SHORT = ("admin", "token", "test", "demo")
+MIN_SECRET_BITS = 80  # character entropy x length; a random hex of 32 characters scores ~115
+
+
+def weak_secret(secret: str) -> str | None:
+    """Why a secret that should be random looks guessable, or None. A heuristic: character
+    entropy times length, repetition (it compresses, or repeats its trigrams) and words that
+    people type; a random token of 32 characters or more passes all of them."""
+    if len(secret) < 32:
+        return "shorter than 32 characters: use a random secret"
+    lowered = secret.lower()
+    word = next((w for w in _WEAK_WORDS if w in lowered), None)
+    word = word or next((w for w in _WEAK_SHORT if w in secret), None)
+    if word is not None:
+        return f"contains {word!r}: use a random secret (e.g. `openssl rand -base64 32`)"
+    counts = Counter(secret)
+    per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    trigrams = [secret[i : i + 3] for i in range(len(secret) - 2)]
+    repeats = 1 - len(set(trigrams)) / len(trigrams)
+    squeezed = len(zlib.compress(secret.encode("utf-8"), 9)) < len(secret) * 0.75
+    steps = [ord(b) - ord(a) for a, b in itertools.pairwise(secret)]
+    sequence = max(steps.count(1), steps.count(-1)) > len(steps) / 2  # abcdef…, 987…
+    if per_char * len(secret) < MIN_SECRET_BITS or repeats > 0.25 or squeezed or sequence:
+        return "low entropy (few distinct characters or repeated parts): use a random secret"
+    return None
+
+
+def _oidc(settings: Settings) -> list[Finding]:
+    """What `serve` makes of the single sign-on settings, and what weakens it."""
+    try:
+        config = OidcConfig.from_settings(settings)
+    except ValueError as err:
+        return [Finding(Level.ERROR, "GRANTFLOW_OIDC_CLIENT_ID", str(err))]
+    if config is None:
+        given = {"GRANTFLOW_OIDC_CLIENT_ID": settings.oidc_client_id,
+                 "GRANTFLOW_OIDC_CLIENT_SECRET": settings.oidc_client_secret}  # fmt: skip
+        stray = [name for name, value in given.items() if value]
+        why = "ignored: single sign-on is off without GRANTFLOW_OIDC_ISSUER"
+        return [Finding(Level.WARNING, name, why) for name in stray]
+    out = [Finding(Level.WARNING, name, why) for name, why in risky_settings(settings)]
+    if config.client_secret is None:
+        why = ("no client secret: a public client (PKCE only), as `serve` runs it; register "
+               "the client as public at the identity provider, or set the secret")  # fmt: skip
+        out.append(Finding(Level.OK, "GRANTFLOW_OIDC_CLIENT_SECRET", why))
+    return out
+
+
 def _coherence(settings: Settings) -> list[Finding]:
-    out = []
-    oidc = [settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret]
-    if any(oidc) and not all(oidc):
-        out.append(
-            Finding(
-                Level.ERROR,
-                "GRANTFLOW_OIDC_*",
-                "OIDC needs issuer, client id and client secret together",
-            )
-        )
+    out = _oidc(settings)
     base = urlsplit(settings.base_url)
     if base.scheme == "https" and not settings.cookie_secure:
         out.append(
@@ -83,14 +137,9 @@ def _coherence(settings: Settings) -> list[Finding]:
             )
         )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    if token is not None and len(token) < 32:
-        out.append(
-            Finding(
-                Level.ERROR,
-                "GRANTFLOW_ADMIN_TOKEN",
-                "shorter than 32 characters: use a random secret",
-            )
-        )
+    weakness = weak_secret(token) if token is not None else None
+    if weakness is not None:
+        out.append(Finding(Level.ERROR, "GRANTFLOW_ADMIN_TOKEN", weakness))
     if settings.database_url.startswith("sqlite"):
         out.append(
             Finding(
@@ -121,7 +170,22 @@ def _slack(settings: Settings) -> list[Finding]:
     return out
 
 
+def _sqlite_file(database_url: str) -> Path | None:
+    """The file of an SQLite URL (None for other databases and in-memory SQLite)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
 def _database(settings: Settings) -> list[Finding]:
+    path = _sqlite_file(settings.database_url)
+    if path is not None and not path.exists():
+        if not path.parent.is_dir():
+            why = f"the directory of {path} does not exist"
+            return [Finding(Level.ERROR, "GRANTFLOW_DATABASE_URL", why)]
+        why = f"{path} does not exist yet: `grantflow db upgrade` (or serve) creates it"
+        return [Finding(Level.WARNING, "GRANTFLOW_DATABASE_URL", why)]
     engine = build_engine(settings.database_url, settings.db_pool_size)
     try:
         check_connection(engine)

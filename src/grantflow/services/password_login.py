@@ -1,20 +1,31 @@
-"""Password sign-in for local users, with failures limited per username and per client IP.
+"""Password sign-in for local users: a hard limit per client address, progressive delays per
+account, and never a lockout.
+
+- **Per address** (IPv6: per /64): more than ``per_ip`` failures in the window and the address
+  is refused (429) until the window frees; an attacker spends its own budget only.
+- **Per account**: after ``free`` failures of a username in the window (from anywhere), each
+  further attempt *from an address that failed for it* waits 1 s, 2 s, 4 s … (capped at
+  ``max_delay``) after that address's latest failure. An address that has not failed for the
+  account is not delayed, so nobody can lock a person (an admin) out by failing sign-ins in
+  their name: the right password from an address that is not itself over its limit works.
 
 Every attempt is written to ``login_attempts`` *before* the password is checked and counted
-in the same step, so parallel guesses cannot slip past the limit; a success removes its own
-row and the username's earlier failures (the IP's stay). Unknown users, users without a
-password, deactivated users and wrong passwords all get the same answer after the same argon2
-work, so the answer says nothing about which usernames exist.
+in the same step, so parallel guesses cannot slip past either rule (a refused attempt removes
+its row again). A success removes its row and the earlier failures of the same username from
+the same address; other addresses' failures stay and keep delaying them. Unknown users, users
+without a password, deactivated users and wrong passwords all get the same answer after the
+same argon2 work, so the answer says nothing about which usernames exist.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.services import audit, passwords
@@ -44,17 +55,26 @@ class TooManyAttempts(ServiceError):
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
-    per_user: int
+    free: int  # failures of a username before its failing addresses are delayed
     per_ip: int
     window: timedelta
+    max_delay: timedelta
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LoginLimits:
         return cls(
-            per_user=settings.login_max_failures_per_user,
+            free=settings.login_max_failures_per_user,
             per_ip=settings.login_max_failures_per_ip,
             window=timedelta(seconds=settings.login_failure_window_seconds),
+            max_delay=timedelta(seconds=settings.login_max_delay_seconds),
         )
+
+    def delay(self, failures: int) -> timedelta:
+        """How long an address that failed waits, after ``failures`` of the account."""
+        if failures < self.free:
+            return timedelta(0)
+        doublings = min(failures - self.free, 30)
+        return min(timedelta(seconds=2**doublings), self.max_delay)
 
 
 def username_key(username: str) -> str:
@@ -63,57 +83,95 @@ def username_key(username: str) -> str:
     return hashlib.sha256(username.strip().casefold().encode("utf-8")).hexdigest()
 
 
-def _reserve(sessions: sessionmaker[Session], key: str, ip: str, limits: LoginLimits) -> str:
-    """Record the attempt, then count it with the others; raise when over either limit."""
+def address_key(client_ip: str) -> str:
+    """What an address is counted under: IPv6 by its /64 (one host usually holds the whole
+    network), IPv4 and anything unparsable as given."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def _seconds_until(when: datetime, now: datetime) -> int:
+    return max(1, math.ceil((when - now).total_seconds()))
+
+
+def _ip_wait(session: Session, ip: str, attempt_id: str, limits: LoginLimits) -> int | None:
+    """Seconds until the address has fewer than ``per_ip`` other attempts in the window."""
     now = utcnow()
-    since = now - limits.window
+    times = session.scalars(
+        select(LoginAttempt.occurred_at)
+        .where(
+            LoginAttempt.client_ip == ip,
+            LoginAttempt.id != attempt_id,
+            LoginAttempt.occurred_at >= now - limits.window,
+        )
+        .order_by(LoginAttempt.occurred_at)
+    ).all()
+    if len(times) < limits.per_ip:
+        return None
+    return _seconds_until(times[len(times) - limits.per_ip] + limits.window, now)
+
+
+def _account_wait(
+    session: Session, key: str, ip: str, attempt_id: str, limits: LoginLimits
+) -> int | None:
+    """Seconds this address still waits before trying this account again, or None."""
+    now = utcnow()
+    others: ColumnElement[bool] = LoginAttempt.id != attempt_id
+    recent = LoginAttempt.occurred_at >= now - limits.window
+    failures = session.scalar(
+        select(func.count()).where(LoginAttempt.username_hash == key, others, recent)
+    )
+    delay = limits.delay(int(failures or 0))
+    if not delay:
+        return None
+    last = session.scalar(
+        select(func.max(LoginAttempt.occurred_at)).where(
+            LoginAttempt.username_hash == key, LoginAttempt.client_ip == ip, others, recent
+        )
+    )
+    if last is None or last + delay <= now:
+        return None
+    return _seconds_until(last + delay, now)
+
+
+def _reserve(sessions: sessionmaker[Session], key: str, ip: str, limits: LoginLimits) -> str:
+    """Record the attempt, then count it with the others; raise when a rule refuses it."""
+    now = utcnow()
     with transaction(sessions) as session:
-        session.execute(delete(LoginAttempt).where(LoginAttempt.occurred_at < since))
+        session.execute(delete(LoginAttempt).where(LoginAttempt.occurred_at < now - limits.window))
         row = LoginAttempt(username_hash=key, client_ip=ip, occurred_at=now)
         session.add(row)
         session.flush()
         attempt_id = row.id
     with transaction(sessions) as session:
         waits = [
-            _wait(session, LoginAttempt.username_hash == key, limits.per_user, limits, since),
-            _wait(session, LoginAttempt.client_ip == ip, limits.per_ip, limits, since),
+            _ip_wait(session, ip, attempt_id, limits),
+            _account_wait(session, key, ip, attempt_id, limits),
         ]
         over = [w for w in waits if w is not None]
-        retry_after = max(over) if over else None
-        if retry_after is not None:
+        if over:
             session.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
-    if retry_after is not None:
-        raise TooManyAttempts(retry_after)
+    if over:
+        raise TooManyAttempts(max(over))
     return attempt_id
 
 
-def _wait(
-    session: Session,
-    match: ColumnElement[bool],
-    limit: int,
-    limits: LoginLimits,
-    since: datetime,
-) -> int | None:
-    """Seconds until fewer than ``limit`` earlier attempts remain in the window, or None
-    when this attempt (the newest row) is within the limit."""
-    times = session.scalars(
-        select(LoginAttempt.occurred_at)
-        .where(match, LoginAttempt.occurred_at >= since)
-        .order_by(LoginAttempt.occurred_at)
-    ).all()
-    earlier = len(times) - 1
-    if earlier < limit:
-        return None
-    frees_at = times[earlier - limit] + limits.window
-    return max(1, math.ceil((frees_at - utcnow()).total_seconds()))
-
-
-def _settle(sessions: sessionmaker[Session], attempt_id: str, key: str | None) -> None:
-    """A success: forget this attempt and, for the username, the failures before it."""
+def _settle(sessions: sessionmaker[Session], attempt_id: str, key: str, ip: str) -> None:
+    """A success: forget this attempt and the username's earlier failures from this address."""
     with transaction(sessions) as session:
         session.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
-        if key is not None:
-            session.execute(delete(LoginAttempt).where(LoginAttempt.username_hash == key))
+        session.execute(
+            delete(LoginAttempt).where(
+                LoginAttempt.username_hash == key, LoginAttempt.client_ip == ip
+            )
+        )
 
 
 def authenticate(
@@ -128,8 +186,8 @@ def authenticate(
 
     Raises ``TooManyAttempts`` (before any password work) or ``InvalidCredentials``.
     """
-    key = username_key(username)
-    attempt_id = _reserve(sessions, key, client_ip, limits)
+    key, ip = username_key(username), address_key(client_ip)
+    attempt_id = _reserve(sessions, key, ip, limits)
     with transaction(sessions) as session:
         user = session.scalar(
             select(User).where(User.deleted_at.is_(None), User.username == username.strip())
@@ -143,7 +201,7 @@ def authenticate(
     else:
         ok = passwords.verify(stored, password)
     if ok and active and user_id is not None:
-        _settle(sessions, attempt_id, key)
+        _settle(sessions, attempt_id, key, ip)
         if stored is not None and passwords.needs_rehash(stored):
             _rehash(sessions, user_id, password)
         return user_id

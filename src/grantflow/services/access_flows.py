@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.flows import FlowDefinition, FlowView, RequesterView, ResourceView
-from grantflow.domain.integration_config import AwsOrganizationConfig
 from grantflow.domain.request_policy import Check
 from grantflow.services import audit, integrations, policy_withdrawal
 from grantflow.services.errors import Conflict, Invalid, NotFound
@@ -183,8 +182,7 @@ def flow_views(session: Session, rows: Iterable[AccessFlow] | None = None) -> li
     for row in rows:
         if row.integration_id not in by_integration:
             integ = integrations.get(session, row.integration_id)
-            config = AwsOrganizationConfig.model_validate(integ.config)
-            refs = integration_owner_refs(session, config) if integ.enabled else []
+            refs = integration_owner_refs(session, integ) if integ.enabled else []
             by_integration[row.integration_id] = (integ.enabled, tuple(refs))
         integ_enabled, owners = by_integration[row.integration_id]
         definition = FlowDefinition.model_validate(row.definition)

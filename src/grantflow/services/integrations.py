@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 from grantflow.aws import registry
 from grantflow.domain.integration_config import AwsOrganizationConfig, OwnerKind, OwnerRef
 from grantflow.domain.request_policy import Check
-from grantflow.services import audit, connectors, jobs, policy_withdrawal
+from grantflow.services import audit, connectors, jobs, policy_withdrawal, principals
 from grantflow.services.errors import Conflict, Invalid, NotFound
+from grantflow.services.owners import group_named
 from grantflow.services.policy_withdrawal import Withdrawal
-from grantflow.store.models import AccessRequest, Grant, Group, Integration, Job, SyncRun, User
+from grantflow.store.models import AccessRequest, Grant, Integration, Job, SyncRun, User
 from grantflow.store.types import utcnow
 
 INTEGRATION_TYPE = "aws-organization"
@@ -71,7 +72,9 @@ def check_resource_types(types: list[str]) -> list[str]:
     return types
 
 
-def check_owners_exist(session: Session, owners: list[OwnerRef]) -> None:
+def check_owners_exist(session: Session, owners: list[OwnerRef], store: str | None) -> None:
+    """Every owner names a user, or a group of the integration's own identity store (known
+    after its first sync) or a local or SCIM group."""
     for owner in owners:
         if owner.kind is OwnerKind.USER:
             found = session.scalar(
@@ -80,12 +83,12 @@ def check_owners_exist(session: Session, owners: list[OwnerRef]) -> None:
                 )
             )
         else:
-            found = session.scalar(
-                select(Group.id).where(func.lower(Group.name) == owner.value.lower())
-            )
+            found = group_named(session, owner.value, store)
         if found is None:
+            later = store or owner.kind is OwnerKind.USER
             raise Invalid(
-                f"no {owner.kind.value} named {owner.value!r} in the directory",
+                f"no {owner.kind.value} named {owner.value!r} in this integration's directory"
+                + ("" if later else " (its Identity Center groups are known after its first sync)"),
                 field="config.integration_owners",
             )
 
@@ -100,7 +103,7 @@ def create(session: Session, data: IntegrationInput, actor: audit.Actor) -> Inte
     _check_name_free(session, data.name)
     connectors.get(session, data.connector_id)
     check_resource_types(data.resource_types)
-    check_owners_exist(session, data.config.integration_owners)
+    check_owners_exist(session, data.config.integration_owners, None)
     row = Integration(
         name=data.name,
         type=INTEGRATION_TYPE,
@@ -163,7 +166,7 @@ def update(
         row.resource_types = check_resource_types(changes["resource_types"])
     if "config" in changes:
         config: AwsOrganizationConfig = changes["config"]
-        check_owners_exist(session, config.integration_owners)
+        check_owners_exist(session, config.integration_owners, principals.store_of(row))
         row.config = config.model_dump(mode="json")
     if "sync_interval_seconds" in changes:
         row.sync_interval_seconds = changes["sync_interval_seconds"]

@@ -3,7 +3,7 @@ integration owners. The matching rules live in ``domain.owners``."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.integration_config import AwsOrganizationConfig, OwnerKind
@@ -16,22 +16,47 @@ from grantflow.domain.owners import (
     UserView,
     resolve_owners,
 )
+from grantflow.services import principals
 from grantflow.store.models import Group, Integration, Resource, User
 
 TAG_SOURCE = "resource_owner_tag"
 FALLBACK_SOURCE = "integration_owner"
+IDENTITY_CENTER = "identity_center"
 
 
-def directory_view(session: Session) -> DirectoryView:
+def owner_groups(store: str | None) -> ColumnElement[bool]:
+    """The groups an integration's owner settings may name: its own identity store's groups
+    and the local and SCIM groups (directory ""), never another organization's."""
+    local = and_(Group.directory == "", Group.source != IDENTITY_CENTER)
+    return or_(local, Group.directory == store) if store else local
+
+
+def group_named(session: Session, name: str, store: str | None) -> str | None:
+    """The id of the group called ``name`` (case-insensitively) among ``owner_groups``; a
+    name in both places is the integration's own group."""
+    rows = session.execute(
+        select(Group.id, Group.directory).where(
+            owner_groups(store), func.lower(Group.name) == name.strip().lower()
+        )
+    ).all()
+    return min(rows, key=lambda r: r.directory != store).id if rows else None
+
+
+def directory_view(session: Session, store: str | None) -> DirectoryView:
     users = tuple(
         UserView(u.id, u.username, u.email, u.active, dict(u.attributes or {}))
         for u in session.scalars(select(User).where(User.deleted_at.is_(None)))
     )
-    groups = tuple(GroupView(g.id, g.name) for g in session.scalars(select(Group)))
+    groups = tuple(
+        GroupView(g.id, g.name) for g in session.scalars(select(Group).where(owner_groups(store)))
+    )
     return DirectoryView(users=users, groups=groups)
 
 
-def integration_owner_refs(session: Session, config: AwsOrganizationConfig) -> list[str]:
+def integration_owner_refs(session: Session, row: Integration) -> list[str]:
+    """The integration owners' refs; group names resolve in the integration's directory."""
+    config = AwsOrganizationConfig.model_validate(row.config)
+    store = principals.store_of(row)
     refs: list[str] = []
     for owner in config.integration_owners:
         if owner.kind is OwnerKind.USER:
@@ -42,12 +67,8 @@ def integration_owner_refs(session: Session, config: AwsOrganizationConfig) -> l
             )
             if found:
                 refs.append(f"user:{found}")
-        else:
-            found = session.scalar(
-                select(Group.id).where(func.lower(Group.name) == owner.value.lower())
-            )
-            if found:
-                refs.append(f"group:{found}")
+        elif (group_id := group_named(session, owner.value, store)) is not None:
+            refs.append(f"group:{group_id}")
     return sorted(refs)
 
 
@@ -57,12 +78,12 @@ def _refs(owners: Owners) -> list[str]:
 
 def resolve_integration_owners(session: Session, row: Integration) -> None:
     config = AwsOrganizationConfig.model_validate(row.config)
-    fallback = integration_owner_refs(session, config)
+    fallback = integration_owner_refs(session, row)
     setting = config.resource_owner
     attr = None
     if setting is not None:
         attr = OwnerAttribute(OwnerAttributeKind(setting.attribute.value), setting.attribute_name)
-    view = directory_view(session) if attr else DirectoryView()
+    view = directory_view(session, principals.store_of(row)) if attr else DirectoryView()
     for resource in session.scalars(select(Resource).where(Resource.integration_id == row.id)):
         attributes = dict(resource.attributes or {})
         refs: list[str] = []

@@ -5,11 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from grantflow.domain.authz import Principal, PrincipalKind, Role
-from grantflow.domain.secrets import hash_token, issue_token, token_matches
+from grantflow.domain.secrets import (
+    PUBLIC_PREFIX_MIN_LENGTH,
+    hash_token,
+    is_public_prefix,
+    issue_token,
+    public_id,
+    token_matches,
+)
 from grantflow.services import audit
 from grantflow.services.errors import NotFound
 from grantflow.store.models import ApiToken, Connector, User
@@ -18,6 +25,34 @@ from grantflow.store.types import utcnow
 PERSONAL_PREFIX = "gf_pat"
 SCIM_PREFIX = "gf_scim"
 BOOTSTRAP_ADMIN = "admin"
+CONNECTOR_LABEL = "gf_con"
+# What lists show for a token whose secret does not start with a public id of ours (a
+# configured bootstrap token, tokens made before public ids): the kind, "~", a random label.
+_LABELS = {"bootstrap": "admin", "personal": PERSONAL_PREFIX, "scim": SCIM_PREFIX}
+
+
+def label_for(kind: str) -> str:
+    """A display prefix that is no part of any secret (``~`` marks it as a label)."""
+    return f"{kind}~{public_id()}"
+
+
+def hide_legacy_prefixes(session: Session) -> int:
+    """Replace every stored prefix that is the start of a secret (tokens made before public
+    ids, a configured bootstrap token's first 10 characters) with a label; audited."""
+    hidden = 0
+    short = PUBLIC_PREFIX_MIN_LENGTH  # every public prefix is at least this long
+    for token in session.scalars(select(ApiToken).where(func.length(ApiToken.prefix) < short)):
+        if not is_public_prefix(token.prefix):
+            token.prefix = label_for(_LABELS.get(token.kind, "token"))
+            hidden += 1
+    rows = select(Connector).where(func.length(Connector.token_prefix) < short)
+    for connector in session.scalars(rows):
+        if not is_public_prefix(connector.token_prefix):
+            connector.token_prefix = label_for(CONNECTOR_LABEL)
+            hidden += 1
+    if hidden:
+        audit.record(session, audit.SYSTEM, "token.prefixes_hidden", data={"count": hidden})
+    return hidden
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +129,10 @@ def ensure_bootstrap_admin(session: Session, configured: str | None) -> str | No
 
     With ``configured`` (GRANTFLOW_ADMIN_TOKEN) that exact token becomes the bootstrap token.
     Without it, a token is generated only when no bootstrap token exists yet; the plaintext is
-    returned once, for the caller to print, and never again.
+    returned once, for the caller to print, and never again. Stored prefixes that are part of
+    a secret (older versions stored them) are replaced first.
     """
+    hide_legacy_prefixes(session)
     admin = session.scalar(
         select(User).where(User.deleted_at.is_(None), User.username == BOOTSTRAP_ADMIN)
     )
@@ -114,7 +151,7 @@ def ensure_bootstrap_admin(session: Session, configured: str | None) -> str | No
             return None
         for token in existing:
             token.revoked_at = utcnow()
-        prefix = configured[:10]
+        prefix = label_for(_LABELS["bootstrap"])  # never the token's own characters
         session.add(
             ApiToken(
                 name="bootstrap",

@@ -279,6 +279,7 @@ async def plan(request_id: str, ctx: Ctx, user: CurrentUser) -> PlanPublic:
 
     from grantflow.services import plans
     from grantflow.services.errors import Unavailable
+    from grantflow.store.db import read_transaction
     from grantflow.store.models import Job
 
     def enqueue() -> str:
@@ -294,9 +295,12 @@ async def plan(request_id: str, ctx: Ctx, user: CurrentUser) -> PlanPublic:
         raise HTTPException(err.status, err.message, headers=retry) from err
 
     def outcome(job_id: str) -> Job | None:
-        with transaction(ctx.sessions) as session:
+        with read_transaction(ctx.sessions) as session:  # waiting callers never take a lock
             job = session.get(Job, job_id)
-            return job if job is not None and job.finished_at is not None else None
+            if job is None or job.finished_at is None:
+                return None
+            session.expunge(job)
+            return job
 
     deadline = time.monotonic() + PLAN_WAIT_SECONDS
     while time.monotonic() < deadline:

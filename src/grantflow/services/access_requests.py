@@ -5,6 +5,7 @@ Every move goes through ``domain.request_states.transition`` and is an audit eve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -96,11 +97,19 @@ def access_flows_resolve(
     return resolve_approvers(view, [access_flows.resource_view(r) for r in resources])
 
 
-def _without_requester(sets: tuple[ApproverSet, ...], user: User) -> tuple[ApproverSet, ...]:
-    """The requester never approves their own request: drop them from named principals."""
-    mine = f"user:{user.id}"
+def _without_requester(
+    session: Session, sets: tuple[ApproverSet, ...], user: User
+) -> tuple[ApproverSet, ...]:
+    """The requester never approves their own request: drop them, and every other account of
+    the same person (``principals.same_person``), from the named principals."""
+
+    def theirs(ref: str) -> bool:
+        kind, _, user_id = ref.partition(":")
+        other = session.get(User, user_id) if kind == "user" else None
+        return other is not None and principals.same_person(session, user, other)
+
     return tuple(
-        ApproverSet(s.label, s.why, tuple(p for p in s.principals if p != mine), s.required)
+        ApproverSet(s.label, s.why, tuple(p for p in s.principals if not theirs(p)), s.required)
         for s in sets
     )
 
@@ -125,6 +134,25 @@ def approval_sets(request: AccessRequest) -> tuple[ApprovalMode, tuple[ApproverS
     return ApprovalMode(data.get("mode", "any")), sets
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A request checked against today's policy (``check_submission``, in a read
+    transaction), ready to be written by ``record_submission`` (in a short write one)."""
+
+    user_id: str
+    resource_ids: tuple[str, ...]
+    integration_id: str
+    resource_type: str
+    permission: str
+    duration: int
+    justification: str
+    flow_id: str
+    flow_name: str
+    flow_definition: dict[str, Any]  # as evaluated: the write refuses if the flow changed since
+    mode: ApprovalMode
+    sets: tuple[ApproverSet, ...]
+
+
 def submit(
     session: Session,
     user: User,
@@ -134,6 +162,24 @@ def submit(
     justification: str,
     actor: audit.Actor,
 ) -> AccessRequest:
+    """Check and write in one transaction (tests, scripts). The API checks in a read
+    transaction first and writes in a short one (``check_submission``, ``record_submission``):
+    nothing a member types is matched or evaluated while the write lock is held."""
+    checked = check_submission(session, user, resource_ids, permission, duration_seconds,
+                               justification)  # fmt: skip
+    return record_submission(session, user, checked, actor)
+
+
+def check_submission(
+    session: Session,
+    user: User,
+    resource_ids: list[str],
+    permission: str,
+    duration_seconds: int | None,
+    justification: str,
+) -> Submission:
+    """Every check of a new request, reading only: which flow allows it, its duration, the
+    justification (RE2, linear time), the requester's principal and the approvers."""
     resources = list(session.scalars(select(Resource).where(Resource.id.in_(resource_ids))))
     missing = set(resource_ids) - {r.id for r in resources}
     if missing:
@@ -142,7 +188,7 @@ def submit(
         raise Invalid("all resources of one request must be of one type and integration",
                       field="resource_ids")  # fmt: skip
     allowed, flow = _pick_flow(session, user, resources, permission)
-    definition = FlowDefinition.model_validate(flow.definition)
+    definition = FlowDefinition.stored(flow.definition)
     duration = duration_seconds or definition.default_duration_seconds
     if duration > definition.max_duration_seconds:
         raise Invalid(f"at most {definition.max_duration_seconds} seconds through flow "
@@ -156,25 +202,51 @@ def submit(
         raise Invalid(f"{user.username} cannot receive AWS grants in this integration: no "
                       "active user of its Identity Center matches their username or email",
                       field="requester")  # fmt: skip
-    sets = _without_requester(allowed.approver_sets, user)
+    sets = _without_requester(session, allowed.approver_sets, user)
     if allowed.mode is not ApprovalMode.AUTO and all(not s.principals for s in sets):
         raise Invalid("nobody but you could approve this request; ask an admin to name an "
                       "approver or integration owner", field="resource_ids")  # fmt: skip
+    return Submission(
+        user_id=user.id, resource_ids=tuple(dict.fromkeys(resource_ids)),
+        integration_id=resources[0].integration_id,
+        resource_type=resources[0].type, permission=permission, duration=duration,
+        justification=justification, flow_id=flow.id, flow_name=flow.name,
+        flow_definition=flow.definition, mode=allowed.mode, sets=sets,
+    )  # fmt: skip
+
+
+def record_submission(
+    session: Session, user: User, checked: Submission, actor: audit.Actor
+) -> AccessRequest:
+    """Write a checked request: cheap lookups only. A flow changed, disabled or deleted since
+    the check (or resources gone) answers 409: submit again. Whatever else changed in between
+    (groups, attributes) the re-check before granting catches (``services.request_policy``)."""
+    if user.id != checked.user_id or not user.active:
+        raise Forbidden("your account is deactivated")
+    flow = session.get(AccessFlow, checked.flow_id)
+    if flow is None or not flow.enabled or flow.definition != checked.flow_definition:
+        raise Conflict(f"access flow {checked.flow_name!r} changed while your request was "
+                       "checked; submit it again")  # fmt: skip
+    found = session.scalars(select(Resource.id).where(Resource.id.in_(checked.resource_ids)))
+    if set(found) != set(checked.resource_ids):
+        raise Conflict("a resource of this request was removed while it was checked; submit "
+                       "it again")  # fmt: skip
     request = AccessRequest(
-        requester_id=user.id, integration_id=resources[0].integration_id, flow_id=flow.id,
-        resource_type=resources[0].type, permission=permission, justification=justification,
-        duration_seconds=duration, state=RequestState.PENDING.value,
-        approval=_approval_json(allowed.mode, sets),
+        requester_id=user.id, integration_id=checked.integration_id, flow_id=flow.id,
+        resource_type=checked.resource_type, permission=checked.permission,
+        justification=checked.justification, duration_seconds=checked.duration,
+        state=RequestState.PENDING.value, approval=_approval_json(checked.mode, checked.sets),
     )  # fmt: skip
     session.add(request)
     session.flush()
-    for resource in resources:
-        session.add(Grant(request_id=request.id, resource_id=resource.id, state="pending"))
+    for resource_id in checked.resource_ids:
+        session.add(Grant(request_id=request.id, resource_id=resource_id, state="pending"))
     session.flush()
     audit.record(session, actor, "request.created", "access_request", request.id,
-                 {"flow": flow.name, "resources": resource_ids, "permission": permission,
-                  "duration_seconds": duration, "justification": justification})  # fmt: skip
-    if allowed.mode is ApprovalMode.AUTO:
+                 {"flow": flow.name, "resources": list(checked.resource_ids),
+                  "permission": checked.permission, "duration_seconds": checked.duration,
+                  "justification": checked.justification})  # fmt: skip
+    if checked.mode is ApprovalMode.AUTO:
         move(session, request, Event.APPROVE, audit.SYSTEM, {"auto": True})
         request.approved_at = utcnow()
         grant_jobs.start_granting(session, request)
@@ -189,11 +261,40 @@ def _user_groups(session: Session, user_id: str) -> frozenset[str]:
     )
 
 
+def _is_requester(session: Session, request: AccessRequest, user: User) -> bool:
+    """The requester, or another account of the same person: one that shares the principal
+    the grant goes to (or any principal) or the requester's email."""
+    requester = session.get(User, request.requester_id)
+    return user.id == request.requester_id or (
+        requester is not None and principals.same_person(session, requester, user)
+    )
+
+
 def can_approve(session: Session, request: AccessRequest, user: User) -> bool:
-    if user.id == request.requester_id or not user.active:
+    if not user.active or _is_requester(session, request, user):
         return False
     _, sets = approval_sets(request)
     return may_decide(user.id, _user_groups(session, user.id), sets)
+
+
+def _votes(session: Session, request: AccessRequest) -> list[Vote]:
+    """The request's votes, by person: accounts of one person count once, the requester's
+    other accounts not at all."""
+    rows = list(
+        session.scalars(
+            select(Approval)
+            .where(Approval.request_id == request.id)
+            .order_by(Approval.created_at, Approval.id)
+        )
+    )
+    person = principals.people(session, [request.requester_id] + [a.approver_id for a in rows])
+    mine = person[request.requester_id]
+    return [
+        Vote(a.approver_id, _user_groups(session, a.approver_id), a.decision == "approve",
+             person[a.approver_id])
+        for a in rows
+        if person[a.approver_id] != mine
+    ]  # fmt: skip
 
 
 def decide(
@@ -202,6 +303,9 @@ def decide(
 ) -> None:  # fmt: skip
     if approver.id == request.requester_id:
         raise Forbidden("you cannot approve or reject your own request")
+    if _is_requester(session, request, approver):
+        raise Forbidden("you cannot approve or reject this request: you and the requester are "
+                        "one person (a shared Identity Center user or email)")  # fmt: skip
     if not can_approve(session, request, approver):
         raise Forbidden("you are not an approver of this request")
     if request.state != RequestState.PENDING.value:
@@ -209,12 +313,16 @@ def decide(
     if approve and request_policy.approval_refused(session, request, actor):
         return  # today's policy no longer allows it: failed, with the reason
     flow = session.get(AccessFlow, request.flow_id) if request.flow_id else None
-    needs_reason = flow and FlowDefinition.model_validate(flow.definition).approver_reason_required
+    needs_reason = flow and FlowDefinition.stored(flow.definition).approver_reason_required
     if needs_reason and not reason.strip():
         raise Invalid("this flow requires a reason from the approver", field="reason")
     if session.scalar(select(Approval.id).where(Approval.request_id == request.id,
                                                 Approval.approver_id == approver.id)):  # fmt: skip
         raise Conflict("you have already decided on this request")
+    voters = [v.approver_id for v in _votes(session, request)]
+    if voters and principals.people(session, [*voters, approver.id])[approver.id] != approver.id:
+        raise Conflict("another account of yours has already decided on this request: one "
+                       "person, one vote")  # fmt: skip
     session.add(Approval(request_id=request.id, approver_id=approver.id,
                          decision="approve" if approve else "reject", reason=reason))  # fmt: skip
     session.flush()
@@ -225,12 +333,7 @@ def decide(
     audit.record(session, actor, "request.approval_recorded", "access_request", request.id,
                  {"reason": reason})  # fmt: skip
     mode, sets = approval_sets(request)
-    votes = [
-        Vote(a.approver_id, _user_groups(session, a.approver_id), a.decision == "approve")
-        for a in session.scalars(select(Approval).where(Approval.request_id == request.id))
-        if a.approver_id != request.requester_id
-    ]
-    if approval_complete(mode, sets, votes):
+    if approval_complete(mode, sets, _votes(session, request)):
         move(session, request, Event.APPROVE, actor, {"reason": reason})
         request.approved_at = utcnow()
         grant_jobs.start_granting(session, request)
@@ -269,7 +372,7 @@ def extend(session: Session, request: AccessRequest, user: User, seconds: int,
     flow = session.get(AccessFlow, request.flow_id) if request.flow_id else None
     if flow is None:
         raise Conflict("the flow that allowed this request no longer exists")
-    definition = FlowDefinition.model_validate(flow.definition)
+    definition = FlowDefinition.stored(flow.definition)
     if request.extensions >= definition.max_extensions:
         raise Conflict(f"flow {flow.name!r} allows {definition.max_extensions} extension(s)")
     if seconds > definition.max_duration_seconds:

@@ -69,14 +69,21 @@ def _email(value: str | None) -> str | None:
 
 
 def person_keys(session: Session, user: User) -> frozenset[str]:
-    """What makes a Grantflow user one person: its id, every principal it is (by store) and
-    its email. Two users that share a key are treated as one person for approvals."""
+    """What makes a Grantflow user one person: its id, every principal it is (by store), its
+    email and the emails of those principals. Two users that share a key are treated as one
+    person for approvals."""
     keys = {f"user:{user.id}"}
-    if (email := _email(user.email)) is not None:
-        keys.add(f"email:{email}")
+    emails = {_email(user.email)}
     for row in principals_of(session, user.id):
         keys.add(f"principal:{row.identity_store_id}/{row.principal_id}")
+        emails.add(_email(row.email))
+    keys.update(f"email:{email}" for email in emails if email is not None)
     return frozenset(keys)
+
+
+def same_person(session: Session, a: User, b: User) -> bool:
+    """Whether two users are one person: the same row, a shared principal or a shared email."""
+    return a.id == b.id or bool(person_keys(session, a) & person_keys(session, b))
 
 
 def people(session: Session, user_ids: Iterable[str]) -> dict[str, str]:

@@ -44,9 +44,17 @@ def _find(api: Api, name: str) -> dict[str, Any]:
 
 @integrations_app.command("list")
 def list_integrations(url: Url = None, token: Token = None) -> None:
-    """Integrations with their status and resource counts."""
+    """Integrations with their status and resource counts (admins), or with what you may
+    request there (members, who see the public view)."""
     with _api(url, token) as api:
         rows = api.get("/api/v1/integrations")
+    if any(row.get("view") == "member" for row in rows):
+        table = Table("name", "status", "you may request")
+        for row in rows:
+            offers = ", ".join(t["resource_type"] for t in row.get("requestable", []))
+            table.add_row(row["name"], row["status"], offers or "-")
+        console.print(table)
+        return
     table = Table("name", "status", "last sync", "resources", "message")
     for row in rows:
         total = sum(row["counts"].values())

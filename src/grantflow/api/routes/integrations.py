@@ -1,9 +1,14 @@
-"""Integrations: create, read, update, enable/disable, delete, sync, sync history."""
+"""Integrations: create, read, update, enable/disable, delete, sync, sync history.
+
+Admins read the full integration (its configuration names the management role, and the
+connector id is that role's ExternalId). Members read a public view (`IntegrationSummary`):
+name, type, status and what they themselves may request there.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field, field_validator
@@ -14,11 +19,12 @@ from sqlalchemy.orm import Session
 from grantflow.api.deps import AdminUser, Ctx, CurrentUser, actor_of
 from grantflow.api.patching import refuse_null
 from grantflow.api.withdrawals import RevokeLive, WithdrawalPublic, withdrawal_public
+from grantflow.domain.authz import Principal, Role
 from grantflow.domain.integration_config import AwsOrganizationConfig, valid_name
-from grantflow.services import integrations
+from grantflow.services import integrations, requestable
 from grantflow.services.integrations import IntegrationInput
 from grantflow.store.db import transaction
-from grantflow.store.models import Integration, Resource, SyncRun
+from grantflow.store.models import Integration, Resource, SyncRun, User
 
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
 
@@ -69,6 +75,9 @@ class SyncRunPublic(BaseModel):
 
 
 class IntegrationPublic(BaseModel):
+    """The full integration, for admins."""
+
+    view: Literal["admin"] = "admin"
     id: str
     name: str
     type: str
@@ -85,6 +94,63 @@ class IntegrationPublic(BaseModel):
     current_sync: SyncRunPublic | None = None
     last_sync: SyncRunPublic | None = None
     created_at: datetime
+
+
+class RequestableType(BaseModel):
+    resource_type: str
+    permissions: list[str] = Field(description="What the caller's flows let them request")
+
+
+class IntegrationSummary(BaseModel):
+    """An integration as a member sees it: nothing about how Grantflow reaches the
+    organization (role, connector, configuration, errors), only what they may ask for."""
+
+    view: Literal["member"] = "member"
+    id: str
+    name: str
+    type: str
+    status: str
+    enabled: bool
+    requestable: list[RequestableType] = Field(
+        description="Resource types and permissions the caller's access flows offer here"
+    )
+
+
+IntegrationView = Annotated[IntegrationPublic | IntegrationSummary, Field(discriminator="view")]
+
+
+def _offers(session: Session, principal: Principal) -> dict[str, dict[str, set[str]]]:
+    """Per integration, per resource type, the permissions the caller's flows offer."""
+    user = session.get(User, principal.id)
+    out: dict[str, dict[str, set[str]]] = {}
+    for flow in requestable.flows_for(session, user) if user is not None else []:
+        types = out.setdefault(flow.integration_id, {})
+        for rtype in flow.definition.scope.resource_types:
+            types.setdefault(rtype, set()).update(flow.definition.permissions.get(rtype, []))
+    return out
+
+
+def _summary(row: Integration, offers: dict[str, set[str]]) -> IntegrationSummary:
+    return IntegrationSummary(
+        id=row.id,
+        name=row.name,
+        type=row.type,
+        status=row.status,
+        enabled=row.enabled,
+        requestable=[
+            RequestableType(resource_type=t, permissions=sorted(p))
+            for t, p in sorted(offers.items())
+        ],
+    )
+
+
+def _view(
+    session: Session, principal: Principal, rows: list[Integration]
+) -> list[IntegrationPublic | IntegrationSummary]:
+    if principal.role is Role.ADMIN:
+        return [to_public(session, r) for r in rows]
+    offers = _offers(session, principal)
+    return [_summary(r, offers.get(r.id, {})) for r in rows]
 
 
 def _run(run: SyncRun | None) -> SyncRunPublic | None:
@@ -144,17 +210,19 @@ def create(
         return to_public(session, row)
 
 
-@router.get("", response_model=list[IntegrationPublic])
-def list_integrations(ctx: Ctx, _user: CurrentUser) -> list[IntegrationPublic]:
+@router.get("", response_model=list[IntegrationView])
+def list_integrations(ctx: Ctx, user: CurrentUser) -> list[IntegrationPublic | IntegrationSummary]:
+    """Admins get every integration in full; members the public view (``view`` tells which)."""
     with transaction(ctx.sessions) as session:
-        rows = session.scalars(select(Integration).order_by(Integration.name)).all()
-        return [to_public(session, r) for r in rows]
+        rows = list(session.scalars(select(Integration).order_by(Integration.name)).all())
+        return _view(session, user, rows)
 
 
-@router.get("/{integration_id}", response_model=IntegrationPublic)
-def get(integration_id: str, ctx: Ctx, _user: CurrentUser) -> IntegrationPublic:
+@router.get("/{integration_id}", response_model=IntegrationView)
+def get(integration_id: str, ctx: Ctx, user: CurrentUser) -> IntegrationPublic | IntegrationSummary:
     with transaction(ctx.sessions) as session:
-        return to_public(session, integrations.get(session, integration_id))
+        (view,) = _view(session, user, [integrations.get(session, integration_id)])
+        return view
 
 
 @router.patch("/{integration_id}", response_model=IntegrationPublic)

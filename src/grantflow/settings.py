@@ -189,6 +189,44 @@ class Settings(BaseSettings):
         description="Oldest X-Slack-Request-Timestamp accepted on a button click, in seconds",
     )
 
+    # Bounded inputs (api/body_limits.py, aws/cloudtrail.py): enforced before any work
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest request body accepted, checked as it streams in, before sign-in "
+        "(413 above it); JSON bodies of the API are a few KB",
+    )
+    max_connector_report_bytes: int = Field(
+        default=33_554_432,
+        ge=1024,
+        description="Largest job report (complete, fail, sync-batch) a connector may send with "
+        "its valid token; a sync of 20,000 users, 2,000 groups and 5,000 accounts reports ~10 MB",
+    )
+    max_json_depth: int = Field(
+        default=32,
+        ge=2,
+        le=200,
+        description="Deepest nesting of arrays and objects accepted in a JSON body (422 deeper)",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="When set, /metrics requires Authorization: Bearer <this token> "
+        "(at least 16 characters); unset: /metrics is open",
+    )
+    cloudtrail_max_object_bytes: int = Field(
+        default=67_108_864,
+        ge=1_048_576,
+        description="Session audit: a CloudTrail log file that decompresses to more than this "
+        "is skipped (reported to the admin) instead of read",
+    )
+    cloudtrail_max_records_per_object: int = Field(
+        default=100_000,
+        ge=1000,
+        description="Session audit: a CloudTrail log file with more records than this is "
+        "skipped (reported to the admin)",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

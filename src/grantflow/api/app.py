@@ -57,7 +57,7 @@ def build_context(settings: Settings) -> AppContext:
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     ctx = build_context(settings)
-    scheduler.install(ctx.workers, ctx.sessions, ctx.metrics)
+    scheduler.install(ctx.workers, ctx.sessions, ctx.metrics, settings)
     scheduler.install_notifications(ctx.workers, ctx.sessions, ctx.metrics, settings)
 
     @asynccontextmanager

@@ -1,7 +1,9 @@
-"""Request ids (X-Request-ID, bound into every log line) and HTTP metrics.
+"""Request ids (X-Request-ID, bound into every log line), HTTP metrics, bounded inputs.
 
-A pure ASGI middleware (not Starlette's BaseHTTPMiddleware, which hides client disconnects
-from long-polling handlers).
+Pure ASGI middlewares (not Starlette's BaseHTTPMiddleware, which hides client disconnects
+from long-polling handlers). Outermost first: ``RequestContext`` (ids, metrics, access log),
+then ``BoundedInputs`` (body size, JSON depth, query length; api/body_limits.py), then the
+app's routing and authentication.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ import time
 import uuid
 
 import structlog
+from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from grantflow.api.body_limits import BodyLimits, BoundedInputs, ConnectorCheck
+from grantflow.api.context import AppContext
 from grantflow.api.metrics import Metrics
+from grantflow.domain.authz import Requirement, authorize
+from grantflow.services import tokens
+from grantflow.store.db import transaction
 
 log = structlog.get_logger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -79,5 +87,41 @@ class RequestContext:
             )
 
 
+def _bearer(scope: Scope) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == b"authorization":
+            scheme, _, credentials = bytes(value).decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not credentials.strip():
+                return None
+            return credentials.strip()
+    return None
+
+
+def connector_check(ctx: AppContext) -> ConnectorCheck:
+    """Whether a request carries the valid token of the connector in its path (asked only
+    when a report outgrows the normal body limit: one token lookup)."""
+
+    def allowed(token: str, connector_id: str) -> bool:
+        with transaction(ctx.sessions) as session:
+            principal = tokens.resolve_bearer(session, token)
+        decision = authorize(principal, Requirement.CONNECTOR, owner_id=connector_id)
+        return decision.allowed
+
+    async def check(scope: Scope, connector_id: str) -> bool:
+        token = _bearer(scope)
+        return token is not None and await to_thread.run_sync(allowed, token, connector_id)
+
+    return check
+
+
 def install_middleware(app: FastAPI, metrics: Metrics) -> None:
-    app.add_middleware(RequestContext, fastapi_app=app, metrics=metrics)
+    ctx = app.state.ctx
+    assert isinstance(ctx, AppContext)
+    settings = ctx.settings
+    limits = BodyLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_report_bytes=max(settings.max_connector_report_bytes, settings.max_body_bytes),
+        max_json_depth=settings.max_json_depth,
+    )
+    app.add_middleware(BoundedInputs, limits=limits, connector_check=connector_check(ctx))
+    app.add_middleware(RequestContext, fastapi_app=app, metrics=metrics)  # the outermost

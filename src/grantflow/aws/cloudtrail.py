@@ -5,6 +5,11 @@ The layout is CloudTrail's own::
     AWSLogs/<org-id>/<account>/CloudTrail/<region>/YYYY/MM/DD/
         <account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<unique>.json.gz   # {"Records": [...]}
 
+Bounded: a log file is streamed through a decompressor that stops at ``max_object_bytes`` of
+output, and its records are decoded one at a time up to ``max_records``; a file over either
+limit is skipped, not read, and reported in ``unreadable`` (the control plane audits it, so the
+admin sees it). A 300 KB gzip bomb costs at most the limit, never its expanded size.
+
 Incremental: the control plane passes a cursor (the last key read under each
 ``…/<account>/CloudTrail/<region>/`` prefix) and gets the new one back. Only the accounts of the
 grants being matched are listed, from the day the earliest of them began. Files stamped after
@@ -18,10 +23,10 @@ only what was done with the access it granted.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +39,13 @@ from grantflow.domain.cloudtrail_match import GrantMatcher, MatcherIndex, TrailE
 
 _FILE_STAMP = re.compile(r"_(\d{8}T\d{4}Z)_[^/]*\.json\.gz$")
 CLOCK_SKEW = timedelta(minutes=5)
+DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024  # decompressed; GRANTFLOW_CLOUDTRAIL_MAX_OBJECT_BYTES
+DEFAULT_MAX_RECORDS = 100_000  # per file; GRANTFLOW_CLOUDTRAIL_MAX_RECORDS_PER_OBJECT
+READ_CHUNK_BYTES = 65_536
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+_RECORDS_OPEN = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"Records"[ \t\n\r]*:[ \t\n\r]*\[[ \t\n\r]*')
+_SPACE = re.compile(r"[ \t\n\r]*")
 
 
 class IngestRequest(BaseModel):
@@ -49,6 +61,8 @@ class IngestRequest(BaseModel):
     as_of: datetime
     max_files: int = Field(default=500, ge=1)
     max_matches: int = Field(default=5000, ge=1)
+    max_object_bytes: int = Field(default=DEFAULT_MAX_OBJECT_BYTES, ge=1)
+    max_records: int = Field(default=DEFAULT_MAX_RECORDS, ge=1)
 
 
 class IngestResult(BaseModel):
@@ -95,23 +109,125 @@ def list_keys_after(
 
 
 class UnreadableLogFile(ValueError):
-    """A log file that is not gzip JSON ``{"Records": [...]}``."""
+    """A log file that is not (gzip) JSON ``{"Records": [...]}``, or over a limit."""
 
 
-def read_records(factory: ClientFactory, req: IngestRequest, key: str) -> list[dict[str, Any]]:
+class OversizedLogFile(UnreadableLogFile):
+    """A log file over ``max_object_bytes`` decompressed or ``max_records``: skipped."""
+
+
+def read_records(factory: ClientFactory, req: IngestRequest, key: str) -> Iterator[dict[str, Any]]:
+    """The records of one log file, one at a time; raises ``UnreadableLogFile`` (possibly
+    after some records) when the file is broken or over a limit."""
     s3 = factory.client("s3", region=req.region)
     try:
-        body = s3.get_object(Bucket=req.bucket, Key=key)["Body"].read()
+        body = s3.get_object(Bucket=req.bucket, Key=key)["Body"]
+        try:
+            text = inflate(body.iter_chunks(READ_CHUNK_BYTES), req.max_object_bytes, key)
+        finally:
+            body.close()
     except (ClientError, BotoCoreError) as err:
         raise _failed(factory, "s3:GetObject", err) from err
+    yield from records_in(text, key, req.max_records)
+
+
+def inflate(chunks: Iterable[bytes], limit: int, key: str) -> str:
+    """The object's text, gunzipped when it is gzip (members one after another, as gzip
+    allows), never holding more than ``limit`` bytes of it."""
+    out = bytearray()
+    head = b""
+    inflater: Any = None  # zlib's Decompress (not importable as a type)
+    plain = None
+    for chunk in chunks:
+        if plain is None:
+            head += chunk
+            if len(head) < len(_GZIP_MAGIC):
+                continue
+            plain, chunk, head = not head.startswith(_GZIP_MAGIC), head, b""
+            inflater = None if plain else zlib.decompressobj(_GZIP_WBITS)
+        if plain:
+            out += chunk
+        else:
+            inflater = _gunzip(inflater, chunk, out, limit, key)
+        if len(out) > limit:
+            raise _oversized(key, f"decompresses to more than {limit} bytes")
+    if plain is None:
+        out += head
+    elif inflater is not None and not inflater.eof:
+        raise UnreadableLogFile(f"{key}: the gzip stream is truncated")
     try:
-        document = json.loads(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
-    except (OSError, EOFError, ValueError) as err:
+        return out.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UnreadableLogFile(f"{key}: not UTF-8 ({err})") from err
+
+
+def _gunzip(inflater: Any, data: bytes, out: bytearray, limit: int, key: str) -> Any:
+    """Feed ``data`` to ``inflater``, appending at most one byte over ``limit`` to ``out``."""
+    try:
+        while data:
+            out += inflater.decompress(data, limit - len(out) + 1)
+            if len(out) > limit:
+                raise _oversized(key, f"decompresses to more than {limit} bytes")
+            if inflater.eof:  # a member ended; another may follow
+                data = inflater.unused_data
+                if data:
+                    inflater = zlib.decompressobj(_GZIP_WBITS)
+            else:
+                data = inflater.unconsumed_tail
+    except zlib.error as err:
+        raise UnreadableLogFile(f"{key}: not gzip ({err})") from err
+    return inflater
+
+
+def _oversized(key: str, why: str) -> OversizedLogFile:
+    return OversizedLogFile(f"{key}: skipped, it {why} (the session audit limit)")
+
+
+def records_in(text: str, key: str, max_records: int) -> Iterator[dict[str, Any]]:
+    """The objects of ``{"Records": [...]}``, decoded one at a time (CloudTrail writes the
+    list first); any other layout is decoded whole (it is within the byte limit)."""
+    opened = _RECORDS_OPEN.match(text)
+    if opened is None:
+        yield from _records_of_document(text, key, max_records)
+        return
+    decoder = json.JSONDecoder()
+    pos, count = opened.end(), 0
+    if text.startswith("]", pos):
+        return
+    while True:
+        try:
+            record, pos = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError) as err:
+            raise UnreadableLogFile(f"{key}: {err}") from err
+        count += 1
+        if count > max_records:
+            raise _oversized(key, f"holds more than {max_records} records")
+        if isinstance(record, dict):
+            yield record
+        pos = _after_space(text, pos)
+        if text.startswith("]", pos):
+            return
+        if not text.startswith(",", pos):
+            raise UnreadableLogFile(f"{key}: expected , or ] at {pos}")
+        pos = _after_space(text, pos + 1)
+
+
+def _after_space(text: str, pos: int) -> int:
+    space = _SPACE.match(text, pos)
+    return space.end() if space is not None else pos
+
+
+def _records_of_document(text: str, key: str, max_records: int) -> Iterator[dict[str, Any]]:
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as err:
         raise UnreadableLogFile(f"{key}: {err}") from err
     records = document.get("Records") if isinstance(document, dict) else None
     if not isinstance(records, list):
         raise UnreadableLogFile(f"{key}: no Records list")
-    return [r for r in records if isinstance(r, dict)]
+    if len(records) > max_records:
+        raise _oversized(key, f"holds more than {max_records} records")
+    yield from (r for r in records if isinstance(r, dict))
 
 
 # --- transform: pure -----------------------------------------------------------------------
@@ -138,7 +254,7 @@ def to_match(grant_id: str, event: TrailEvent) -> dict[str, Any]:
     return {"grant_id": grant_id, **event.model_dump(mode="json")}
 
 
-def matches_in(index: MatcherIndex, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def matches_in(index: MatcherIndex, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     for record in records:
         event = parse_record(record)
@@ -173,11 +289,30 @@ def ingest(factory: ClientFactory, req: IngestRequest) -> IngestResult:
                     return result
                 result.files_read += 1
                 result.cursor[prefix] = key
-                try:
-                    records = read_records(factory, req, key)
-                except UnreadableLogFile as err:
-                    result.unreadable.append(str(err))
-                    continue
-                result.records_read += len(records)
-                result.matches.extend(matches_in(index, records))
+                _read_file(factory, req, key, index, result)
     return result
+
+
+def _read_file(
+    factory: ClientFactory, req: IngestRequest, key: str, index: MatcherIndex, result: IngestResult
+) -> None:
+    """Add one file's matches, or none of them when it turns out unreadable or too large."""
+    counted = _Counted(read_records(factory, req, key))
+    try:
+        found = matches_in(index, counted)
+    except UnreadableLogFile as err:
+        result.unreadable.append(str(err))
+        return
+    result.records_read += counted.count
+    result.matches.extend(found)
+
+
+class _Counted(Iterator[dict[str, Any]]):
+    def __init__(self, records: Iterator[dict[str, Any]]) -> None:
+        self.records = records
+        self.count = 0
+
+    def __next__(self) -> dict[str, Any]:
+        record = next(self.records)
+        self.count += 1
+        return record

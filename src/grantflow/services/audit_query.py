@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from grantflow.domain.csv_cells import safe_cell
 from grantflow.store.db import transaction
 from grantflow.store.models import AccessRequest, AuditEvent, Grant, User
 
@@ -170,4 +171,6 @@ def _cell(value: object) -> object:
         return json.dumps(value, separators=(",", ":"), sort_keys=True)
     if value is None:
         return ""
+    if isinstance(value, str):
+        return safe_cell(value)  # never a formula in a spreadsheet (domain/csv_cells.py)
     return _iso(value)

@@ -8,7 +8,7 @@ replica) sees the same rows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 import structlog
@@ -113,12 +113,15 @@ def observe_queue(sessions: sessionmaker[Session], metrics: Metrics) -> None:
     metrics.jobs_oldest_age.set(age)
 
 
-def start_audit_ingest(sessions: sessionmaker[Session]) -> int:
-    """Queue CloudTrail ingestion for audit-enabled integrations that are due."""
+def start_audit_ingest(
+    sessions: sessionmaker[Session], limits: Mapping[str, int] | None = None
+) -> int:
+    """Queue CloudTrail ingestion for audit-enabled integrations that are due (``limits``:
+    the per-file limits of ``session_audit.payload_limits``)."""
     with transaction(sessions) as session:
         if not duty_lock.acquire(session, "audit-ingest"):
             return 0  # another replica is queueing them now
-        return session_audit.enqueue_due(session)
+        return session_audit.enqueue_due(session, limits)
 
 
 def produce_notifications(sessions: sessionmaker[Session], outbox: notify_outbox.Outbox) -> int:
@@ -168,13 +171,21 @@ def _threaded(func: Callable[[], object]) -> Callable[[], Awaitable[None]]:
     return tick
 
 
-def install(workers: Workers, sessions: sessionmaker[Session], metrics: Metrics) -> None:
+def install(
+    workers: Workers,
+    sessions: sessionmaker[Session],
+    metrics: Metrics,
+    settings: Settings | None = None,
+) -> None:
+    trail_limits = session_audit.payload_limits(settings) if settings is not None else None
     workers.every("lease-expiry", 1.0, _threaded(lambda: requeue_expired_leases(sessions, metrics)))
     workers.every("queue-metrics", 10.0, _threaded(lambda: observe_queue(sessions, metrics)))
     workers.every("periodic-sync", 5.0, _threaded(lambda: start_due_syncs(sessions)))
     workers.every("grant-expiry", 0.5, _threaded(lambda: expire_grants(sessions)))
     workers.every("reconcile", 60.0, _threaded(lambda: reconcile_integrations(sessions)))
-    workers.every("audit-ingest", 60.0, _threaded(lambda: start_audit_ingest(sessions)))
+    workers.every(
+        "audit-ingest", 60.0, _threaded(lambda: start_audit_ingest(sessions, trail_limits))
+    )
     marks = metrics_observer.Watermarks()
     workers.every(
         "db-metrics", 15.0, _threaded(lambda: metrics_observer.observe(sessions, metrics, marks))

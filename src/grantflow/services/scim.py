@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from scim2_models import (
     Context,
     Error,
+    InvalidFilterException,
     InvalidValueException,
     ListResponse,
     NotFoundException,
@@ -57,11 +58,25 @@ ADOPTABLE_USERS = frozenset({directory.IDENTITY_CENTER})
 ModelT = TypeVar("ModelT", bound=Any)
 
 
+MAX_FILTER_BYTES = 4096  # a filter is parsed, then matched against every resource
+
+
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     filter: str | None = None
     start_index: int = 1
     count: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse an oversized (or non-text) filter before anything parses it."""
+        if self.filter is None:
+            return
+        if not isinstance(self.filter, str):
+            raise InvalidFilterException(detail="filter must be a string")
+        if len(self.filter.encode("utf-8", "surrogatepass")) > MAX_FILTER_BYTES:
+            raise InvalidFilterException(
+                detail=f"the filter is longer than {MAX_FILTER_BYTES} bytes"
+            )
 
 
 def parse(model: type[ModelT], payload: Any, ctx: Context) -> ModelT:

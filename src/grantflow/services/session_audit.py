@@ -9,7 +9,7 @@ same files again (a retried job, an overlapping run) adds nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from grantflow.domain.cloudtrail_match import GrantMatcher
 from grantflow.services import audit, integrations, jobs
+from grantflow.settings import Settings
 from grantflow.store.models import AccessRequest, Grant, Integration, Job, User, new_id
 from grantflow.store.models_audit import AuditCursor, SessionAuditEvent
 from grantflow.store.types import utcnow
@@ -86,9 +87,25 @@ def matchers(session: Session, row: Integration, since: datetime) -> list[GrantM
     return found
 
 
-def enqueue(session: Session, row: Integration, now: datetime | None = None) -> Job | None:
+LIMIT_KEYS = ("max_object_bytes", "max_records")  # aws/cloudtrail.py IngestRequest
+MAX_SKIPPED_LISTED = 20  # files named in one session_audit.files_skipped event
+
+
+def payload_limits(settings: Settings) -> dict[str, int]:
+    """The connector's per-file limits (decompressed bytes, records), sent in every job."""
+    return {"max_object_bytes": settings.cloudtrail_max_object_bytes,
+            "max_records": settings.cloudtrail_max_records_per_object}  # fmt: skip
+
+
+def enqueue(
+    session: Session,
+    row: Integration,
+    now: datetime | None = None,
+    limits: Mapping[str, int] | None = None,
+) -> Job | None:
     """Queue an ingestion run for ``row`` (reusing one still in flight); None when audit is
-    off, the organization is unknown yet, or no grant needs matching."""
+    off, the organization is unknown yet, or no grant needs matching. ``limits``
+    (``payload_limits``) bound what the connector reads of each file."""
     if not row.enabled or not audit_enabled(row) or not (row.facts or {}).get("organization_id"):
         return None
     now = now or utcnow()
@@ -103,13 +120,13 @@ def enqueue(session: Session, row: Integration, now: datetime | None = None) -> 
         "organization_id": row.facts["organization_id"], "region": config.region,
         "matchers": [m.model_dump(mode="json") for m in found], "cursor": cursor.cursor,
         "as_of": now.isoformat(), "management_role_arn": config.management_role_arn,
-        "external_id": row.connector_id,
+        "external_id": row.connector_id, **(limits or {}),
     }  # fmt: skip
     return jobs.enqueue(session, row.connector_id, JOB_TYPE, payload,
                         idempotency_key=f"{JOB_TYPE}:{row.id}", max_attempts=3)  # fmt: skip
 
 
-def enqueue_due(session: Session) -> int:
+def enqueue_due(session: Session, limits: Mapping[str, int] | None = None) -> int:
     """Queue ingestion for every audit-enabled integration not read for ``INTERVAL_SECONDS``."""
     due_before = utcnow() - timedelta(seconds=INTERVAL_SECONDS)
     started = 0
@@ -119,7 +136,7 @@ def enqueue_due(session: Session) -> int:
         last = session.scalar(
             select(AuditCursor.last_run_at).where(AuditCursor.integration_id == row.id)
         )
-        if (last is None or last <= due_before) and enqueue(session, row) is not None:
+        if (last is None or last <= due_before) and enqueue(session, row, limits=limits):
             started += 1
     return started
 
@@ -176,7 +193,13 @@ def ingest_finished(session: Session, job: Job, failed: bool) -> None:
     for prefix, key in (result.get("cursor") or {}).items():
         moved[prefix] = max(moved.get(prefix, ""), str(key))  # never backwards
     cursor.cursor = moved
-    cursor.last_error = "; ".join(result.get("unreadable") or []) or None
+    skipped = [str(reason) for reason in result.get("unreadable") or []]
+    cursor.last_error = "; ".join(skipped) or None
+    if skipped:  # broken or over a limit (a gzip bomb): the admin must know what was not read
+        audit.record(session, audit.Actor("connector", job.connector_id, "connector"),
+                     "session_audit.files_skipped", "integration", integration_id,
+                     {"job_id": job.id, "count": len(skipped),
+                      "files": skipped[:MAX_SKIPPED_LISTED]})  # fmt: skip
     cursor.files_read += int(result.get("files_read", 0))
     cursor.events_matched += added
     job.result = {**result, "matched": len(matches), "added": added}  # keep jobs small
@@ -188,4 +211,5 @@ def ingest_finished(session: Session, job: Job, failed: bool) -> None:
     if result.get("more"):
         row = session.get(Integration, integration_id)
         if row is not None:
-            enqueue(session, row)
+            limits = {k: int(job.payload[k]) for k in LIMIT_KEYS if k in job.payload}
+            enqueue(session, row, limits=limits)

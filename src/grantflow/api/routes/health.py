@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from grantflow import __version__
 from grantflow.api.deps import Ctx
 from grantflow.api.errors import error_body
+from grantflow.api.metrics import require_metrics_token
 from grantflow.store.db import DatabaseUnavailable, check_connection
 
 router = APIRouter(tags=["health"])
@@ -32,6 +33,11 @@ def readyz(ctx: Ctx) -> Response:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    include_in_schema=False,
+    dependencies=[Depends(require_metrics_token)],  # when GRANTFLOW_METRICS_TOKEN is set
+)
 def metrics(ctx: Ctx) -> Response:
     return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -182,3 +182,104 @@ def test_mapped_user_can_receive_grants_through_the_api(api: Api) -> None:
                              "active": True}]),
     ]  # fmt: skip
     assert got["attributes"] == {"department": "Platform"}
+
+
+def _store(
+    store: str, users: list[DirectoryUser], groups: list[DirectoryGroup]
+) -> DirectorySnapshot:
+    return DirectorySnapshot(
+        identity_store_id=store, instance_arn=f"arn:aws:sso:::instance/{store}",
+        users=users, groups=groups,
+    )  # fmt: skip
+
+
+def _scoped(session: Session) -> set[tuple[Any, ...]]:
+    names = {u.id: u.username for u in session.scalars(select(User))}
+    principals = {
+        ("principal", p.identity_store_id, p.principal_id, names.get(p.user_id or ""))
+        for p in session.scalars(select(DirectoryPrincipal))
+    }
+    users = {
+        ("user", u.username, u.active, u.directory)
+        for u in session.scalars(select(User).where(User.username != "admin"))
+    }
+    groups = {g.id: g for g in session.scalars(select(Group))}
+    members = {
+        ("member", groups[m.group_id].directory, groups[m.group_id].name, names[m.user_id])
+        for m in session.scalars(select(GroupMembership))
+    }
+    return principals | users | members
+
+
+def test_two_identity_stores_never_touch_each_other(sessions: sessionmaker[Session]) -> None:
+    a_users = [ALICE, BOB]
+    b_alice = ALICE.model_copy(update={"identity_store_user_id": "b-alice", "display_name": "A2"})
+    b_carol = DirectoryUser(identity_store_user_id="b-carol", username="carol")
+    b_admins = DirectoryGroup(
+        identity_store_group_id="b-g1", name="Admins", member_user_ids=["b-carol"]
+    )
+    with transaction(sessions) as session:
+        identity_store.apply_identity_store_snapshot(
+            session, _store("d-a", a_users, [ADMINS]), ACTOR
+        )
+        identity_store.apply_identity_store_snapshot(
+            session, _store("d-b", [b_alice, b_carol], [b_admins]), ACTOR
+        )
+        both = _scoped(session)
+    assert both == {
+        ("principal", "d-a", "is-alice", "alice"), ("principal", "d-a", "is-bob", "bob.smith"),
+        ("principal", "d-b", "b-alice", "alice"), ("principal", "d-b", "b-carol", "carol"),
+        ("user", "alice", True, "d-a"), ("user", "bob.smith", True, "d-a"),
+        ("user", "carol", True, "d-b"),
+        ("member", "d-a", "Admins", "alice"), ("member", "d-a", "Admins", "bob.smith"),
+        ("member", "d-b", "Admins", "carol"),
+    }  # fmt: skip
+    with transaction(sessions) as session:  # B's alice leaves B: A's alice stays as she was
+        identity_store.apply_identity_store_snapshot(
+            session, _store("d-b", [b_carol], [b_admins]), ACTOR
+        )
+        assert _scoped(session) == both - {("principal", "d-b", "b-alice", "alice")}
+        alice = directory.user_by_username(session, "alice")
+        assert alice is not None and alice.display_name == "Alice"  # B never renamed her
+
+
+def test_legacy_identity_center_rows_are_adopted_by_their_store(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as session:  # as migration 0008 left them with 2+ stores
+        session.add(User(username="alice", source="identity_center", directory=""))
+        session.add(Group(name="Admins", source="identity_center", directory="",
+                          identity_store_group_id="is-g1"))  # fmt: skip
+    with transaction(sessions) as session:
+        result = identity_store.apply_identity_store_snapshot(
+            session, _store("d-a", [ALICE], [ADMINS]), ACTOR
+        )
+        assert (result.users_created, result.groups_created) == (0, 0)
+        assert {(u.username, u.directory) for u in session.scalars(select(User))} >= {
+            ("alice", "d-a")
+        }
+        assert [(g.name, g.directory) for g in session.scalars(select(Group))] == [
+            ("Admins", "d-a")
+        ]
+
+
+def test_owner_group_names_resolve_in_the_integration_store(
+    sessions: sessionmaker[Session],
+) -> None:
+    from grantflow.services import owners
+
+    b_admins = DirectoryGroup(identity_store_group_id="b-g1", name="Admins")
+    with transaction(sessions) as session:
+        identity_store.apply_identity_store_snapshot(session, _store("d-a", [], [ADMINS]), ACTOR)
+        identity_store.apply_identity_store_snapshot(session, _store("d-b", [], [b_admins]), ACTOR)
+        local = Group(name="oncall", source="local")
+        session.add(local)
+        session.flush()
+        ids = {
+            g.directory: g.id for g in session.scalars(select(Group).where(Group.name == "Admins"))
+        }
+        assert owners.group_named(session, "admins", "d-a") == ids["d-a"]
+        assert owners.group_named(session, "Admins", "d-b") == ids["d-b"]
+        assert owners.group_named(session, "Admins", None) is None  # no store: local only
+        assert owners.group_named(session, "oncall", "d-b") == local.id
+        assert owners.group_named(session, "Admins", "d-c") is None

@@ -19,7 +19,7 @@ from grantflow.domain.secrets import issue_token
 from grantflow.services import audit, directory
 from grantflow.services.errors import NotFound
 from grantflow.services.tokens import SCIM_PREFIX
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import ApiToken, Group, GroupMembership, User
 from grantflow.store.types import utcnow
 
@@ -31,6 +31,9 @@ class GroupPublic(BaseModel):
     name: str
     description: str
     source: str
+    directory: str = Field(
+        "", description="The identity store of an Identity Center group; empty for local and SCIM"
+    )
     identity_store_group_id: str | None
     member_count: int = 0
 
@@ -46,6 +49,7 @@ class GroupRef(BaseModel):
     id: str
     name: str
     source: str
+    directory: str = ""
 
 
 class StorePrincipal(BaseModel):
@@ -124,7 +128,7 @@ def list_groups(
     stmt = select(Group)
     if search:
         stmt = stmt.where(func.lower(Group.name).contains(search.lower(), autoescape=True))
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = session.scalars(stmt.order_by(Group.name).offset(offset).limit(limit)).all()
         counted = session.execute(
@@ -173,7 +177,7 @@ def _aws(session: Session, user: User) -> AwsMapping:
 def _detail(session: Session, user: User) -> UserDetail:
     aws = _aws(session, user)
     groups = [
-        GroupRef(id=g.id, name=g.name, source=g.source)
+        GroupRef(id=g.id, name=g.name, source=g.source, directory=g.directory)
         for g in directory.groups_of(session, user.id)
     ]
     return UserDetail(
@@ -200,7 +204,7 @@ def _user(session: Session, user_id: str) -> User:
 
 @router.get("/users/{user_id}", response_model=UserDetail)
 def get_user(user_id: str, ctx: Ctx, _admin: AdminUser) -> UserDetail:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         return _detail(session, _user(session, user_id))
 
 
@@ -254,7 +258,7 @@ def create_scim_token(
 
 @router.get("/scim/tokens", response_model=list[ScimTokenPublic])
 def list_scim_tokens(ctx: Ctx, _admin: AdminUser) -> list[ScimTokenPublic]:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         rows = session.scalars(
             select(ApiToken)
             .where(ApiToken.kind == "scim", ApiToken.revoked_at.is_(None))

@@ -44,6 +44,6 @@ document.addEventListener("DOMContentLoaded", () => {
       GF.el("td", {}, GF.badge(x.active ? "active" : "disabled")),
       GF.el("td", { class: "mono", text: (x.principals || []).map((p) => `${p.identity_store_id}: ${p.principal_id}`).join(", ") || "—" }))));
     if (g.ok) GF.replace($("groups"), g.data.items.map((x) => GF.el("tr", {},
-      GF.el("td", { text: x.name }), GF.el("td", { text: x.description || "—" }), GF.el("td", { text: x.member_count }), GF.el("td", { text: x.source }))));
+      GF.el("td", { text: x.name }), GF.el("td", { text: x.description || "—" }), GF.el("td", { text: x.member_count }), GF.el("td", { text: x.directory ? `${x.source} (${x.directory})` : x.source }))));
   })();
 });

@@ -47,14 +47,16 @@ from grantflow.demo.moto_server import MotoServer, free_loopback_port, start_mot
 from grantflow.demo.org import build_org
 from grantflow.demo.org_shape import OrgShape
 from grantflow.demo.org_summary import OrgSummary
+from grantflow.domain.audit_chain import AuditKey, Keyring
 from grantflow.services import audit_verify
-from grantflow.services.audit import SYSTEM
+from grantflow.services.audit import SYSTEM, use_keyring
 from grantflow.services.tokens import create_personal_token
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import AccessRequest, AuditEvent, DirectoryPrincipal, Grant, Job, User
 from grantflow.store.types import utcnow
 
 FINAL = ("expired", "revoked", "failed", "rejected", "cancelled")
+AUDIT_KEY = "bench-audit-key-" + "0123456789abcdef" * 2  # every replica shares the one key
 Tuple = tuple[str, str, str]  # (account id, permission set ARN, principal id)
 
 
@@ -102,7 +104,7 @@ class Stack:
     def sessions(self) -> Any:
         if self.engine is None:
             self.engine = build_engine(self.db_url)
-        return session_factory(self.engine)
+        return use_keyring(session_factory(self.engine), Keyring(AuditKey.from_text(AUDIT_KEY)))
 
     def start_connector(self) -> Proc:
         self.connector = self.live.start_connector(
@@ -126,7 +128,8 @@ def _server(tmp: Path, db_url: str, name: str, extra: dict[str, str]) -> LiveSer
     port = free_loopback_port()
     path = tmp / name
     path.mkdir(exist_ok=True)
-    env = {"GRANTFLOW_MANAGED_CONNECTOR": "false", "GRANTFLOW_LOG_LEVEL": "WARNING", **extra}
+    env = {"GRANTFLOW_MANAGED_CONNECTOR": "false", "GRANTFLOW_LOG_LEVEL": "WARNING",
+           "GRANTFLOW_AUDIT_KEY": AUDIT_KEY, **extra}  # fmt: skip
     return LiveServer(url=f"http://127.0.0.1:{port}", port=port, db_url=db_url, tmp=path,
                       extra_env=env)  # fmt: skip
 

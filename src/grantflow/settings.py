@@ -10,7 +10,7 @@ import ipaddress
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
@@ -167,6 +167,64 @@ class Settings(BaseSettings):
         default=8, ge=1, le=50, description="Delivery attempts before a notification is failed"
     )
 
+    # The audit anchor (domain/audit_chain.py, services/audit_checkpoints.py): a key outside
+    # the database for the chain's MACs, and signed checkpoints sent outside it
+    data_dir: str = Field(
+        default=".",
+        min_length=1,
+        description="Directory for files Grantflow makes itself: the audit key when none is "
+        "configured (audit.key, mode 0600) and the default checkpoint file",
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Secret (at least 32 characters) keying the audit chain's HMACs and "
+        "signing its checkpoints; never stored in the database. Every replica needs the same "
+        "one. Unset: GRANTFLOW_AUDIT_KEY_FILE, else <data_dir>/audit.key (serve makes it)",
+    )
+    audit_key_file: str | None = Field(
+        default=None,
+        description="File holding the audit key (e.g. a mounted secret), read at start",
+    )
+    audit_retired_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="JSON list of earlier audit keys: events and checkpoints they signed "
+        "still verify after a rotation",
+    )
+    audit_checkpoint_interval_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=86_400,
+        description="How often the scheduler signs a checkpoint of the audit chains (when they "
+        "moved); events after the last checkpoint can be cut without detection",
+    )
+    audit_checkpoint_file: str | None = Field(
+        default=None,
+        description="Append-only JSON Lines file the checkpoints go to (unset: "
+        "<data_dir>/audit-checkpoints.jsonl); keep it off the database host",
+    )
+    audit_checkpoint_s3_bucket: str | None = Field(
+        default=None,
+        description="S3 bucket (Object Lock enabled) each checkpoint is also written to, "
+        "locked until its retention ends; credentials from the AWS default chain",
+    )
+    audit_checkpoint_s3_prefix: str = Field(
+        default="grantflow/audit-checkpoints/", description="Key prefix of checkpoint objects"
+    )
+    audit_checkpoint_s3_lock_mode: str = Field(
+        default="COMPLIANCE",
+        pattern=r"^(COMPLIANCE|GOVERNANCE)$",
+        description="Object Lock mode of checkpoint objects: COMPLIANCE or GOVERNANCE",
+    )
+    audit_checkpoint_s3_retention_days: int = Field(
+        default=400, ge=1, le=36_500, description="Days each checkpoint object stays locked"
+    )
+    audit_checkpoint_webhooks: list[str] = Field(
+        default_factory=list,
+        description="JSON list of webhook names (from GRANTFLOW_WEBHOOKS) each checkpoint is "
+        "also POSTed to, signed like notifications (event audit.checkpoint)",
+    )
+
     # Slack (notify/slack.py, api/routes/slack.py): the bot token enables the channel, the
     # signing secret its Approve / Reject buttons
     slack_bot_token: SecretStr | None = Field(
@@ -265,6 +323,17 @@ class Settings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("two webhooks have the same name")
         return value
+
+    @model_validator(mode="after")
+    def _known_checkpoint_webhooks(self) -> Settings:
+        names = {w.name for w in self.webhooks}
+        unknown = [n for n in self.audit_checkpoint_webhooks if n not in names]
+        if unknown:
+            raise ValueError(
+                f"GRANTFLOW_AUDIT_CHECKPOINT_WEBHOOKS names {', '.join(unknown)}, "
+                "not in GRANTFLOW_WEBHOOKS"
+            )
+        return self
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -36,7 +36,8 @@ from grantflow.api.routes import (
     user_identities,
     users,
 )
-from grantflow.services import scheduler
+from grantflow.services import audit_keys, scheduler
+from grantflow.services.audit import use_keyring
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory
 from grantflow.web import install as install_web
@@ -50,15 +51,16 @@ DESCRIPTION = (
 
 def build_context(settings: Settings) -> AppContext:
     engine = build_engine(settings.database_url, settings.db_pool_size)
-    return AppContext(
-        settings=settings, engine=engine, sessions=session_factory(engine), metrics=Metrics()
-    )
+    # the audit key (outside the database) keys every event this app's sessions record
+    sessions = use_keyring(session_factory(engine), audit_keys.load(settings).keyring)
+    return AppContext(settings=settings, engine=engine, sessions=sessions, metrics=Metrics())
 
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     ctx = build_context(settings)
     scheduler.install(ctx.workers, ctx.sessions, ctx.metrics, settings)
     scheduler.install_notifications(ctx.workers, ctx.sessions, ctx.metrics, settings)
+    scheduler.install_audit_checkpoints(ctx.workers, ctx.sessions, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

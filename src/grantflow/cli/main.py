@@ -9,7 +9,7 @@ from rich.console import Console
 
 from grantflow import __version__
 from grantflow.cli.access import access_app
-from grantflow.cli.audit import audit_app
+from grantflow.cli.audit import audit_app, prepare_audit_key
 from grantflow.cli.config import config_app
 from grantflow.cli.connector import connector_app
 from grantflow.cli.errors import friendly_errors
@@ -78,9 +78,12 @@ def serve(
     report = prepare_database(settings)
     console.print(f"database {report.database} is at the latest schema")
     _print_bootstrap(report.bootstrap_token)
-    console.print(f"serving on http://{settings.host}:{settings.port}")
     from grantflow.cli.server import run_server  # the web stack: only for `serve`
+    from grantflow.services.startup import ensure_port_free
 
+    ensure_port_free(settings.host, settings.port)  # before a key file is made for nothing
+    prepare_audit_key(settings)
+    console.print(f"serving on http://{settings.host}:{settings.port}")
     run_server(settings)
 
 

@@ -35,6 +35,7 @@ from grantflow.demo.moto_server import moto_server
 from grantflow.demo.org import build_org
 from grantflow.demo.org_shape import OrgShape
 from grantflow.demo.org_summary import OrgSummary
+from grantflow.services import audit_keys
 from grantflow.services.startup import prepare_database
 from grantflow.settings import LogFormat, Settings, WebhookTarget
 
@@ -60,6 +61,7 @@ def _demo_settings(port: int, workdir: Path, admin_token: str, connector_role: s
         smtp_starttls=False,  # loopback mailbox
         smtp_from="Grantflow demo <grantflow@demo.example>",
         webhooks=[WebhookTarget(name="demo-siem", url=sink.url, secret=SecretStr(sink.secret))],
+        data_dir=str(workdir),  # the audit key and checkpoint file of this demo
     )
 
 
@@ -210,6 +212,7 @@ def run_demo(port: int, seed: int, console: Console) -> None:
             port, Path(tmp), "gf_pat_" + secrets.token_urlsafe(32), connector_role, mail, sink
         )
         prepare_database(settings)
+        audit_keys.ensure(settings)
         built = build_server(settings)
         connector_id = built.managed_connector_id
         assert connector_id is not None

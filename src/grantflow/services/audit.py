@@ -1,4 +1,10 @@
-"""Append audit events to the hash chain. The store never updates or deletes them."""
+"""Append audit events to the hash chain. The store never updates or deletes them.
+
+The chain is keyed (``domain.audit_chain``): the audit keyring travels with the session
+factory (``use_keyring``, set by the app factory and the CLI from settings, never stored in
+the database), and each event is MACed under its current key. A factory without one (tests,
+tools that never configured a key) writes unkeyed events, which verify only before keyed ones.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.domain.audit_chain import GENESIS_HASH, event_hash
+from grantflow.domain.audit_chain import GENESIS_HASH, Keyring, event_hash, keyed_fields
 from grantflow.store.models import AuditEvent, new_id
 from grantflow.store.types import utcnow
 
@@ -31,6 +37,27 @@ class Target:
     type: str
     id: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+_KEYRING = "grantflow.audit_keyring"
+
+
+def use_keyring(factory: sessionmaker[Session], keyring: Keyring) -> sessionmaker[Session]:
+    """Sessions of ``factory`` chain with ``keyring.current`` and verify with all its keys."""
+    info = dict(factory.kw.get("info") or {})
+    info[_KEYRING] = keyring
+    factory.configure(info=info)
+    return factory
+
+
+def keyring_of(session: Session) -> Keyring:
+    found = session.info.get(_KEYRING)
+    return found if isinstance(found, Keyring) else Keyring()
+
+
+def factory_keyring(factory: sessionmaker[Session]) -> Keyring:
+    found = (factory.kw.get("info") or {}).get(_KEYRING)
+    return found if isinstance(found, Keyring) else Keyring()
 
 
 def hashed_fields(event: AuditEvent) -> dict[str, Any]:
@@ -80,7 +107,10 @@ def record(
         data=data or {},
         prev_hash=prev or GENESIS_HASH,
     )
-    event.hash = event_hash(event.prev_hash, hashed_fields(event))
+    key = keyring_of(session).current
+    event.key_id = key.key_id if key else None
+    fields = keyed_fields(hashed_fields(event), event.key_id)
+    event.hash = event_hash(event.prev_hash, fields, key.chain_key if key else None)
     session.add(event)
     session.flush()
     return event

@@ -1,9 +1,9 @@
 """Query and export the activity log: filters, keyset pages, and streamed CSV / JSON Lines.
 
 Exports read the log in keyset pages of ``CHUNK`` rows by ``seq``, each page in its own short
-transaction, up to the last ``seq`` that existed when the export began. Memory stays bounded
-by one page whatever the table size, and a slow download never holds a transaction open
-(on SQLite every transaction takes the write lock; on PostgreSQL a long one pins vacuum).
+read transaction (no write lock, nothing written), up to the last ``seq`` that existed when
+the export began. Memory stays bounded by one page whatever the table size, and a slow
+download never holds a transaction open (on PostgreSQL a long one pins vacuum).
 The log is append-only, so the pages together are exactly the rows up to that ``seq``.
 """
 
@@ -21,13 +21,13 @@ from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.domain.csv_cells import safe_cell
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction
 from grantflow.store.models import AccessRequest, AuditEvent, Grant, User
 
 CHUNK = 1000
 CSV_COLUMNS = (
     "seq", "id", "occurred_at", "actor_type", "actor_id", "action", "target_type",
-    "target_id", "source", "request_id", "data", "prev_hash", "hash",
+    "target_id", "source", "request_id", "data", "prev_hash", "hash", "key_id",
 )  # fmt: skip
 
 
@@ -97,7 +97,7 @@ def to_dict(event: AuditEvent) -> dict[str, Any]:
         "actor_type": event.actor_type, "actor_id": event.actor_id, "action": event.action,
         "target_type": event.target_type, "target_id": event.target_id, "source": event.source,
         "request_id": event.request_id, "data": event.data, "prev_hash": event.prev_hash,
-        "hash": event.hash,
+        "hash": event.hash, "key_id": event.key_id,
     }  # fmt: skip
 
 
@@ -119,7 +119,7 @@ def page(session: Session, f: AuditFilter, limit: int, before: int | None = None
 
 
 def _chunk(sessions: sessionmaker[Session], f: AuditFilter, after: int, upto: int) -> list[Any]:
-    with transaction(sessions) as session:
+    with read_transaction(sessions) as session:
         query: Select[Any] = (
             select(*[getattr(AuditEvent, c) for c in CSV_COLUMNS])
             .where(AuditEvent.seq > after, AuditEvent.seq <= upto, *conditions(session, f))
@@ -130,8 +130,8 @@ def _chunk(sessions: sessionmaker[Session], f: AuditFilter, after: int, upto: in
 
 
 def stream_rows(sessions: sessionmaker[Session], f: AuditFilter) -> Iterator[dict[str, Any]]:
-    """Every matching event, oldest first, read ``CHUNK`` rows per transaction."""
-    with transaction(sessions) as session:
+    """Every matching event, oldest first, read ``CHUNK`` rows per read transaction."""
+    with read_transaction(sessions) as session:
         upto = session.scalar(select(func.max(AuditEvent.seq))) or 0
     after = 0
     while True:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from grantflow.services import audit_keys
 from grantflow.services.oidc_client import OidcConfig
 from grantflow.services.oidc_login import risky_settings
 from grantflow.settings import Settings
@@ -170,6 +171,26 @@ def _slack(settings: Settings) -> list[Finding]:
     return out
 
 
+def _audit(settings: Settings) -> list[Finding]:
+    """The audit key lives outside the database, the same in every replica."""
+    try:
+        source = audit_keys.load(settings).source
+    except audit_keys.AuditKeyError as err:
+        return [Finding(Level.ERROR, "GRANTFLOW_AUDIT_KEY", str(err))]
+    if source is None:
+        why = (f"no audit key: `serve` will generate {audit_keys.default_key_path(settings)}; "
+               "set one from your secret store instead, the same for every replica")  # fmt: skip
+        return [Finding(Level.WARNING, "GRANTFLOW_AUDIT_KEY", why)]
+    out = []
+    if source == str(audit_keys.default_key_path(settings)):
+        why = f"the audit key is the generated {source}: move it to your secret store"
+        out.append(Finding(Level.WARNING, "GRANTFLOW_AUDIT_KEY", why))
+    if source != "GRANTFLOW_AUDIT_KEY" and audit_keys.too_open(Path(source)):
+        out.append(Finding(Level.WARNING, "GRANTFLOW_AUDIT_KEY_FILE",
+                           f"{source} is readable by group or others: chmod 600"))  # fmt: skip
+    return out
+
+
 def _sqlite_file(database_url: str) -> Path | None:
     """The file of an SQLite URL (None for other databases and in-memory SQLite)."""
     url = make_url(database_url)
@@ -210,4 +231,4 @@ def check() -> list[Finding]:
         settings = Settings()
     except ValidationError as err:
         return _settings_findings(err)
-    return _coherence(settings) + _slack(settings) + _database(settings)
+    return _coherence(settings) + _slack(settings) + _audit(settings) + _database(settings)

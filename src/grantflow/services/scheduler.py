@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 
 import structlog
 from sqlalchemy import select
@@ -20,6 +21,8 @@ from grantflow.notify.base import Channel
 from grantflow.notify.registry import build_channels, by_name
 from grantflow.services import (
     audit,
+    audit_checkpoints,
+    audit_sinks,
     grant_jobs,
     integrations,
     job_outcomes,
@@ -162,6 +165,21 @@ def install_notifications(
         _threaded(lambda: deliver_notifications(sessions, channels, metrics, max_attempts)),
     )
     return channels
+
+
+def install_audit_checkpoints(
+    workers: Workers, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    """Sign a checkpoint of the audit chains every interval (when they moved) and send it to
+    the sinks outside the database; only when there is an audit key."""
+    keys = audit.factory_keyring(sessions)
+    if keys.current is None:
+        log.warning("audit_checkpoints_off", reason="no audit key (GRANTFLOW_AUDIT_KEY)")
+        return
+    sinks = audit_sinks.build(settings)
+    interval = settings.audit_checkpoint_interval_seconds
+    take = partial(audit_checkpoints.take, sessions, keys, sinks, interval)
+    workers.every("audit-checkpoint", min(interval, 15.0), _threaded(take))
 
 
 def _threaded(func: Callable[[], object]) -> Callable[[], Awaitable[None]]:

@@ -4,7 +4,8 @@ The control plane sends the connector the grants whose sessions to look for (a s
 ``as_of`` now): every grant of the integration that is live, or that ended within the
 look-back (CloudTrail delivers files minutes after the calls). It gets back only matching
 events and the new cursor. Events are stored once by CloudTrail's eventID, so reading the
-same files again (a retried job, an overlapping run) adds nothing.
+same files again (a retried job, an overlapping run) adds nothing. Stored events form their own
+keyed hash chain (``domain.audit_chain``), verified with the activity log's.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from grantflow.domain.audit_chain import (
+    GENESIS_HASH,
+    event_hash,
+    keyed_fields,
+    session_event_fields,
+)
 from grantflow.domain.cloudtrail_match import GrantMatcher
 from grantflow.services import audit, integrations, jobs
 from grantflow.settings import Settings
@@ -148,7 +153,8 @@ def _trimmed(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def store(session: Session, matches: Iterable[dict[str, Any]]) -> int:
-    """Insert matched events, skipping eventIDs already stored; returns how many were new."""
+    """Insert matched events, skipping eventIDs already stored, each chained onto the session
+    audit's hash chain (under the audit chain's lock); returns how many were new."""
     rows = [{
         "id": new_id(), "grant_id": m["grant_id"],
         "event_id": m["event_id"], "event_time": datetime.fromisoformat(m["event_time"]),
@@ -159,21 +165,50 @@ def store(session: Session, matches: Iterable[dict[str, Any]]) -> int:
     } for m in matches]  # fmt: skip
     if not rows:
         return 0
+    audit.lock_chain(session)  # one appender at a time, so "new" and the head stay true
+    rows = _new_rows(session, rows)
+    if not rows:
+        return 0
+    _chain(session, rows)
+    table = cast(Table, SessionAuditEvent.__table__)
+    for start in range(0, len(rows), 200):
+        session.connection().execute(table.insert(), rows[start : start + 200])
+    return len(rows)
+
+
+def _new_rows(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose grant still exists and whose eventID is not stored yet (first of each)."""
     grant_ids = {r["grant_id"] for r in rows}
     known = set(session.scalars(select(Grant.id).where(Grant.id.in_(grant_ids))))
-    rows = [r for r in rows if r["grant_id"] in known]  # a grant removed meanwhile
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = cast(Table, SessionAuditEvent.__table__)
-    added = 0
-    for start in range(0, len(rows), 200):
-        statement = (
-            insert(table)
-            .values(rows[start : start + 200])
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(table.c.event_id)
-        )
-        added += len(session.connection().execute(statement).all())
-    return added
+    event_ids = list({r["event_id"] for r in rows})
+    stored: set[str] = set()
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        query = select(SessionAuditEvent.event_id).where(SessionAuditEvent.event_id.in_(chunk))
+        stored |= set(session.scalars(query))
+    fresh = []
+    for row in rows:
+        if row["grant_id"] in known and row["event_id"] not in stored:  # a grant removed meanwhile
+            stored.add(row["event_id"])
+            fresh.append(row)
+    return fresh
+
+
+def _chain(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Give each row its place on the session audit chain: seq, previous hash, (keyed) hash."""
+    head = session.execute(
+        select(SessionAuditEvent.chain_seq, SessionAuditEvent.hash)
+        .order_by(SessionAuditEvent.chain_seq.desc()).limit(1)
+    ).first()  # fmt: skip
+    seq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
+    key = audit.keyring_of(session).current
+    key_id = key.key_id if key else None
+    for row in rows:
+        seq += 1
+        fields = keyed_fields(session_event_fields(row), key_id)
+        digest = event_hash(prev, fields, key.chain_key if key else None)
+        row.update(chain_seq=seq, prev_hash=prev, hash=digest, key_id=key_id)
+        prev = digest
 
 
 def ingest_finished(session: Session, job: Job, failed: bool) -> None:

@@ -348,6 +348,7 @@ class AuditEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str | None] = mapped_column(String(16))  # None: before the audit key
 
 
 class SyncRun(Base):

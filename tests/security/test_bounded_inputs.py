@@ -51,6 +51,7 @@ from grantflow.store.db import transaction
 from grantflow.store.models import AuditEvent, Connector, Integration
 from grantflow.store.models_audit import AuditCursor
 from grantflow.store.types import utcnow
+from tests.deploy.test_helm import _env, _one, _render, _server
 from tests.fixtures.api import Api, make_settings
 
 MB = 1024 * 1024
@@ -476,3 +477,19 @@ def test_metrics_need_the_token_when_one_is_set(metrics_app: TestClient) -> None
 def test_metrics_are_open_without_a_token(api: Api) -> None:
     assert api.settings.metrics_token is None
     assert api.client.get("/metrics").status_code == 200
+
+
+def test_the_helm_chart_scrapes_with_the_metrics_token() -> None:
+    docs = _render(
+        "--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.bearerToken=true"
+    )
+    ref = _env(_server(docs))["GRANTFLOW_METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]
+    (endpoint,) = _one(docs, "ServiceMonitor", "gf-grantflow")["spec"]["endpoints"]
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": ref["name"], "key": ref["key"]},
+    }
+    assert ref["optional"] is True  # no key in the Secret: /metrics stays open, as before
+    (plain,) = _one(_render("--set", "serviceMonitor.enabled=true"), "ServiceMonitor",
+                    "gf-grantflow")["spec"]["endpoints"]  # fmt: skip
+    assert "authorization" not in plain

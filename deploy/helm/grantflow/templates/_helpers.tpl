@@ -86,6 +86,14 @@ only through secretKeyRef: the chart never renders a secret value.
       key: {{ . }}
       optional: true
 {{- end }}
+{{- with .Values.secrets.keys.metricsToken }}
+- name: GRANTFLOW_METRICS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ . }}
+      optional: true
+{{- end }}
 - name: GRANTFLOW_HOST
   value: "0.0.0.0"
 - name: GRANTFLOW_PORT

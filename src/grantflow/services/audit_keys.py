@@ -88,7 +88,11 @@ def ensure(settings: Settings) -> Path | None:
     except FileExistsError:
         return None  # another process made it first: use theirs
     except OSError as err:
-        raise AuditKeyError(f"GRANTFLOW_DATA_DIR: cannot write {path} ({err.strerror})") from err
+        raise AuditKeyError(
+            f"no audit key, and none can be generated: cannot write {path} ({err.strerror}); "
+            "set GRANTFLOW_AUDIT_KEY (or GRANTFLOW_AUDIT_KEY_FILE), or a writable "
+            "GRANTFLOW_DATA_DIR"
+        ) from err
     return path
 
 

@@ -73,9 +73,10 @@ on errors, warnings alone exit 0). The operator's guide is [operations.md](opera
 - **Logs.** One JSON object per line on standard output (`GRANTFLOW_LOG_FORMAT=json`, the
   default, for log shippers) or `console` for humans; tokens and secrets are never logged.
 
-Secrets (`admin_token`, `oidc_client_secret`, `smtp_password`, `slack_*` secrets, webhook
-secrets, the database URL's password) belong in your secret store: the Helm chart reads them
-from Kubernetes Secrets (`deploy/helm/grantflow`).
+Secrets (`admin_token`, `audit_key`, `oidc_client_secret`, `smtp_password`, `slack_*`
+secrets, webhook secrets, the database URL's password) belong in your secret store: the Helm
+chart reads them from Kubernetes Secrets (`deploy/helm/grantflow`). The audit key must never
+be stored with the database it protects.
 """
 
 

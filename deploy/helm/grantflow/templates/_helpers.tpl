@@ -78,6 +78,14 @@ only through secretKeyRef: the chart never renders a secret value.
       key: {{ . }}
       optional: true
 {{- end }}
+{{- with .Values.secrets.keys.auditKey }}
+- name: GRANTFLOW_AUDIT_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ . }}
+      optional: true
+{{- end }}
 {{- with .Values.secrets.keys.oidcClientSecret }}
 - name: GRANTFLOW_OIDC_CLIENT_SECRET
   valueFrom:

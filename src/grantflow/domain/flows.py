@@ -6,14 +6,16 @@ allows it and the approvers it needs, or explaining, flow by flow, why nobody al
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from grantflow.domain import patterns
 from grantflow.domain.notifications import FlowNotify
+
+STORED = "stored"  # validation context of a definition read back from the database
 
 
 class ScopeMode(StrEnum):
@@ -137,13 +139,23 @@ class FlowDefinition(BaseModel):
 
     @field_validator("justification_pattern")
     @classmethod
-    def _pattern(cls, value: str | None) -> str | None:
-        if value is not None:
+    def _pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Saved patterns are RE2 (linear-time matching, ``domain.patterns``); a definition
+        read back from the database (``stored``) keeps an older pattern, which its flow then
+        refuses at submit until an admin changes it."""
+        stored = isinstance(info.context, dict) and info.context.get(STORED)
+        if value is not None and not stored:
             try:
-                re.compile(value)
-            except re.error as err:
-                raise ValueError(f"not a regular expression: {err}") from err
+                patterns.compile_pattern(value)
+            except patterns.PatternError as err:
+                raise ValueError(str(err)) from err
         return value
+
+    @classmethod
+    def stored(cls, data: object) -> FlowDefinition:
+        """A definition as saved in the database: validated like a new one, except that a
+        justification pattern saved before RE2 does not make the whole flow unreadable."""
+        return cls.model_validate(data, context={STORED: True})
 
     @model_validator(mode="after")
     def _consistent(self) -> FlowDefinition:

@@ -185,7 +185,7 @@ def flow_views(session: Session, rows: Iterable[AccessFlow] | None = None) -> li
             refs = integration_owner_refs(session, integ) if integ.enabled else []
             by_integration[row.integration_id] = (integ.enabled, tuple(refs))
         integ_enabled, owners = by_integration[row.integration_id]
-        definition = FlowDefinition.model_validate(row.definition)
+        definition = FlowDefinition.stored(row.definition)
         views.append(FlowView(row.id, row.name, row.enabled and integ_enabled,
                               row.integration_id, definition, owners))  # fmt: skip
     return views

@@ -90,7 +90,7 @@ def problem_for(session: Session, request: AccessRequest) -> PolicyProblem | Non
 def _flow_view(row: AccessFlow | None) -> FlowView | None:
     if row is None:
         return None
-    definition = FlowDefinition.model_validate(row.definition)
+    definition = FlowDefinition.stored(row.definition)
     return FlowView(row.id, row.name, row.enabled, row.integration_id, definition)
 
 

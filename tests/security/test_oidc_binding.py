@@ -261,3 +261,30 @@ def test_members_cannot_see_or_change_identities(
     attempt = app.client.post(path, json={"subject": "x"}, headers={"X-CSRF-Token": csrf})
     assert attempt.status_code == 403
     assert _identities(app, admin_id) == set()
+
+
+def test_an_unverified_email_never_links_whatever_the_settings_say(
+    make_auth_app: AppFactory, oidc_provider: OidcTestProvider
+) -> None:
+    """GRANTFLOW_OIDC_REQUIRE_VERIFIED_EMAIL=false is ignored (config check and serve say so)."""
+    app = _app(make_auth_app, oidc_provider, oidc_require_verified_email=False)
+    dana = app.add_user("dana", email="dana@corp.example", password=None)
+    oidc_provider.identity = Identity(sub="idp-dana", email="dana@corp.example",
+                                      email_verified=False)  # fmt: skip
+    _refused(sign_in(app), app.client)
+    assert _identities(app, dana) == set()
+
+
+def test_a_rejected_id_token_is_audited_with_the_issuer(
+    make_auth_app: AppFactory, oidc_provider: OidcTestProvider
+) -> None:
+    app = _app(make_auth_app, oidc_provider)
+    oidc_provider.identity = Identity(sub="idp-x", email="x@corp.example")
+    oidc_provider.nonce_override = "replayed"
+    assert sign_in(app).status_code == 401
+    (failed,) = audit_events(app, "auth.sign_in_failed")
+    assert (failed["data"]["issuer"], failed["data"]["sub"], failed["data"]["reason"]) == (
+        oidc_provider.issuer,
+        None,  # an ID token that failed validation names nobody
+        "oidc_rejected",
+    )

@@ -72,7 +72,8 @@ def test_heartbeat_reports_identity_and_role_arn(api: Api) -> None:
     got = api.client.get(f"/api/v1/connectors/{cid}", headers=api.as_admin()).json()
     assert got["status"] == "connected"
     assert got["aws_identity_arn"] == identity
-    assert got["connector_role_arn"] == "arn:aws:iam::111122223333:role/grantflow-connector"
+    assert got["reported_role_arn"] == "arn:aws:iam::111122223333:role/grantflow-connector"
+    assert got["connector_role_arn"] is None  # reported, not confirmed (tests/security)
 
 
 def test_lease_complete_roundtrip(api: Api) -> None:

@@ -29,6 +29,8 @@ CONNECTOR_ID_PATTERN = r"^gfc-[a-z0-9]{20}$"
 ROLE_ARN_PATTERN = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
 AUDIT_BUCKET_PATTERN = r"^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 OU_ID_PATTERN = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$"
+# ConnectorRoleArn until an admin confirms the connector's role (never a valid role ARN)
+ROLE_ARN_PLACEHOLDER = "<confirm-the-connector-role-first>"
 
 TEMPLATE_FILE = "grantflow-management.yaml"
 OUTPUT_ROLE_ARN = "ManagementAccountRoleArnOutput"
@@ -199,7 +201,8 @@ def _parameters() -> Json:
             "Type": "String",
             "AllowedPattern": ROLE_ARN_PATTERN,
             "ConstraintDescription": "an IAM role ARN",
-            "Description": "The IAM role the Grantflow connector runs as",
+            "Description": "The IAM role the Grantflow connector runs as, as an admin "
+            "confirmed it in Grantflow",
         },
         "OrganizationalUnitId": {
             "Type": "String",
@@ -358,18 +361,28 @@ def _check(value: str, pattern: str, name: str) -> str:
     return value
 
 
-def _parameter_values(connector_id: str, connector_role_arn: str, ou_id: str) -> dict[str, str]:
+def _parameter_values(
+    connector_id: str, connector_role_arn: str | None, ou_id: str
+) -> dict[str, str]:
+    role = (
+        ROLE_ARN_PLACEHOLDER
+        if connector_role_arn is None
+        else _check(connector_role_arn, ROLE_ARN_PATTERN, "ConnectorRoleArn")
+    )
     return {
         "ConnectorId": _check(connector_id, CONNECTOR_ID_PATTERN, "ConnectorId"),
-        "ConnectorRoleArn": _check(connector_role_arn, ROLE_ARN_PATTERN, "ConnectorRoleArn"),
+        "ConnectorRoleArn": role,
         "OrganizationalUnitId": _check(ou_id, OU_ID_PATTERN, "OrganizationalUnitId"),
     }
 
 
 def deploy_command(
-    connector_id: str, connector_role_arn: str, ou_id: str, stack_name: str = "grantflow"
+    connector_id: str, connector_role_arn: str | None, ou_id: str, stack_name: str = "grantflow"
 ) -> str:
-    """The ``aws cloudformation deploy`` line for the template saved as ``TEMPLATE_FILE``."""
+    """The ``aws cloudformation deploy`` line for the template saved as ``TEMPLATE_FILE``.
+
+    ``connector_role_arn`` is the role an admin confirmed; without one the line carries
+    ``ROLE_ARN_PLACEHOLDER``, which the parameter's AllowedPattern rejects if run as is."""
     values = _parameter_values(connector_id, connector_role_arn, ou_id)
     overrides = " ".join(shlex.quote(f"{key}={value}") for key, value in values.items())
     return (

@@ -31,7 +31,7 @@ def attach_managed_connector(app: FastAPI, settings: Settings) -> str:
     ctx = app.state.ctx
     assert isinstance(ctx, AppContext)
     with transaction(ctx.sessions) as session:
-        connector_id, token = ensure_managed_connector(session)
+        connector_id, token = ensure_managed_connector(session, settings)
     options = ConnectorOptions(
         url=local_url(settings),
         connector_id=connector_id,

@@ -17,7 +17,7 @@ from grantflow.domain.secrets import (
     public_id,
     token_matches,
 )
-from grantflow.services import audit
+from grantflow.services import audit, connectors
 from grantflow.services.errors import NotFound
 from grantflow.store.models import ApiToken, Connector, User
 from grantflow.store.types import utcnow
@@ -118,8 +118,8 @@ def resolve_bearer(session: Session, plaintext: str) -> Principal | None:
         return Principal(
             PrincipalKind.USER, user.id, Role(user.role), active=user.active, display=user.username
         )
-    connector = session.scalar(select(Connector).where(Connector.token_hash == digest))
-    if connector is not None and token_matches(plaintext, connector.token_hash):
+    connector = connectors.by_token(session, plaintext)
+    if connector is not None:
         return Principal(PrincipalKind.CONNECTOR, connector.id, display=connector.name)
     return None
 

@@ -175,9 +175,31 @@ class Connector(Timestamps, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token_prefix: Mapped[str] = mapped_column(String(16))
     version: Mapped[str | None] = mapped_column(String(64))
-    aws_identity_arn: Mapped[str | None] = mapped_column(String(2048))
+    aws_identity_arn: Mapped[str | None] = mapped_column(String(2048))  # as last reported
     aws_account_id: Mapped[str | None] = mapped_column(String(12))
     last_heartbeat_at: Mapped[datetime | None]
+    # The role the template trusts: set by an admin (or the managed connector's setting),
+    # never by a heartbeat. confirmed_by: "user:<id>" or "setting:<name>".
+    confirmed_role_arn: Mapped[str | None] = mapped_column(String(2048))
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime | None]
+
+
+class ConnectorCredential(Base):
+    """One more secret for a connector, held by one holder: each server replica's managed
+    connector has its own (``holder`` = host:port), so one replica's start never ends
+    another's. Only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "connector_credentials"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    connector_id: Mapped[str] = mapped_column(
+        ForeignKey("connectors.id", ondelete="CASCADE"), index=True
+    )
+    holder: Mapped[str] = mapped_column(String(255))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
 
 
 class Integration(Timestamps, Base):

@@ -1,4 +1,5 @@
-"""Connectors as admins manage them: create (token shown once), list, rotate, delete, template."""
+"""Connectors as admins manage them: create (token shown once), list, rotate, delete, confirm
+the role the template trusts, template."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.aws import cloudformation
-from grantflow.services import connectors, jobs
-from grantflow.services.errors import Invalid
+from grantflow.domain.connector_identity import IdentityState, assess, role_of
+from grantflow.services import audit, connectors, jobs
 from grantflow.store.db import transaction
-from grantflow.store.models import Connector, Job
+from grantflow.store.models import Connector, Job, User
 from grantflow.store.types import utcnow
 
 router = APIRouter(prefix="/api/v1/connectors", tags=["connectors"])
@@ -34,6 +36,10 @@ class ConnectorCreate(BaseModel):
 
 
 class VerificationPublic(BaseModel):
+    """A verify job: the connector's own report that it assumed ``role_arn`` and read the
+    organization. It proves the connector can reach that role; being the connector's own
+    report, it never confirms which role the template trusts (an admin does that)."""
+
     job_id: str
     state: str
     role_arn: str | None
@@ -42,19 +48,53 @@ class VerificationPublic(BaseModel):
     error: str | None
 
 
+class IdentityPublic(BaseModel):
+    state: IdentityState = Field(
+        description="unknown; unconfirmed (reported, no role confirmed); confirmed; changed "
+        "(the connector reports another identity than the confirmed role: check it)"
+    )
+    confirmed_role_arn: str | None = Field(description="The role the template trusts")
+    confirmed_by: str | None = Field(description="The admin's username, or the setting")
+    confirmed_at: datetime | None
+    reported_identity_arn: str | None = Field(
+        description="The AWS identity the connector last reported (its own statement)"
+    )
+    reported_role_arn: str | None = Field(description="The IAM role of the reported identity")
+    message: str = Field(description="What the state means and what to do")
+
+
+class CredentialPublic(BaseModel):
+    """A managed-connector replica's credential (its secret never leaves that replica)."""
+
+    holder: str = Field(description="The replica: host name and port")
+    token_prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
 class ConnectorPublic(BaseModel):
     id: str
     name: str
     kind: str
     status: str = Field(description="connected, disconnected or never_connected")
     version: str | None
-    aws_identity_arn: str | None = Field(description="The AWS identity the connector runs as")
-    connector_role_arn: str | None = Field(description="Paste into the template's ConnectorRoleArn")
+    aws_identity_arn: str | None = Field(
+        description="The AWS identity the connector last reported; never used unconfirmed"
+    )
+    reported_role_arn: str | None = Field(description="The IAM role of aws_identity_arn")
+    connector_role_arn: str | None = Field(
+        description="The confirmed role: the template's ConnectorRoleArn (None until an admin "
+        "confirms one)"
+    )
+    identity: IdentityPublic
     aws_account_id: str | None
     last_heartbeat_at: datetime | None
     token_prefix: str
     created_at: datetime
     last_verification: VerificationPublic | None = None
+    replicas: list[CredentialPublic] = Field(
+        default_factory=list, description="Managed connector: one credential per replica"
+    )
 
 
 class ConnectorCreated(ConnectorPublic):
@@ -65,37 +105,32 @@ class VerifyCreate(BaseModel):
     role_arn: str = Field(pattern=cloudformation.ROLE_ARN_PATTERN)
 
 
+class RoleConfirm(BaseModel):
+    role_arn: str = Field(
+        pattern=cloudformation.ROLE_ARN_PATTERN,
+        max_length=2048,
+        description="The IAM role the connector runs as. To confirm what the connector "
+        "reports, send the reported_role_arn you checked (the request names it, so a report "
+        "that changes meanwhile is never confirmed unseen).",
+    )
+
+
 class TemplatePublic(BaseModel):
     connector_id: str
     template: str
     template_file: str
-    deploy_command: str | None
+    deploy_command: str | None = Field(
+        description="With OrganizationalUnitId; holds a placeholder for ConnectorRoleArn until "
+        "a role is confirmed"
+    )
     quick_create_url: str | None
+    connector_role_confirmed: bool
     parameters: dict[str, str | None]
     instructions: list[str]
     prerequisites: list[str]
 
 
-def connector_role_arn(identity_arn: str | None) -> str | None:
-    """``arn:aws:sts::A:assumed-role/R/s`` → ``arn:aws:iam::A:role/R``; IAM role ARNs as is."""
-    if not identity_arn:
-        return None
-    parts = identity_arn.split(":", 5)
-    if len(parts) != 6:
-        return None
-    _, partition, service, _, account, resource = parts
-    if service == "iam" and resource.startswith("role/"):
-        return identity_arn
-    if service == "sts" and resource.startswith("assumed-role/"):
-        role = resource.split("/")[1]
-        return f"arn:{partition}:iam::{account}:role/{role}"
-    return None
-
-
-def _latest_verification(session: object, connector_id: str) -> VerificationPublic | None:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
+def _latest_verification(session: Session, connector_id: str) -> VerificationPublic | None:
     job = session.scalar(
         select(Job)
         .where(Job.connector_id == connector_id, Job.type == "verify")
@@ -114,7 +149,36 @@ def _latest_verification(session: object, connector_id: str) -> VerificationPubl
     )
 
 
-def to_public(connector: Connector, session: object | None = None) -> ConnectorPublic:
+def _confirmer(session: Session | None, confirmed_by: str | None) -> str | None:
+    kind, _, ident = (confirmed_by or "").partition(":")
+    if kind == "user" and session is not None:
+        user = session.get(User, ident)
+        return user.username if user is not None else confirmed_by
+    return ident or confirmed_by
+
+
+def _identity(connector: Connector, session: Session | None) -> IdentityPublic:
+    view = assess(connector.confirmed_role_arn, connector.aws_identity_arn)
+    return IdentityPublic(
+        state=view.state,
+        confirmed_role_arn=connector.confirmed_role_arn,
+        confirmed_by=_confirmer(session, connector.confirmed_by),
+        confirmed_at=connector.confirmed_at,
+        reported_identity_arn=connector.aws_identity_arn,
+        reported_role_arn=view.reported_role_arn,
+        message=view.message,
+    )
+
+
+def to_public(connector: Connector, session: Session | None = None) -> ConnectorPublic:
+    replicas = (
+        [
+            CredentialPublic.model_validate(c, from_attributes=True)
+            for c in connectors.credentials_of(session, connector.id)
+        ]
+        if session is not None
+        else []
+    )
     return ConnectorPublic(
         id=connector.id,
         name=connector.name,
@@ -122,12 +186,15 @@ def to_public(connector: Connector, session: object | None = None) -> ConnectorP
         status=connectors.status_of(connector, utcnow()),
         version=connector.version,
         aws_identity_arn=connector.aws_identity_arn,
-        connector_role_arn=connector_role_arn(connector.aws_identity_arn),
+        reported_role_arn=role_of(connector.aws_identity_arn),
+        connector_role_arn=connector.confirmed_role_arn,
+        identity=_identity(connector, session),
         aws_account_id=connector.aws_account_id,
         last_heartbeat_at=connector.last_heartbeat_at,
         token_prefix=connector.token_prefix,
         created_at=connector.created_at,
         last_verification=_latest_verification(session, connector.id) if session else None,
+        replicas=replicas,
     )
 
 
@@ -186,8 +253,6 @@ def verify(
             {"role_arn": body.role_arn, "external_id": connector.id},
             max_attempts=3,
         )
-        from grantflow.services import audit
-
         audit.record(
             session,
             actor_of(admin, request),
@@ -270,44 +335,54 @@ def template(
 ) -> TemplatePublic:
     with transaction(ctx.sessions) as session:
         connector = connectors.get(session, connector_id)
-        role_arn = connector_role_arn(connector.aws_identity_arn)
-    ready = role_arn is not None and organizational_unit_id is not None
+        role_arn = connector.confirmed_role_arn
+        identity = _identity(connector, session)
     command = url = None
-    if ready:
-        assert role_arn is not None and organizational_unit_id is not None
+    if organizational_unit_id is not None:
         command = cloudformation.deploy_command(connector.id, role_arn, organizational_unit_id)
-        if ctx.settings.template_url:
+        if ctx.settings.template_url and role_arn is not None:
             url = cloudformation.quick_create_url(
                 ctx.settings.template_url, region, connector.id, role_arn, organizational_unit_id
             )
-    elif role_arn is None and connector.aws_identity_arn is not None:
-        raise Invalid(
-            f"the connector runs as {connector.aws_identity_arn}, which is not an IAM role; "
-            "run the connector with an IAM role (instance profile, IRSA or assumed role)",
-            field="connector",
-        )
     return TemplatePublic(
         connector_id=connector.id,
         template=cloudformation.render_template(),
         template_file=cloudformation.TEMPLATE_FILE,
         deploy_command=command,
         quick_create_url=url,
+        connector_role_confirmed=role_arn is not None,
         parameters={
             "ConnectorId": connector.id,
-            "ConnectorRoleArn": role_arn,
+            "ConnectorRoleArn": role_arn or cloudformation.ROLE_ARN_PLACEHOLDER,
             "OrganizationalUnitId": organizational_unit_id,
         },
-        instructions=_instructions(ready, role_arn, bool(ctx.settings.template_url)),
+        instructions=_instructions(connector.id, identity, command is not None, url is not None),
         prerequisites=[cloudformation.EC2_PREREQUISITE_NOTE],
     )
 
 
-def _instructions(ready: bool, role_arn: str | None, has_url: bool) -> list[str]:
-    steps = []
-    if role_arn is None:
-        steps.append(
-            "Start the connector first: its AWS identity becomes the ConnectorRoleArn parameter."
-        )
+def _role_steps(connector_id: str, identity: IdentityPublic) -> list[str]:
+    confirm = (
+        f"an admin confirms it on the Connectors page (Confirm role) or with "
+        f'PUT /api/v1/connectors/{connector_id}/confirmed-role {{"role_arn": "…"}}'
+    )
+    if identity.confirmed_role_arn is None:
+        return [
+            f"No connector role is confirmed yet, so ConnectorRoleArn is the placeholder "
+            f"{cloudformation.ROLE_ARN_PLACEHOLDER}: {identity.message} The template trusts a "
+            f"role only once {confirm}."
+        ]
+    if identity.state is IdentityState.CHANGED:
+        return [f"Warning: {identity.message}"]
+    return []
+
+
+def _instructions(
+    connector_id: str, identity: IdentityPublic, has_command: bool, has_url: bool
+) -> list[str]:
+    steps = _role_steps(connector_id, identity)
+    if has_command:
+        steps.append("Run the deploy command below (AWS CLI v2, management-account credentials).")
     steps += [
         f"Save the template as {cloudformation.TEMPLATE_FILE} and deploy it in the "
         "Organization's management account (it needs CAPABILITY_NAMED_IAM).",
@@ -316,10 +391,35 @@ def _instructions(ready: bool, role_arn: str | None, has_url: bool) -> list[str]
         f"Copy the stack output {cloudformation.OUTPUT_ROLE_ARN} into the integration's "
         "Management Account Role ARN.",
     ]
-    if ready:
-        steps.insert(
-            0, "Run the deploy command below (AWS CLI v2, management-account credentials)."
-        )
-    if has_url and ready:
+    if has_url:
         steps.append("Or open the quick-create link in the AWS console.")
     return steps
+
+
+@router.put("/{connector_id}/confirmed-role", response_model=ConnectorPublic)
+def confirm_role(
+    connector_id: str, body: RoleConfirm, ctx: Ctx, admin: AdminUser, request: Request
+) -> ConnectorPublic:
+    """Confirm the IAM role the connector runs as: the template's ConnectorRoleArn from now
+    on. Audited as ``connector.role_confirmed`` (with the reported role and whether it
+    matches)."""
+    with transaction(ctx.sessions) as session:
+        row = connectors.confirm_role(
+            session,
+            connector_id,
+            body.role_arn,
+            actor_of(admin, request),
+            confirmed_by=f"user:{admin.id}",
+        )
+        return to_public(row, session)
+
+
+@router.delete("/{connector_id}/confirmed-role", response_model=ConnectorPublic)
+def withdraw_role(
+    connector_id: str, ctx: Ctx, admin: AdminUser, request: Request
+) -> ConnectorPublic:
+    """Withdraw the confirmation: the template shows a placeholder until a role is confirmed
+    again. Audited as ``connector.role_withdrawn``."""
+    with transaction(ctx.sessions) as session:
+        row = connectors.withdraw_role(session, connector_id, actor_of(admin, request))
+        return to_public(row, session)

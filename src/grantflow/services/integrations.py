@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grantflow.aws import registry
 from grantflow.domain.integration_config import AwsOrganizationConfig, OwnerKind, OwnerRef
+from grantflow.domain.merge_patch import merge_patch
 from grantflow.domain.request_policy import Check
 from grantflow.services import audit, connectors, jobs, policy_withdrawal, principals
 from grantflow.services.errors import Conflict, Invalid, NotFound
@@ -72,9 +74,12 @@ def check_resource_types(types: list[str]) -> list[str]:
     return types
 
 
-def check_owners_exist(session: Session, owners: list[OwnerRef], store: str | None) -> None:
-    """Every owner names a user, or a group of the integration's own identity store (known
-    after its first sync) or a local or SCIM group."""
+def unresolved_owners(
+    session: Session, owners: list[OwnerRef], store: str | None
+) -> list[OwnerRef]:
+    """The owners that name no user, and no group of the integration's own identity store
+    (known after its first sync) nor a local or SCIM group."""
+    missing = []
     for owner in owners:
         if owner.kind is OwnerKind.USER:
             found = session.scalar(
@@ -85,12 +90,39 @@ def check_owners_exist(session: Session, owners: list[OwnerRef], store: str | No
         else:
             found = group_named(session, owner.value, store)
         if found is None:
-            later = store or owner.kind is OwnerKind.USER
-            raise Invalid(
-                f"no {owner.kind.value} named {owner.value!r} in this integration's directory"
-                + ("" if later else " (its Identity Center groups are known after its first sync)"),
-                field="config.integration_owners",
-            )
+            missing.append(owner)
+    return missing
+
+
+def describe_owners(owners: list[OwnerRef]) -> str:
+    return ", ".join(f"{o.kind.value} {o.value!r}" for o in owners)
+
+
+def check_owners_exist(session: Session, owners: list[OwnerRef], row: Integration | None) -> None:
+    """Before the integration's first sync its directory is not known yet: owners that do
+    not exist yet are accepted and resolved after that sync (``owner_warning``). After it,
+    every owner must exist."""
+    if row is None or row.last_sync_at is None:
+        return
+    missing = unresolved_owners(session, owners, principals.store_of(row))
+    if missing:
+        raise Invalid(
+            f"no {describe_owners(missing)} in this integration's directory (its Identity "
+            "Center users and groups, and local and SCIM groups)",
+            field="config.integration_owners",
+        )
+
+
+def owner_warning(session: Session, row: Integration) -> str | None:
+    """After a sync: the integration owners that still name nobody, in words."""
+    owners = config_of(row).integration_owners
+    missing = unresolved_owners(session, owners, principals.store_of(row))
+    if not missing:
+        return None
+    return (
+        f"integration owner(s) not found in the directory after the sync: "
+        f"{describe_owners(missing)}; fix the Integration Owner setting"
+    )
 
 
 def _check_name_free(session: Session, name: str, except_id: str | None = None) -> None:
@@ -136,6 +168,19 @@ def config_of(row: Integration) -> AwsOrganizationConfig:
     return AwsOrganizationConfig.model_validate(row.config)
 
 
+def merged_config(row: Integration, patch: dict[str, Any]) -> AwsOrganizationConfig:
+    """The stored configuration with ``patch`` applied as a JSON merge patch (RFC 7396),
+    validated whole; the first problem is a 422 naming its field (``config.<name>``)."""
+    merged = merge_patch(row.config, patch)
+    try:
+        return AwsOrganizationConfig.model_validate(merged)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        field = f"config.{where}" if where else "config"
+        raise Invalid(f"{field}: {first.get('msg', 'invalid')}", field=field) from None
+
+
 def enqueue_verify(session: Session, row: Integration) -> Job:
     config = config_of(row)
     return jobs.enqueue(
@@ -166,7 +211,7 @@ def update(
         row.resource_types = check_resource_types(changes["resource_types"])
     if "config" in changes:
         config: AwsOrganizationConfig = changes["config"]
-        check_owners_exist(session, config.integration_owners, principals.store_of(row))
+        check_owners_exist(session, config.integration_owners, row)
         row.config = config.model_dump(mode="json")
     if "sync_interval_seconds" in changes:
         row.sync_interval_seconds = changes["sync_interval_seconds"]

@@ -174,20 +174,23 @@ def _permissions(session: Session, row: Integration, summary: SyncSummary) -> No
         session.delete(stale)
 
 
-def _status(row: Integration, run: SyncRun) -> None:
+def _status(row: Integration, run: SyncRun, warnings: list[str]) -> None:
+    """Warning when an account could not be read, or when the settings name something the
+    organization or the directory does not have (``warnings``); else Active."""
     troubled = {
         acct: info
         for acct, info in run.accounts.items()
         if info["outcome"] in (AccountOutcome.ACCESS_DENIED.value, AccountOutcome.INCOMPLETE.value)
     }
     row.last_sync_at = run.finished_at
-    if troubled:
+    messages = [
+        f"{acct} ({info['name']}): {info['outcome']} — {info['detail']}"
+        for acct, info in sorted(troubled.items())
+    ] + warnings
+    if messages:
         run.state = "warning"
         row.status = Status.WARNING
-        row.status_message = "; ".join(
-            f"{acct} ({info['name']}): {info['outcome']} — {info['detail']}"
-            for acct, info in sorted(troubled.items())
-        )
+        row.status_message = "; ".join(messages)
     else:
         run.state = "succeeded"
         row.status = Status.ACTIVE
@@ -221,7 +224,8 @@ def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> Syn
     run.finished_at = utcnow()
     run.accounts_total = summary.accounts_total
     run.aws_calls = summary.aws_calls
-    _status(row, run)
+    warnings = [w for w in (integrations.owner_warning(session, row),) if w]
+    _status(row, run, warnings)
     audit.record(session, actor, "integration.synced", "integration", row.id,
                  {"sync_run_id": run.id, "state": run.state, "counts": run.counts})  # fmt: skip
     return run

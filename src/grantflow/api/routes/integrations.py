@@ -47,7 +47,11 @@ class IntegrationUpdate(BaseModel):
     name: str | SkipJsonSchema[None] = None
     connector_id: str | SkipJsonSchema[None] = None
     resource_types: list[str] | SkipJsonSchema[None] = None
-    config: AwsOrganizationConfig | SkipJsonSchema[None] = None
+    config: dict[str, Any] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="A JSON merge patch (RFC 7396) of the configuration: the fields given "
+        "change, null removes an optional one, the rest is kept; the result is validated whole",
+    )
     sync_interval_seconds: int | None = Field(default=None, ge=60, le=86400)
 
     _not_null = field_validator("name", "connector_id", "resource_types", "config",
@@ -232,6 +236,8 @@ def update(
     with transaction(ctx.sessions) as session:
         row = integrations.get(session, integration_id)
         changes = {k: getattr(body, k) for k in body.model_fields_set}
+        if "config" in changes:
+            changes["config"] = integrations.merged_config(row, changes["config"])
         integrations.update(session, row, changes, actor_of(admin, request))
         return to_public(session, row)
 

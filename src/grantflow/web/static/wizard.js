@@ -61,7 +61,9 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function owners() {
     const kind = $("f-owner-kind").value;
-    return [...$("f-owner-values").selectedOptions].map((o) => ({ kind, value: o.value }));
+    const listed = [...$("f-owner-values").selectedOptions].map((o) => o.value);
+    const typed = $("f-owner-names").value.split(",").map((v) => v.trim()).filter((v) => v && !listed.includes(v));
+    return [...listed, ...typed].map((value) => ({ kind, value }));
   }
 
   function resourceOwner() {
@@ -79,6 +81,7 @@ document.addEventListener("DOMContentLoaded", () => {
       if (input.dataset.kind === "bool") config[key] = input.checked;
       else if (input.dataset.kind === "list") config[key] = GF.lines(input.value);
       else if (input.value.trim() !== "" || key === "custom_access_details") config[key] = input.value.trim();
+      else if (editId) config[key] = null; // PATCH merges (RFC 7396): null clears the setting
     });
     config.custom_access_details = $("f-custom_access_details").value;
     config.integration_owners = owners();
@@ -194,12 +197,14 @@ document.addEventListener("DOMContentLoaded", () => {
   function fillOwners() {
     const kind = $("f-owner-kind").value;
     const select = $("f-owner-values");
-    const keep = new Set(pendingOwners || [...select.selectedOptions].map((o) => o.value));
+    const pending = pendingOwners;
+    const keep = new Set(pending || [...select.selectedOptions].map((o) => o.value));
     pendingOwners = null;
     const items = kind === "user"
       ? users.map((u) => [u.username, `${u.display_name || u.username} (${u.username})`])
       : groups.map((g) => [g.name, `${g.name} (${g.member_count} members)`]);
     GF.replace(select, items.map(([value, text]) => GF.el("option", { value, text, selected: keep.has(value) })));
+    if (pending) $("f-owner-names").value = pending.filter((v) => !items.some(([value]) => value === v)).join(", ");
   }
   $("f-owner-kind").addEventListener("change", fillOwners);
   $("f-ro-attr").addEventListener("change", () => { $("ro-attr-name-field").hidden = $("f-ro-attr").value !== "user_attribute"; });

@@ -1,0 +1,51 @@
+"""The seed's one-pass setup against an organization shaped unlike the demo, through the
+connector protocol over HTTP (issue 17): owners named before the directory is known, suspended
+accounts, unknown or excluded OUs, permission sets that do not exist, truthful sync counts and
+partial config updates."""
+
+from __future__ import annotations
+
+from tests.fixtures.api import Api
+from tests.integrations.connector_driver import Driver, account, directory
+
+
+def test_an_identity_center_group_can_own_the_integration_before_the_first_sync(
+    api: Api,
+) -> None:
+    d = Driver(api)
+    owners = [{"kind": "group", "value": "platform"}, {"kind": "group", "value": "ghosts"}]
+    r = d.create(integration_owners=owners)
+    assert r.status_code == 201, r.text
+    d.verify_ok()
+    got = d.sync([account("111111111111")],
+                 directory=directory({"platform": ["alice"]}, ["alice"]))  # fmt: skip
+    # 'platform' came with the first sync; 'ghosts' names nobody: Warning, naming it.
+    assert got["status"] == "warning"
+    assert "'ghosts'" in got["status_message"] and "'platform'" not in got["status_message"]
+    # Once the directory is known, an owner must exist to be saved.
+    config = {"integration_owners": [{"kind": "group", "value": "nobody"}]}
+    r = api.client.patch(f"/api/v1/integrations/{d.integration_id}", json={"config": config},
+                         headers=d.admin)  # fmt: skip
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "config.integration_owners")
+    assert "'nobody'" in r.json()["error"]["message"]
+
+
+def test_config_patch_is_a_merge_patch_validated_whole(api: Api) -> None:
+    d = Driver(api)
+    assert d.create(exclude_ou_ids=["ou-ab12-11111111"]).status_code == 201
+    url = f"/api/v1/integrations/{d.integration_id}"
+    r = api.client.patch(url, json={"config": {"sync_regions": ["us-east-1", "eu-west-1"]}},
+                         headers=d.admin)  # fmt: skip
+    assert r.status_code == 200, r.text
+    config = api.client.get(url, headers=d.admin).json()["config"]
+    assert config["sync_regions"] == ["us-east-1", "eu-west-1"]
+    assert config["region"] == "us-east-1" and config["exclude_ou_ids"] == ["ou-ab12-11111111"]
+    # null removes an optional setting; a bad value is named by its field.
+    r = api.client.patch(url, json={"config": {"exclude_ou_ids": None}}, headers=d.admin)
+    assert r.status_code == 200 and r.json()["config"]["exclude_ou_ids"] == []
+    r = api.client.patch(url, json={"config": {"region": "us-east-9"}}, headers=d.admin)
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "config.region")
+    r = api.client.patch(url, json={"config": {"management_role_arn": None}}, headers=d.admin)
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "config.management_role_arn")
+    r = api.client.patch(url, json={"config": None}, headers=d.admin)
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "config")

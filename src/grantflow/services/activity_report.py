@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction
 from grantflow.store.models import AccessRequest, Approval, Grant, Resource, User
 from grantflow.store.types import utcnow
 
@@ -98,7 +98,7 @@ def stream(
     """Requests made in ``[since, until)``, oldest first, ``CHUNK`` per transaction."""
     after: tuple[datetime, str] | None = None
     while True:
-        with transaction(sessions) as session:
+        with read_transaction(sessions) as session:
             rows = _chunk(session, since, until, after)
         yield from rows
         if len(rows) < CHUNK:

@@ -18,7 +18,7 @@ from grantflow.domain.notifications import FlowNotify
 from grantflow.services import access_flows, flows_as_code
 from grantflow.services.errors import Invalid
 from grantflow.settings import Settings
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import AccessFlow
 
 router = APIRouter(prefix="/api/v1/access-flows", tags=["access flows"])
@@ -92,7 +92,7 @@ def create(body: FlowCreate, ctx: Ctx, admin: AdminUser, request: Request) -> Fl
 
 @router.get("", response_model=list[FlowPublic])
 def list_flows(ctx: Ctx, _admin: AdminUser) -> list[FlowPublic]:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         return [_public(r) for r in session.scalars(select(AccessFlow).order_by(AccessFlow.name))]
 
 
@@ -107,7 +107,7 @@ class ApplyResult(BaseModel):
 @router.get("/export", response_model=flows_as_code.FlowsDoc, tags=["flows as code"])
 def export_flows(ctx: Ctx, _admin: AdminUser) -> flows_as_code.FlowsDoc:
     """Every flow, referring to integrations, users and groups by name."""
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         return flows_as_code.export(session)
 
 
@@ -135,7 +135,7 @@ def apply_flows(
 
 @router.get("/{flow_id}", response_model=FlowPublic)
 def get(flow_id: str, ctx: Ctx, _admin: AdminUser) -> FlowPublic:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         return _public(access_flows.get(session, flow_id))
 
 

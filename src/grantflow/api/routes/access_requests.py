@@ -15,7 +15,7 @@ from grantflow.api.deps import Ctx, CurrentUser, actor_of
 from grantflow.domain.authz import Principal, Role
 from grantflow.services import access_requests, grant_building
 from grantflow.services.errors import Conflict, Forbidden, NotFound
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import AccessRequest, Approval, Grant, Integration, Resource, User
 
 router = APIRouter(prefix="/api/v1/access-requests", tags=["access requests"])
@@ -155,11 +155,17 @@ def _load(session: Session, request_id: str, principal: Principal) -> tuple[Acce
 
 @router.post("", response_model=RequestPublic, status_code=status.HTTP_201_CREATED)
 def create(body: RequestCreate, ctx: Ctx, user: CurrentUser, request: Request) -> RequestPublic:
-    with transaction(ctx.sessions) as session:
-        row = access_requests.submit(
+    # checked while reading (flows, justification pattern, principals), then written in a
+    # short write transaction: nothing a member typed is worked on while writers wait
+    with read_transaction(ctx.sessions) as session:
+        checked = access_requests.check_submission(
             session, _user(session, user), body.resource_ids, body.permission,
-            body.duration_seconds, body.justification, actor_of(user, request),
+            body.duration_seconds, body.justification,
         )  # fmt: skip
+    with transaction(ctx.sessions) as session:
+        row = access_requests.record_submission(
+            session, _user(session, user), checked, actor_of(user, request)
+        )
         return to_public(session, row)
 
 
@@ -171,7 +177,7 @@ def list_requests(
     state: Annotated[str | None, Query(max_length=16)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[RequestPublic]:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         me = _user(session, user)
         query = select(AccessRequest).order_by(AccessRequest.created_at.desc())
         if state:
@@ -191,7 +197,7 @@ def list_requests(
 
 @router.get("/{request_id}", response_model=RequestPublic)
 def get(request_id: str, ctx: Ctx, user: CurrentUser) -> RequestPublic:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         row, me = _load(session, request_id, user)
         return to_public(session, row, me)
 
@@ -279,7 +285,6 @@ async def plan(request_id: str, ctx: Ctx, user: CurrentUser) -> PlanPublic:
 
     from grantflow.services import plans
     from grantflow.services.errors import Unavailable
-    from grantflow.store.db import read_transaction
     from grantflow.store.models import Job
 
     def enqueue() -> str:

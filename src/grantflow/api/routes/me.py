@@ -11,7 +11,7 @@ from sqlalchemy import select
 from grantflow.api.deps import Ctx, CurrentUser, actor_of
 from grantflow.services import tokens
 from grantflow.services.errors import NotFound
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import ApiToken, User
 
 router = APIRouter(prefix="/api/v1", tags=["me"])
@@ -56,7 +56,7 @@ def _user(session: object, user_id: str) -> User:
 
 @router.get("/me", response_model=MePublic)
 def me(ctx: Ctx, principal: CurrentUser) -> MePublic:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         user = _user(session, principal.id)
         return MePublic(
             id=user.id,
@@ -69,7 +69,7 @@ def me(ctx: Ctx, principal: CurrentUser) -> MePublic:
 
 @router.get("/me/tokens", response_model=list[TokenPublic])
 def list_tokens(ctx: Ctx, principal: CurrentUser) -> list[TokenPublic]:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         rows = session.scalars(
             select(ApiToken)
             .where(ApiToken.user_id == principal.id, ApiToken.revoked_at.is_(None))

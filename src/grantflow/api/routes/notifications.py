@@ -12,7 +12,7 @@ from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.paging import MAX_OFFSET
 from grantflow.notify.registry import configured_names
 from grantflow.services import notify_delivery
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models_notify import NotificationDelivery
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
@@ -69,7 +69,7 @@ def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryPage:
     """Newest first; filter by access request, state or channel."""
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         rows, total = notify_delivery.page(session, request_id=request_id, state=state,
                                            channel=channel, offset=offset, limit=limit)  # fmt: skip
         return DeliveryPage(items=[_public(r) for r in rows], total=total, offset=offset,

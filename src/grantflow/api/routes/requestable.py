@@ -13,7 +13,7 @@ from grantflow.api.paging import MAX_OFFSET
 from grantflow.domain.flows import FlowView
 from grantflow.services import requestable as requestable_service
 from grantflow.services.errors import NotFound
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction
 from grantflow.store.models import Resource, User
 
 router = APIRouter(prefix="/api/v1", tags=["requestable"])
@@ -70,7 +70,7 @@ def requestable(
         filters.append(
             or_(func.lower(Resource.name).like(like), func.lower(Resource.aws_id).like(like))
         )
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         me = session.get(User, user.id)
         if me is None:
             raise NotFound("user not found")

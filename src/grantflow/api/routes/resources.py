@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, or_, select
 from grantflow.api.deps import Ctx, CurrentUser
 from grantflow.api.paging import MAX_OFFSET
 from grantflow.services.errors import Invalid
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction
 from grantflow.store.models import Resource
 
 router = APIRouter(prefix="/api/v1", tags=["resources"])
@@ -91,7 +91,7 @@ def list_resources(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ResourcePage:
     query = _filtered(integration_id, type, account, ou, tag, q)
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(
             query.order_by(Resource.type, Resource.account_id, Resource.name)

@@ -39,7 +39,7 @@ from grantflow.api.deps import Ctx, ScimAuth, actor_of
 from grantflow.services import audit
 from grantflow.services import scim as service
 from grantflow.services.scim_resources import ScimGroup, ScimUser, provider
-from grantflow.store.db import DatabaseUnavailable, transaction
+from grantflow.store.db import DatabaseUnavailable, read_transaction, transaction
 
 log = structlog.get_logger(__name__)
 MEDIA_TYPE = "application/scim+json"
@@ -237,7 +237,7 @@ def schema(schema_id: str, request: Request, _scim: ScimAuth) -> Response:
 
 @router.get("/Users")
 def list_users(request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         found = service.list_users(session, _query(request), base_url(request))
     return _list(request, found, ScimUser)
 
@@ -245,7 +245,7 @@ def list_users(request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
 @router.post("/Users/.search")
 def search_users(request: Request, ctx: Ctx, _scim: ScimAuth, body: Body) -> Response:
     query = _search_query(body)
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         found = service.list_users(session, query, base_url(request))
     return _list(request, found, ScimUser)
 
@@ -259,7 +259,7 @@ def create_user(request: Request, ctx: Ctx, principal: ScimAuth, body: Body) -> 
 
 @router.get("/Users/{user_id}")
 def get_user(user_id: str, request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         user = service.get_user(session, user_id, base_url(request))
     return _resource(request, user)
 
@@ -312,7 +312,7 @@ def delete_user(
 
 @router.get("/Groups")
 def list_groups(request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         found = service.list_groups(session, _query(request), base_url(request))
     return _list(request, found, ScimGroup)
 
@@ -320,7 +320,7 @@ def list_groups(request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
 @router.post("/Groups/.search")
 def search_groups(request: Request, ctx: Ctx, _scim: ScimAuth, body: Body) -> Response:
     query = _search_query(body)
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         found = service.list_groups(session, query, base_url(request))
     return _list(request, found, ScimGroup)
 
@@ -334,7 +334,7 @@ def create_group(request: Request, ctx: Ctx, principal: ScimAuth, body: Body) ->
 
 @router.get("/Groups/{group_id}")
 def get_group(group_id: str, request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         group = service.get_group(session, group_id, base_url(request))
     return _resource(request, group)
 

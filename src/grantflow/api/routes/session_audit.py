@@ -16,7 +16,7 @@ from grantflow.api.deps import Ctx, CurrentUser
 from grantflow.api.routes.access_requests import _load as load_visible_request
 from grantflow.domain.authz import Principal
 from grantflow.services import audit_query
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction
 from grantflow.store.models import Grant
 from grantflow.store.models_audit import SessionAuditEvent
 
@@ -82,7 +82,7 @@ def session_audit(
     limit: Annotated[int, Query(ge=0, le=1000)] = 200,
 ) -> SessionAuditPublic:  # fmt: skip
     """Count, services, actions, errors, first and last event, and the latest events."""
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         _visible(session, request_id, user)
         base = _of_request(request_id).subquery()
         count, errors, first, last = session.execute(
@@ -103,7 +103,7 @@ def session_audit(
 def _rows(sessions: sessionmaker[Session], request_id: str) -> Iterator[dict[str, Any]]:
     after: tuple[datetime, str] | None = None
     while True:
-        with transaction(sessions) as session:
+        with read_transaction(sessions) as session:
             query = _of_request(request_id)
             if after is not None:
                 query = query.where(or_(
@@ -123,7 +123,7 @@ def _rows(sessions: sessionmaker[Session], request_id: str) -> Iterator[dict[str
 @router.get("/{request_id}/session-audit.csv", response_class=StreamingResponse)
 def session_audit_csv(request_id: str, ctx: Ctx, user: CurrentUser) -> StreamingResponse:
     """Every event made with the request's access, oldest first, as CSV (streamed)."""
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         _visible(session, request_id, user)
     name = f"session-audit-{request_id}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv"
     return StreamingResponse(

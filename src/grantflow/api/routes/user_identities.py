@@ -17,7 +17,7 @@ from grantflow.domain.oidc_binding import SUBJECT_MAX
 from grantflow.services import user_identities
 from grantflow.services.errors import Invalid, NotFound
 from grantflow.services.oidc_client import OidcClient
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import User
 
 router = APIRouter(prefix="/api/v1/users/{user_id}/identities", tags=["directory"])
@@ -61,7 +61,7 @@ def _issuer(request: Request, given: str | None) -> str:
 
 @router.get("", response_model=list[IdentityPublic])
 def list_identities(user_id: str, ctx: Ctx, _admin: AdminUser) -> list[IdentityPublic]:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         if session.get(User, user_id) is None:
             raise NotFound("no such user")
         rows = user_identities.of_user(session, user_id)

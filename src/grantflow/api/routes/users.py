@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from grantflow.api.deps import AdminUser, Ctx
 from grantflow.api.paging import MAX_OFFSET
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction
 from grantflow.store.models import DirectoryPrincipal, User
 
 router = APIRouter(prefix="/api/v1", tags=["directory"])
@@ -58,7 +58,7 @@ def list_users(
     include_deleted: bool = Query(False, description="Also list users deleted over SCIM"),
 ) -> UserPage:
     stmt = select(User) if include_deleted else select(User).where(User.deleted_at.is_(None))
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = session.scalars(
             stmt.order_by(User.username, User.id).offset(offset).limit(limit)

@@ -14,8 +14,11 @@ What moto (5.2.5) lacks, found while writing these tests:
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +31,10 @@ from grantflow.demo.moto_server import MotoServer
 
 CONNECTOR_ID = "gfc-" + "0123456789abcdefghij"
 CONNECTOR_ROLE_ARN = "arn:aws:iam::111122223333:role/grantflow-connector"
+GROUP_A = "a1b2c3d4-0000-4000-8000-000000000001"
+GROUP_B = "9067726d9b-a1b2c3d4-0000-4000-8000-000000000002"
+EXPECTATION = Path(__file__).with_name("expected_template_policy.json")
+UPDATE_VARIABLE = "GRANTFLOW_UPDATE_TEMPLATE_EXPECTATION"
 
 
 def _findings(template_text: str) -> list[str]:
@@ -130,6 +137,125 @@ def test_quick_create_url() -> None:
     }
 
 
+def test_deploy_command_carries_a_grant_scope_only_when_not_the_default() -> None:
+    scope = cloudformation.GrantScope(
+        group_ids=(GROUP_B, GROUP_A, GROUP_A), allow_management_account=True
+    )
+    command = cloudformation.deploy_command(CONNECTOR_ID, CONNECTOR_ROLE_ARN, "r-abcd", scope=scope)
+    assert command.endswith(
+        f"OrganizationalUnitId=r-abcd GrantableGroupIds={GROUP_B},{GROUP_A} "
+        "AllowManagementAccountAssignments=true"
+    )
+    default = cloudformation.deploy_command(
+        CONNECTOR_ID, CONNECTOR_ROLE_ARN, "r-abcd", scope=cloudformation.GrantScope()
+    )
+    assert default == cloudformation.deploy_command(CONNECTOR_ID, CONNECTOR_ROLE_ARN, "r-abcd")
+    url = cloudformation.quick_create_url(
+        "https://b.example/t.yaml",
+        "us-east-1",
+        CONNECTOR_ID,
+        CONNECTOR_ROLE_ARN,
+        "r-abcd",
+        scope=cloudformation.GrantScope(group_ids=(GROUP_A,)),
+    )
+    assert parse_qs(urlsplit(url).fragment.partition("?")[2])["param_GrantableGroupIds"] == [
+        GROUP_A
+    ]
+
+
+@pytest.mark.parametrize("bad", ["*", "a1b2c3d4", f"{GROUP_A},{GROUP_B}", f"{GROUP_A} "])
+def test_grant_scope_rejects_what_is_not_one_group_id(bad: str) -> None:
+    with pytest.raises(ValueError, match="GrantableGroupIds"):
+        cloudformation.deploy_command(
+            CONNECTOR_ID,
+            CONNECTOR_ROLE_ARN,
+            "r-abcd",
+            scope=cloudformation.GrantScope(group_ids=(bad,)),
+        )
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("", True), (GROUP_A, True), (GROUP_B, True), ("*", False), ("g-1", False)],
+)
+def test_group_id_pattern_is_checked_per_list_item(value: str, accepted: bool) -> None:
+    # CloudFormation applies a CommaDelimitedList's AllowedPattern to each item.
+    assert _accepts(cloudformation.GRANTABLE_GROUPS, value) is accepted
+
+
+# --- the checked-in expectation of every action, resource and condition -------------------
+
+
+def _policy_view(template: dict[str, Any]) -> dict[str, Any]:
+    """Every policy of the template (trust and permission), keyed by resource, with the
+    template condition that creates it and the conditions those refer to."""
+    view: dict[str, Any] = {"Conditions": template.get("Conditions", {}), "Policies": {}}
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        entry: dict[str, Any] = {}
+        if "Condition" in resource:
+            entry["CreatedWhen"] = resource["Condition"]
+        if "AssumeRolePolicyDocument" in props:
+            entry["Trust"] = props["AssumeRolePolicyDocument"]
+        if "PolicyDocument" in props:
+            entry["Roles"] = props["Roles"]
+            entry["Policy"] = props["PolicyDocument"]
+        for inline in props.get("Policies", []):
+            entry.setdefault("Inline", {})[inline["PolicyName"]] = inline["PolicyDocument"]
+        if "TemplateBody" in props:
+            entry["TemplateBody"] = _policy_view(json.loads(props["TemplateBody"]))
+        if entry:
+            view["Policies"][name] = entry
+    return view
+
+
+def _canonical(document: object) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def test_template_policies_match_the_checked_in_expectation() -> None:
+    """Any change to an action, a resource, a condition or the trust fails here with a diff.
+
+    A deliberate change: set GRANTFLOW_UPDATE_TEMPLATE_EXPECTATION=1, run this test once, and
+    review the file's diff with the change (README: "The CloudFormation template")."""
+    generated = _canonical(_policy_view(cloudformation.template_dict()))
+    if os.environ.get(UPDATE_VARIABLE) == "1":
+        EXPECTATION.write_text(generated)
+    expected = EXPECTATION.read_text()
+    if generated != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                generated.splitlines(keepends=True),
+                fromfile=f"{EXPECTATION.name} (checked in)",
+                tofile="generated template",
+            )
+        )
+        pytest.fail(
+            f"The template's policies drifted from {EXPECTATION.name}; if intended, rerun "
+            f"with {UPDATE_VARIABLE}=1 and commit the file.\n{diff}",
+            pytrace=False,
+        )
+
+
+def test_the_expectation_test_reports_a_drift_with_a_diff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guards the test above: one widened resource is caught and shown."""
+    original = cloudformation.template_dict
+
+    def widened() -> dict[str, object]:
+        template = original()
+        grants = template["Resources"]["GrantPolicy"]["Properties"]["PolicyDocument"]  # type: ignore[index]
+        grants["Statement"][1].pop("Condition")
+        return template
+
+    monkeypatch.setattr(cloudformation, "template_dict", widened)
+    monkeypatch.delenv(UPDATE_VARIABLE, raising=False)
+    with pytest.raises(pytest.fail.Exception) as failed:
+        test_template_policies_match_the_checked_in_expectation()
+    message = str(failed.value)
+    assert '-                "aws:ResourceTag/grantflow:managed": "true"' in message
+
+
 def test_ec2_prerequisite_note() -> None:
     assert "AmazonSSMManagedInstanceCore" in cloudformation.EC2_PREREQUISITE_NOTE
 
@@ -159,12 +285,13 @@ def _organization(session: boto3.Session) -> dict[str, Any]:
     return {"root": root, "ou": ou["Id"], "accounts": accounts}
 
 
-def _deploy(session: boto3.Session, ou_id: str) -> dict[str, Any]:
+def _deploy(session: boto3.Session, ou_id: str, **extra: str) -> dict[str, Any]:
     cfn = session.client("cloudformation")
     values = {
         "ConnectorId": CONNECTOR_ID,
         "ConnectorRoleArn": CONNECTOR_ROLE_ARN,
         "OrganizationalUnitId": ou_id,
+        **extra,
     }
     cfn.create_stack(
         StackName="grantflow",
@@ -227,29 +354,80 @@ def test_deploy_creates_the_management_role(aws: MotoServer) -> None:
     assert outputs == {cloudformation.OUTPUT_ROLE_ARN: role["Arn"]}
 
 
-def test_deployed_policies_hold_the_registry_actions(aws: MotoServer) -> None:
-    session = _session()
-    _deploy(session, _organization(session)["ou"])
+def _attached_policies(session: boto3.Session) -> dict[str, dict[str, Any]]:
+    """Name → policy document of every policy attached to the deployed management role."""
     iam = session.client("iam")
     attached = iam.list_attached_role_policies(RoleName=registry.MANAGEMENT_ROLE_NAME)
-    actions: set[str] = set()
+    documents: dict[str, dict[str, Any]] = {}
     for policy in attached["AttachedPolicies"]:
         version = iam.get_policy(PolicyArn=policy["PolicyArn"])["Policy"]["DefaultVersionId"]
         document = iam.get_policy_version(PolicyArn=policy["PolicyArn"], VersionId=version)
         document = document["PolicyVersion"]["Document"]
         if isinstance(document, str):
             document = json.loads(document)
-        for statement in document["Statement"]:
-            actions.update(statement["Action"])
-    assert {p["PolicyName"] for p in attached["AttachedPolicies"]} == {
+        documents[policy["PolicyName"]] = document
+    return documents
+
+
+def _statement_actions(documents: dict[str, dict[str, Any]]) -> set[str]:
+    return {a for d in documents.values() for s in d["Statement"] for a in s["Action"]}
+
+
+def test_deployed_policies_hold_the_registry_actions(aws: MotoServer) -> None:
+    session = _session()
+    _deploy(session, _organization(session)["ou"], GrantableGroupIds=f"{GROUP_A},{GROUP_B}")
+    documents = _attached_policies(session)
+    assert set(documents) == {
         "GrantflowDiscovery",
         "GrantflowGrants",
+        "GrantflowGroupMemberships",
+        "GrantflowNotInManagementAccount",
     }
-    assert actions == set(
+    assert _statement_actions(documents) == set(
         registry.management_read_actions()
         | registry.role_chaining_actions()
         | registry.all_grant_actions()
     )
+    listed = documents["GrantflowGroupMemberships"]["Statement"][0]
+    assert listed["Resource"] == [
+        f"arn:aws:identitystore:::group/{GROUP_A}",
+        f"arn:aws:identitystore:::group/{GROUP_B}",
+    ]
+    guard = documents["GrantflowNotInManagementAccount"]["Statement"]
+    account = session.client("sts").get_caller_identity()["Account"]
+    assert guard == [
+        {
+            "Sid": "NoGrantsInTheManagementAccount",
+            "Effect": "Deny",
+            "Action": ["sso:CreateAccountAssignment", "sso:ProvisionPermissionSet"],
+            "Resource": f"arn:aws:sso:::account/{account}",
+        }
+    ]
+
+
+def test_by_default_no_group_grants_and_not_the_management_account(aws: MotoServer) -> None:
+    session = _session()
+    _deploy(session, _organization(session)["ou"])
+    documents = _attached_policies(session)
+    assert "GrantflowGroupMemberships" not in documents
+    assert "GrantflowNotInManagementAccount" in documents
+    granted = _statement_actions(documents)
+    assert "identitystore:CreateGroupMembership" not in granted
+    assert "identitystore:GetGroupMembershipId" in granted
+
+
+def test_an_admin_may_allow_the_management_account(aws: MotoServer) -> None:
+    session = _session()
+    _deploy(
+        session,
+        _organization(session)["ou"],
+        AllowManagementAccountAssignments="true",
+        GrantableGroupIds=GROUP_A,
+    )
+    documents = _attached_policies(session)
+    assert "GrantflowNotInManagementAccount" not in documents
+    listed = documents["GrantflowGroupMemberships"]["Statement"][0]["Resource"]
+    assert listed == [f"arn:aws:identitystore:::group/{GROUP_A}"]
 
 
 def test_member_role_reaches_every_account_in_the_ou(aws: MotoServer) -> None:

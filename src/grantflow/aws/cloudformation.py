@@ -5,7 +5,13 @@ The template creates:
 * ``GrantflowManagementRole``: only ``ConnectorRoleArn`` may assume it, and only with
   ``sts:ExternalId`` equal to ``ConnectorId``;
 * a discovery policy and a grant policy on that role, built from :mod:`grantflow.aws.registry`
-  (no ``*`` actions, nothing from IAM beyond what discovery reads);
+  (no ``*`` actions, nothing from IAM beyond what discovery reads). Grants are scoped to what
+  the integration may grant: account assignments to permission sets tagged
+  ``grantflow:managed=true`` (Grantflow's pooled sets, the only ones it may create or change) or
+  ``grantflow:assignable=true`` (a customer's set an admin opted in); group memberships to the
+  groups listed in ``GrantableGroupIds`` (a separate policy, absent when none are listed);
+* unless ``AllowManagementAccountAssignments`` is ``true``, a policy that denies assigning and
+  provisioning permission sets in the management account (the account of the stack);
 * a service-managed StackSet that puts the read-only ``GrantflowMemberRole`` into every
   account under ``OrganizationalUnitId``, trusting only the management role.
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 import yaml
@@ -29,6 +36,12 @@ CONNECTOR_ID_PATTERN = r"^gfc-[a-z0-9]{20}$"
 ROLE_ARN_PATTERN = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
 AUDIT_BUCKET_PATTERN = r"^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 OU_ID_PATTERN = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$"
+# Identity Store group ids (GrantableGroupIds): a GUID, optionally after 10 hex digits and "-"
+GROUP_ID_PATTERN = (
+    r"^([0-9a-f]{10}-)?[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}$"
+)
+GRANTABLE_GROUPS = "GrantableGroupIds"
+ALLOW_MANAGEMENT_ACCOUNT = "AllowManagementAccountAssignments"
 # ConnectorRoleArn until an admin confirms the connector's role (never a valid role ARN)
 ROLE_ARN_PLACEHOLDER = "<confirm-the-connector-role-first>"
 
@@ -45,7 +58,6 @@ _PARTITION = "${AWS::Partition}"
 _SSO_INSTANCE = f"arn:{_PARTITION}:sso:::instance/*"
 _SSO_PERMISSION_SET = f"arn:{_PARTITION}:sso:::permissionSet/*"
 _SSO_ACCOUNT = f"arn:{_PARTITION}:sso:::account/*"
-_MANAGED_TAG = f"aws:ResourceTag/{registry.MANAGED_TAG_KEY}"
 _REQUEST_TAG = f"aws:RequestTag/{registry.MANAGED_TAG_KEY}"
 
 
@@ -71,67 +83,153 @@ def _actions(mechanism: GrantMechanism, kind: OperationKind) -> frozenset[str]:
     return frozenset(op.action for op in mechanism.operations if op.kind is kind)
 
 
-def _pooled_permission_set_statements() -> list[Json]:
-    # Permission set ARNs (permissionSet/ssoins-…/ps-…) carry no name, so a name prefix cannot
-    # be expressed in Resource. Instead Grantflow tags every permission set it creates
-    # grantflow:managed=true: CreatePermissionSet is allowed only with that tag on the request
-    # (aws:RequestTag), and the writes are allowed on permission sets only when the permission
-    # set already carries it (aws:ResourceTag). sso:TagResource is deliberately NOT granted,
-    # so the connector cannot tag a customer's own permission set to take it over.
-    # The instance and account resources of those writes carry no such tag, hence the separate
-    # statement for them. AWS offers no condition key on the content of an inline policy:
-    # a Grantflow permission set may hold any inline policy; that is the product's purpose.
+def _grant_actions(mechanism: GrantMechanism) -> frozenset[str]:
+    return _actions(mechanism, OperationKind.GRANT)
+
+
+def _tagged(key: str, value: str) -> Json:
+    return {"StringEquals": {f"aws:ResourceTag/{key}": value}}
+
+
+def _identity_center_statements() -> list[Json]:
+    # An account assignment (and provisioning) authorizes three resources at once: the
+    # instance, the permission set and the account; each must be allowed by some statement.
+    # Only the permission set supports a condition key (aws:ResourceTag); the account resource
+    # supports none, the instance carries no tag of ours. So the permission set is the gate:
+    # the connector may assign a permission set only when it carries grantflow:managed=true
+    # (Grantflow's pooled sets) or grantflow:assignable=true (a customer's set an admin opted
+    # in), and may change (inline policy, provision, delete) only the managed ones.
+    # sso:TagResource is deliberately NOT granted, and CreatePermissionSet requires exactly the
+    # managed tag on the request: the connector cannot tag a customer's permission set to take
+    # it over, nor create one that claims to be the customer's. AWS offers no condition key on
+    # the content of an inline policy: a Grantflow permission set may hold any inline policy;
+    # writing them is the pooled feature. The management account is excluded separately
+    # (_management_account_guard).
     pooled = registry.POOLED_PERMISSION_SET
-    own = set(registry.ACCOUNT_ASSIGNMENT.actions)
-    reads = _actions(pooled, OperationKind.READ) - own
+    assign = _grant_actions(registry.ACCOUNT_ASSIGNMENT)
     writes = _actions(pooled, OperationKind.WRITE)
-    tag_keys = {"ForAllValues:StringLike": {"aws:TagKeys": ["grantflow:*"]}}
+    managed = (registry.MANAGED_TAG_KEY, registry.MANAGED_TAG_VALUE)
+    assignable = (registry.ASSIGNABLE_TAG_KEY, registry.ASSIGNABLE_TAG_VALUE)
     return [
+        _statement(
+            "ReadIdentityCenter",
+            _actions(pooled, OperationKind.READ),
+            [_sub(_SSO_INSTANCE), _sub(_SSO_PERMISSION_SET), _sub(_SSO_ACCOUNT)],
+        ),
+        _statement(
+            "AssignGrantflowPermissionSets",
+            assign,
+            _sub(_SSO_PERMISSION_SET),
+            Condition=_tagged(*managed),
+        ),
+        _statement(
+            "AssignAssignablePermissionSets",
+            assign,
+            _sub(_SSO_PERMISSION_SET),
+            Condition=_tagged(*assignable),
+        ),
         _statement(
             "CreateGrantflowPermissionSets",
             _actions(pooled, OperationKind.CREATE),
             [_sub(_SSO_INSTANCE), _sub(_SSO_PERMISSION_SET)],
-            Condition={"StringEquals": {_REQUEST_TAG: registry.MANAGED_TAG_VALUE}, **tag_keys},
+            Condition={
+                "StringEquals": {_REQUEST_TAG: registry.MANAGED_TAG_VALUE},
+                "ForAllValues:StringEquals": {"aws:TagKeys": [registry.MANAGED_TAG_KEY]},
+            },
         ),
         _statement(
             "ChangeGrantflowPermissionSets",
             writes,
             _sub(_SSO_PERMISSION_SET),
-            Condition={"StringEquals": {_MANAGED_TAG: registry.MANAGED_TAG_VALUE}},
+            Condition=_tagged(*managed),
         ),
         _statement(
-            "ChangeGrantflowPermissionSetsInstanceAndAccount",
-            writes,
+            "InstanceAndAccountsOfTaggedPermissionSets",
+            assign | writes,
             [_sub(_SSO_INSTANCE), _sub(_SSO_ACCOUNT)],
         ),
-        _statement(
-            "ReadPermissionSets",
-            reads,
-            [_sub(_SSO_INSTANCE), _sub(_SSO_PERMISSION_SET), _sub(_SSO_ACCOUNT)],
-        ),
     ]
+
+
+def _identity_store_arns(*kinds: str) -> list[Json]:
+    arns = {
+        "identitystore": f"arn:{_PARTITION}:identitystore::${{AWS::AccountId}}:identitystore/*",
+        "user": f"arn:{_PARTITION}:identitystore:::user/*",
+        "membership": f"arn:{_PARTITION}:identitystore:::membership/*",
+        "group": f"arn:{_PARTITION}:identitystore:::group/*",
+    }
+    return [_sub(arns[kind]) for kind in kinds]
 
 
 def _grant_statements() -> list[Json]:
-    # Account assignments must work with the customer's own permission sets (the "AWS account"
-    # resource type grants any of them), so they cannot be narrowed below "any permission set
-    # and any account of this Identity Center instance". Group memberships are limited to the
-    # identity store in this account; IAM has no way to name "only some groups" in advance.
-    identity_store = [
-        _sub(f"arn:{_PARTITION}:identitystore::${{AWS::AccountId}}:identitystore/*"),
-        _sub(f"arn:{_PARTITION}:identitystore:::group/*"),
-        _sub(f"arn:{_PARTITION}:identitystore:::user/*"),
-        _sub(f"arn:{_PARTITION}:identitystore:::membership/*"),
-    ]
+    reads = _actions(registry.GROUP_MEMBERSHIP, OperationKind.READ)
     return [
+        *_identity_center_statements(),
         _statement(
-            "AccountAssignments",
-            registry.ACCOUNT_ASSIGNMENT.actions,
-            [_sub(_SSO_INSTANCE), _sub(_SSO_PERMISSION_SET), _sub(_SSO_ACCOUNT)],
+            "ReadGroupMemberships",
+            reads,
+            _identity_store_arns("identitystore", "group", "user", "membership"),
         ),
-        _statement("GroupMemberships", registry.GROUP_MEMBERSHIP.actions, identity_store),
-        *_pooled_permission_set_statements(),
     ]
+
+
+# Fn::Join takes no function as its delimiter, so the partition of the group ARNs is spelt out
+# per partition that has an Identity Store (conditions InChina, InGovCloud).
+_PARTITIONS = (("InChina", "aws-cn"), ("InGovCloud", "aws-us-gov"))
+_DEFAULT_PARTITION = "aws"
+
+
+def _listed_group_arns(partition: str) -> Json:
+    """``arn:<partition>:identitystore:::group/<id>`` for each id of GrantableGroupIds."""
+    prefix = f"arn:{partition}:identitystore:::group/"
+    joined = {"Fn::Join": [f",{prefix}", {"Ref": GRANTABLE_GROUPS}]}
+    return {"Fn::Split": [",", {"Fn::Join": ["", [prefix, joined]]}]}
+
+
+def _listed_groups() -> Json:
+    arns: Json = _listed_group_arns(_DEFAULT_PARTITION)
+    for condition, partition in reversed(_PARTITIONS):
+        arns = {"Fn::If": [condition, _listed_group_arns(partition), arns]}
+    return arns
+
+
+def _group_membership_policy() -> Json:
+    """Add and remove members of the groups listed in GrantableGroupIds, and of no other.
+
+    Identity Store groups carry no tags and Create/DeleteGroupMembership offer no condition
+    key on the group, but they authorize the Group resource by its ARN
+    (``arn:…:identitystore:::group/<GroupId>``) besides the identity store, the user and (to
+    delete) the membership. As with account assignments each resource must be allowed by some
+    statement: the listed groups are the gate."""
+    actions = _grant_actions(registry.GROUP_MEMBERSHIP)
+    return _policy(
+        _statement("ListedGroupsOnly", actions, _listed_groups()),
+        _statement(
+            "StoreUsersAndMembershipsOfListedGroups",
+            actions,
+            _identity_store_arns("identitystore", "user", "membership"),
+        ),
+    )
+
+
+def _management_account_guard() -> Json:
+    """Deny assigning or provisioning in this (the management) account, whatever is tagged.
+
+    The stack is deployed in the Organization's management account, so ``AWS::AccountId`` is
+    its id. DeleteAccountAssignment stays allowed: a grant made while an admin allowed the
+    management account can still be revoked after the admin turned it off."""
+    actions = frozenset(
+        {
+            registry.operation_to_action("sso-admin", "CreateAccountAssignment"),
+            registry.operation_to_action("sso-admin", "ProvisionPermissionSet"),
+        }
+    )
+    statement = _statement(
+        "NoGrantsInTheManagementAccount",
+        actions,
+        _sub(f"arn:{_PARTITION}:sso:::account/${{AWS::AccountId}}"),
+    )
+    return _policy({**statement, "Effect": "Deny"})
 
 
 def _discovery_policy() -> Json:
@@ -217,6 +315,21 @@ def _parameters() -> Json:
             "ConstraintDescription": "empty, or an S3 bucket name",
             "Description": "Organization trail bucket for session audit (empty: no audit)",
         },
+        GRANTABLE_GROUPS: {
+            "Type": "CommaDelimitedList",
+            "Default": "",
+            "AllowedPattern": f"^$|{GROUP_ID_PATTERN}",
+            "ConstraintDescription": "Identity Store group ids, separated by commas",
+            "Description": "Identity Center groups whose membership Grantflow may grant and "
+            "revoke (group ids; empty: no group grants)",
+        },
+        ALLOW_MANAGEMENT_ACCOUNT: {
+            "Type": "String",
+            "Default": "false",
+            "AllowedValues": ["false", "true"],
+            "Description": "Whether Grantflow may assign permission sets in the management "
+            "account itself (false: denied, whatever the permission set)",
+        },
     }
 
 
@@ -232,11 +345,17 @@ def _metadata() -> Json:
                     "Label": {"default": "Member accounts"},
                     "Parameters": ["OrganizationalUnitId"],
                 },
+                {
+                    "Label": {"default": "What Grantflow may grant"},
+                    "Parameters": [GRANTABLE_GROUPS, ALLOW_MANAGEMENT_ACCOUNT],
+                },
             ],
             "ParameterLabels": {
                 "ConnectorId": {"default": "Connector ID"},
                 "ConnectorRoleArn": {"default": "Connector role ARN"},
                 "OrganizationalUnitId": {"default": "Organizational unit or root ID"},
+                GRANTABLE_GROUPS: {"default": "Groups Grantflow may grant"},
+                ALLOW_MANAGEMENT_ACCOUNT: {"default": "Allow grants in the management account"},
             },
         }
     }
@@ -319,7 +438,17 @@ def template_dict() -> Json:
         "Metadata": _metadata(),
         "Parameters": _parameters(),
         "Conditions": {
-            "HasAuditBucket": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AuditBucketName"}, ""]}]}
+            "HasAuditBucket": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AuditBucketName"}, ""]}]},
+            "HasGrantableGroups": {
+                "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": GRANTABLE_GROUPS}]}, ""]}]
+            },
+            **{
+                condition: {"Fn::Equals": [{"Ref": "AWS::Partition"}, partition]}
+                for condition, partition in _PARTITIONS
+            },
+            "ExcludeManagementAccount": {
+                "Fn::Equals": [{"Ref": ALLOW_MANAGEMENT_ACCOUNT}, "false"]
+            },
         },
         "Resources": {
             "ManagementRole": _management_role(),
@@ -328,9 +457,25 @@ def template_dict() -> Json:
             ),
             "GrantPolicy": _managed_policy(
                 "GrantflowGrants",
-                "Grantflow grants through Identity Center",
+                "Grantflow grants through Identity Center (tagged permission sets only)",
                 _policy(*_grant_statements()),
             ),
+            "GroupMembershipPolicy": {
+                **_managed_policy(
+                    "GrantflowGroupMemberships",
+                    "Grantflow group grants: members of the listed groups only",
+                    _group_membership_policy(),
+                ),
+                "Condition": "HasGrantableGroups",
+            },
+            "ManagementAccountGuard": {
+                **_managed_policy(
+                    "GrantflowNotInManagementAccount",
+                    "Grantflow never assigns permission sets in the management account",
+                    _management_account_guard(),
+                ),
+                "Condition": "ExcludeManagementAccount",
+            },
             "AuditPolicy": {
                 **_managed_policy(
                     "GrantflowSessionAudit",
@@ -361,8 +506,30 @@ def _check(value: str, pattern: str, name: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class GrantScope:
+    """What the stack lets Grantflow grant beyond tagged permission sets (template parameters).
+
+    ``group_ids``: the Identity Center groups whose membership Grantflow may grant
+    (GrantableGroupIds); ``allow_management_account``: whether permission sets may be assigned
+    in the management account (AllowManagementAccountAssignments). The defaults, no groups and
+    not the management account, are left out of the deploy command and the console link."""
+
+    group_ids: tuple[str, ...] = ()
+    allow_management_account: bool = False
+
+    def values(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        if self.group_ids:
+            ids = [_check(g, GROUP_ID_PATTERN, GRANTABLE_GROUPS) for g in self.group_ids]
+            values[GRANTABLE_GROUPS] = ",".join(sorted(set(ids)))
+        if self.allow_management_account:
+            values[ALLOW_MANAGEMENT_ACCOUNT] = "true"
+        return values
+
+
 def _parameter_values(
-    connector_id: str, connector_role_arn: str | None, ou_id: str
+    connector_id: str, connector_role_arn: str | None, ou_id: str, scope: GrantScope | None
 ) -> dict[str, str]:
     role = (
         ROLE_ARN_PLACEHOLDER
@@ -373,17 +540,23 @@ def _parameter_values(
         "ConnectorId": _check(connector_id, CONNECTOR_ID_PATTERN, "ConnectorId"),
         "ConnectorRoleArn": role,
         "OrganizationalUnitId": _check(ou_id, OU_ID_PATTERN, "OrganizationalUnitId"),
+        **(scope or GrantScope()).values(),
     }
 
 
 def deploy_command(
-    connector_id: str, connector_role_arn: str | None, ou_id: str, stack_name: str = "grantflow"
+    connector_id: str,
+    connector_role_arn: str | None,
+    ou_id: str,
+    stack_name: str = "grantflow",
+    *,
+    scope: GrantScope | None = None,
 ) -> str:
     """The ``aws cloudformation deploy`` line for the template saved as ``TEMPLATE_FILE``.
 
     ``connector_role_arn`` is the role an admin confirmed; without one the line carries
     ``ROLE_ARN_PLACEHOLDER``, which the parameter's AllowedPattern rejects if run as is."""
-    values = _parameter_values(connector_id, connector_role_arn, ou_id)
+    values = _parameter_values(connector_id, connector_role_arn, ou_id, scope)
     overrides = " ".join(shlex.quote(f"{key}={value}") for key, value in values.items())
     return (
         f"aws cloudformation deploy --template-file {TEMPLATE_FILE} "
@@ -399,9 +572,11 @@ def quick_create_url(
     connector_role_arn: str,
     ou_id: str,
     stack_name: str = "grantflow",
+    *,
+    scope: GrantScope | None = None,
 ) -> str:
     """The console link that opens the quick-create page with every parameter filled in."""
-    values = _parameter_values(connector_id, connector_role_arn, ou_id)
+    values = _parameter_values(connector_id, connector_role_arn, ou_id, scope)
     query = {"templateURL": template_url, "stackName": stack_name}
     query.update({f"param_{key}": value for key, value in values.items()})
     return (

@@ -6,6 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
+from grantflow.services.audit import SYSTEM
+from grantflow.services.tokens import create_personal_token
+from grantflow.store.db import transaction
+from grantflow.store.models import User
 from tests.fixtures.api import Api
 
 ROLE = "arn:aws:iam::123456789012:role/GrantflowManagementRole"
@@ -81,14 +87,15 @@ class Driver:
             self.integration_id = r.json()["id"]
         return r
 
-    def lease(self) -> dict[str, Any]:
+    def lease(self, job_type: str | None = None) -> dict[str, Any]:
+        """Lease the queued jobs; the first of ``job_type`` (others stay leased, unanswered)."""
         r = self.api.client.post(
             f"/api/v1/connectors/{self.connector_id}/jobs/lease",
-            json={"wait_seconds": 0},
+            json={"wait_seconds": 0, "max_jobs": 50, "lease_seconds": 600},
             headers=self.headers,
         )
-        jobs = r.json()["jobs"]
-        assert jobs, "no job to lease"
+        jobs = [j for j in r.json()["jobs"] if job_type is None or j["type"] == job_type]
+        assert jobs, f"no {job_type or ''} job to lease"
         return dict(jobs[0])
 
     def complete(self, job: dict[str, Any], result: dict[str, Any]) -> None:
@@ -100,16 +107,13 @@ class Driver:
         assert r.status_code == 200, r.text
 
     def verify_ok(self) -> None:
-        job = self.lease()
-        assert job["type"] == "verify"
+        job = self.lease("verify")
         self.complete(job, {"organization_id": "o-abc1234567",
                             "management_account_id": "123456789012"})  # fmt: skip
 
     def sync(self, accounts: list[dict[str, Any]], **summary: Any) -> dict[str, Any]:
         """Lease the queued sync (asking for one when none is queued) and report it."""
-        job = self.lease()
-        if job["type"] != "sync":
-            raise AssertionError(f"expected a sync job, got {job['type']}")
+        job = self.lease("sync")
         for acct in accounts:
             r = self.api.client.post(
                 f"/api/v1/connectors/{self.connector_id}/jobs/{job['id']}/sync-batch",
@@ -143,3 +147,23 @@ class Driver:
             f"/api/v1/integrations/{self.integration_id}/syncs", headers=self.admin
         )
         return list(r.json())
+
+    def token_for(self, username: str) -> dict[str, str]:
+        ctx = self.api.client.app.state.ctx  # type: ignore[attr-defined]
+        with transaction(ctx.sessions) as session:
+            user = session.scalars(select(User).where(User.username == username)).one()
+            token = create_personal_token(session, user, "test", SYSTEM).plaintext
+        return {"Authorization": f"Bearer {token}"}
+
+    def flow(self, name: str, **definition: Any) -> Any:
+        body = {"name": name, "integration_id": self.integration_id, "definition": definition}
+        return self.api.client.post("/api/v1/access-flows", json=body, headers=self.admin)
+
+    def resources(self, rtype: str) -> dict[str, str]:
+        """aws_id → resource id of the integration's resources of ``rtype``."""
+        page = self.api.client.get(
+            "/api/v1/resources",
+            params={"integration_id": self.integration_id, "type": rtype, "limit": 200},
+            headers=self.admin,
+        ).json()
+        return {r["aws_id"]: r["id"] for r in page["items"]}

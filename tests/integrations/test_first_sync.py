@@ -5,8 +5,10 @@ partial config updates."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.fixtures.api import Api
-from tests.integrations.connector_driver import Driver, account, directory
+from tests.integrations.connector_driver import Driver, account, directory, permission_set
 
 
 def test_an_identity_center_group_can_own_the_integration_before_the_first_sync(
@@ -49,3 +51,49 @@ def test_config_patch_is_a_merge_patch_validated_whole(api: Api) -> None:
     assert (r.status_code, r.json()["error"]["field"]) == (422, "config.management_role_arn")
     r = api.client.patch(url, json={"config": None}, headers=d.admin)
     assert (r.status_code, r.json()["error"]["field"]) == (422, "config")
+
+
+def _everyone_flow(d: Driver, name: str = "all accounts") -> dict[str, Any]:
+    r = d.flow(name, requestors={"everyone": True},
+               scope={"resource_types": ["aws-account"], "mode": "all"},
+               permissions={"aws-account": ["ReadOnly"]}, approval={"mode": "auto"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def test_suspended_accounts_are_never_requestable_and_end_what_they_held(api: Api) -> None:
+    d = Driver(api)
+    d.create()
+    d.verify_ok()
+    people = directory({}, ["alice"])
+    sets = [permission_set("ReadOnly")]
+    d.sync([account("111111111111"), account("222222222222"),
+            account("333333333333", outcome="suspended", status="SUSPENDED")],
+           directory=people, permission_sets=sets)  # fmt: skip
+    _everyone_flow(d)
+    alice = d.token_for("alice")
+    offered = api.client.get("/api/v1/requestable", params={"type": "aws-account"},
+                             headers=alice).json()  # fmt: skip
+    assert {i["aws_id"] for i in offered["items"]} == {"111111111111", "222222222222"}
+    accounts = d.resources("aws-account")
+    r = api.client.post("/api/v1/access-requests", headers=alice,
+                        json={"resource_ids": [accounts["333333333333"]],
+                              "permission": "ReadOnly"})  # fmt: skip
+    assert r.status_code in (403, 409, 422), r.text
+    assert "SUSPENDED" in r.text
+    # A request on an account that is suspended later ends at the next sync, saying why.
+    r = api.client.post("/api/v1/access-requests", headers=alice,
+                        json={"resource_ids": [accounts["222222222222"]],
+                              "permission": "ReadOnly"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    request_id = r.json()["id"]
+    assert r.json()["state"] in ("granting", "granted")
+    d.resync([account("111111111111"),
+              account("222222222222", outcome="suspended", status="SUSPENDED")],
+             directory=people, permission_sets=sets)  # fmt: skip
+    got = api.client.get(f"/api/v1/access-requests/{request_id}", headers=d.admin).json()
+    assert got["state"] not in ("granting", "granted"), got
+    events = api.client.get("/api/v1/audit-events", params={"request": request_id},
+                            headers=d.admin).json()["items"]  # fmt: skip
+    reasons = [str(e) for e in events if e["action"] == "request.revoke"]
+    assert any("222222222222" in x and "SUSPENDED" in x for x in reasons), reasons

@@ -16,6 +16,8 @@ from grantflow.domain import patterns
 from grantflow.domain.notifications import FlowNotify
 
 STORED = "stored"  # validation context of a definition read back from the database
+# Organizations account states in which nothing may be granted (Status, and the newer State).
+INACTIVE_ACCOUNT_STATES = frozenset({"SUSPENDED", "PENDING_CLOSURE", "CLOSED"})
 
 
 class ScopeMode(StrEnum):
@@ -191,6 +193,7 @@ class ResourceView:
     ou_path: tuple[str, ...]
     tags: dict[str, str]
     owners: tuple[str, ...]  # "user:<id>" / "group:<id>"
+    account_status: str | None = None  # the Organizations status of the resource's account
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,9 +246,12 @@ def requestor_matches(rules: Requestors, user: RequesterView) -> bool:
 
 
 def in_scope(scope: Scope, resource: ResourceView) -> str | None:
-    """None when the resource is in scope, else why not."""
+    """None when the resource is in scope, else why not. A suspended or closed account, and
+    what is in it, is never in any scope."""
     if resource.type not in scope.resource_types:
         return f"covers {', '.join(scope.resource_types)}, not {resource.type}"
+    if resource.account_status in INACTIVE_ACCOUNT_STATES:
+        return f"cannot cover account {resource.account_id}: it is {resource.account_status}"
     if resource.id in scope.exclude_resource_ids or resource.aws_id in scope.exclude_resource_ids:
         return "excludes this resource"
     if resource.account_id and resource.account_id in scope.exclude_account_ids:

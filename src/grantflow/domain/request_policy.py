@@ -49,6 +49,7 @@ class Check(StrEnum):
     PERMISSION_WITHDRAWN = "permission_withdrawn"
     DURATION_TOO_LONG = "duration_too_long"
     INTEGRATION_ERROR = "integration_error"
+    ACCOUNT_INACTIVE = "account_inactive"  # the account was suspended or closed
 
 
 # Problems about the requester themselves (a 403 when the requester is the one asking).

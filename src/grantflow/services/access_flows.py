@@ -171,6 +171,7 @@ def resource_view(resource: Resource) -> ResourceView:
         ou_path=tuple(resource.ou_path or ()),
         tags={str(k): str(v) for k, v in (resource.tags or {}).items()},
         owners=tuple(resource.owners or ()),
+        account_status=(resource.attributes or {}).get("account_status"),
     )
 
 

@@ -13,7 +13,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from grantflow.domain.flows import FlowView, ScopeMode, in_scope, requestor_matches
+from grantflow.domain.flows import (
+    INACTIVE_ACCOUNT_STATES,
+    FlowView,
+    ScopeMode,
+    in_scope,
+    requestor_matches,
+)
 from grantflow.services import access_flows
 from grantflow.store.models import Resource, User
 
@@ -58,6 +64,12 @@ def flow_condition(flow: FlowView) -> ColumnElement[bool]:
     if scope.exclude_ou_ids:
         parts.append(not_(_any_ou(scope.exclude_ou_ids)))
     return and_(*parts)
+
+
+def active_account() -> ColumnElement[bool]:
+    """Nothing in a suspended or closed account is requestable (``domain.flows.in_scope``)."""
+    status = Resource.attributes["account_status"].as_string()
+    return or_(status.is_(None), status.not_in(sorted(INACTIVE_ACCOUNT_STATES)))
 
 
 def _plain_tag_flow(flow: FlowView) -> bool:
@@ -111,7 +123,7 @@ def page(
 ) -> tuple[int, list[tuple[Resource, list[FlowView]]]]:
     if not flows:
         return 0, []
-    query = select(Resource).where(or_(*conditions(flows)), *filters)
+    query = select(Resource).where(or_(*conditions(flows)), active_account(), *filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(Resource.type, Resource.name, Resource.id).offset(offset).limit(limit)

@@ -13,11 +13,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grantflow.domain.flows import INACTIVE_ACCOUNT_STATES
 from grantflow.domain.inventory import AccountInventory, AccountOutcome, SyncSummary
-from grantflow.services import audit, identity_store, integrations, owners
+from grantflow.domain.request_policy import Check
+from grantflow.services import audit, identity_store, integrations, owners, policy_withdrawal
 from grantflow.services.errors import Conflict, NotFound
 from grantflow.services.integrations import Status
-from grantflow.store.models import Integration, Permission, Resource, SyncRun
+from grantflow.store.models import AccessRequest, Grant, Integration, Permission, Resource, SyncRun
 from grantflow.store.types import utcnow
 
 
@@ -63,7 +65,7 @@ def _upsert(
             "region": record.region,
             "ou_path": inventory.ou_path,
             "tags": record.tags,
-            "attributes": {**record.attributes, "ou_names": inventory.ou_names},
+            "attributes": _attributes(record.attributes, inventory, account_id),
         }
         if current is None:
             current = Resource(
@@ -81,6 +83,29 @@ def _upsert(
     return counts
 
 
+def _attributes(
+    attributes: dict[str, Any], inventory: AccountInventory, account_id: str | None
+) -> dict[str, Any]:
+    out = {**attributes, "ou_names": inventory.ou_names}
+    if account_id is not None:
+        out["account_status"] = inventory.status
+    return out
+
+
+def _mark_account_status(session: Session, row: Integration, inventory: AccountInventory) -> None:
+    """What a suspended account had stays listed (it is not read again) but carries the
+    account's status, so that nothing in it is requestable (``domain.flows.in_scope``)."""
+    for resource in session.scalars(
+        select(Resource).where(
+            Resource.integration_id == row.id, Resource.account_id == inventory.account_id
+        )
+    ):
+        attributes = dict(resource.attributes or {})
+        if attributes.get("account_status") != inventory.status:
+            attributes["account_status"] = inventory.status
+            resource.attributes = attributes
+
+
 def _merge_counts(run: SyncRun, counts: Counter[str]) -> None:
     merged = dict(run.counts)
     for key, n in counts.items():
@@ -95,9 +120,11 @@ def ingest_account(session: Session, sync_run_id: str, inventory: AccountInvento
     run, row = run_of(session, sync_run_id)
     counts = _upsert(session, row, inventory, run.generation, inventory.account_id)
     _merge_counts(run, counts)
+    _mark_account_status(session, row, inventory)
     accounts = dict(run.accounts)
     accounts[inventory.account_id] = {
         "name": inventory.name,
+        "status": inventory.status,
         "outcome": inventory.outcome.value,
         "detail": inventory.detail,
         "types_read": inventory.types_read,
@@ -226,9 +253,27 @@ def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> Syn
     run.aws_calls = summary.aws_calls
     warnings = [w for w in (integrations.owner_warning(session, row),) if w]
     _status(row, run, warnings)
+    _end_access_in_inactive_accounts(session, row, run, actor)
     audit.record(session, actor, "integration.synced", "integration", row.id,
                  {"sync_run_id": run.id, "state": run.state, "counts": run.counts})  # fmt: skip
     return run
+
+
+def _end_access_in_inactive_accounts(
+    session: Session, row: Integration, run: SyncRun, actor: audit.Actor
+) -> None:
+    """A suspended or closed account ends what was granted (or asked for) in it: live
+    requests are revoked, pending ones fail, each with the account named as the reason."""
+    for account_id, info in sorted(run.accounts.items()):
+        status = info.get("status")
+        if status not in INACTIVE_ACCOUNT_STATES:
+            continue
+        in_account = select(Grant.request_id).join(Resource, Resource.id == Grant.resource_id)
+        where = AccessRequest.id.in_(
+            in_account.where(Resource.integration_id == row.id, Resource.account_id == account_id)
+        )
+        reason = f"account {account_id} ({info.get('name')}) is {status}: its access ended"
+        policy_withdrawal.withdraw(session, where, reason, Check.ACCOUNT_INACTIVE, True, actor)
 
 
 def _sweep_management(session: Session, row: Integration, run: SyncRun, types: list[str]) -> None:

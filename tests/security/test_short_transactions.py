@@ -223,32 +223,47 @@ def _world(api: Api) -> World:
 
 class Hold:
     """Holds the first transaction a module's handler opens, right after a real read (so a
-    snapshot, and on the old code SQLite's write lock, is held), until released."""
+    snapshot, and on the old code SQLite's write lock, is held), until released; or, with
+    ``before_open``, holds the handler just before it opens that transaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, before_open: bool = False) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
+        self._before_open = before_open
         self._armed = True
         self._lock = threading.Lock()
+
+    def _mine(self) -> bool:
+        with self._lock:
+            mine, self._armed = self._armed, False
+        return mine
+
+    def _wait(self) -> None:
+        self.entered.set()
+        assert self.release.wait(DEADLINE * 3), "never released"
 
     def wrap(
         self, original: Callable[[sessionmaker[Session]], AbstractContextManager[Session]]
     ) -> Callable[[sessionmaker[Session]], AbstractContextManager[Session]]:
         @contextmanager
         def held(factory: sessionmaker[Session]) -> Iterator[Session]:
+            if self._before_open and self._mine():
+                self._wait()
             with original(factory) as session:
-                with self._lock:
-                    mine, self._armed = self._armed, False
-                if mine:
+                if not self._before_open and self._mine():
                     session.scalar(select(func.count()).select_from(User))
-                    self.entered.set()
-                    assert self.release.wait(DEADLINE * 3), "never released"
+                    self._wait()
                 yield session
 
         return held
 
-    def install(self, monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> None:
-        for name in ("read_transaction", "transaction"):
+    def install(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        module: ModuleType,
+        names: tuple[str, ...] = ("read_transaction", "transaction"),
+    ) -> None:
+        for name in names:
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, self.wrap(getattr(module, name)))
 
@@ -314,10 +329,11 @@ def test_a_held_read_never_delays_readyz_writes_or_the_expiry_scheduler(
 def test_a_flow_changed_between_check_and_write_is_a_conflict(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The submission is written only if the flow it was checked against is unchanged."""
+    """The submission is written only if the flow it was checked against is unchanged: the
+    flow is disabled after the check, before the write transaction opens."""
     world = _world(api)
-    hold = Hold()
-    hold.install(monkeypatch, requests_routes)
+    hold = Hold(before_open=True)
+    hold.install(monkeypatch, requests_routes, ("transaction",))
     with ThreadPoolExecutor(max_workers=1) as pool:
         slow = pool.submit(world.call, "rita", "POST", "/api/v1/access-requests",
                            json=world.submission())  # fmt: skip
@@ -332,6 +348,8 @@ def test_a_flow_changed_between_check_and_write_is_a_conflict(
         answer = slow.result(timeout=DEADLINE)
     assert answer.status_code == 409, answer.text
     assert "changed while your request was checked" in answer.json()["error"]["message"]
+    mine = world.call("rita", "GET", "/api/v1/access-requests").json()
+    assert [r["id"] for r in mine] == [world.ids["pending"]]  # nothing else was written
 
 
 # ---- a live server: the catastrophic pattern, flooded --------------------------------------

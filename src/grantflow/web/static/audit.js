@@ -46,8 +46,14 @@ document.addEventListener("DOMContentLoaded", () => {
     const out = $("a-verified");
     if (!r.ok) { out.className = "notice bad"; out.textContent = GF.message(r); return; }
     const broken = r.data.break;
-    out.className = "notice " + (broken ? "bad" : "");
-    out.textContent = broken ? `Chain broken at event #${broken.seq}: ${broken.reason || JSON.stringify(broken)}` : `Chain intact (${r.data.events ?? r.data.count ?? ""} events checked).`;
+    const checkpoints = r.data.checkpoints || [];
+    const problems = checkpoints.filter((c) => c.problem).map((c) => c.problem);
+    const anchor = checkpoints.find((c) => c.seq !== null && !c.problem);
+    out.className = "notice " + (r.data.ok ? "" : "bad");
+    if (broken) out.textContent = `Chain broken at event #${broken.seq}: ${broken.reason}`;
+    else if (!r.data.ok) out.textContent = `Checkpoint problem: ${problems.join("; ")}`;
+    else out.textContent = `Chains intact (${r.data.events} events, ${r.data.session ? r.data.session.events : 0} session events)` +
+      (anchor ? `; the tail matches the checkpoint of ${anchor.at} (event #${anchor.seq}).` : "; no checkpoint yet.");
   });
   load(false);
 });

@@ -283,3 +283,37 @@ def test_owner_group_names_resolve_in_the_integration_store(
         assert owners.group_named(session, "Admins", None) is None  # no store: local only
         assert owners.group_named(session, "oncall", "d-b") == local.id
         assert owners.group_named(session, "Admins", "d-c") is None
+
+
+def test_flows_as_code_name_groups_of_the_integrations_store(
+    sessions: sessionmaker[Session],
+) -> None:
+    from grantflow.services import flows_as_code
+    from grantflow.store.models import AccessFlow, Connector, Integration
+
+    b_admins = DirectoryGroup(identity_store_group_id="b-g1", name="Admins")
+    with transaction(sessions) as session:
+        identity_store.apply_identity_store_snapshot(session, _store("d-a", [], [ADMINS]), ACTOR)
+        identity_store.apply_identity_store_snapshot(session, _store("d-b", [], [b_admins]), ACTOR)
+        session.add(Connector(id="gfc-fac", name="c", kind="managed", token_hash="f" * 64,
+                              token_prefix="f"))  # fmt: skip
+        session.flush()
+        for org in ("a", "b"):
+            session.add(Integration(name=f"Org {org}", type="aws-organization",
+                                    connector_id="gfc-fac", resource_types=["aws-account"],
+                                    facts={"identity_store_id": f"d-{org}"}))  # fmt: skip
+        session.flush()
+        doc = flows_as_code.FlowsDoc(flows=[
+            flows_as_code.FlowDoc(name=f"admins of {org}", integration=f"Org {org}", definition={
+                "requestors": {"group_ids": ["Admins"]},
+                "scope": {"resource_types": ["aws-account"], "mode": "all"},
+                "permissions": {"aws-account": ["ReadOnlyAccess"]}, "approval": {"mode": "auto"},
+            }) for org in ("a", "b")
+        ])  # fmt: skip
+        flows_as_code.apply(session, doc, ACTOR, dry_run=False)
+        stores = {g.id: g.directory for g in session.scalars(select(Group))}
+        named = {
+            f.name: [stores[g] for g in f.definition["requestors"]["group_ids"]]
+            for f in session.scalars(select(AccessFlow))
+        }
+    assert named == {"admins of a": ["d-a"], "admins of b": ["d-b"]}

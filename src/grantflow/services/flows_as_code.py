@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.flows import FlowDefinition
-from grantflow.services import access_flows, audit
+from grantflow.services import access_flows, audit, owners, principals
 from grantflow.services.errors import Invalid
 from grantflow.store.models import AccessFlow, Group, Integration, User
 
@@ -43,8 +43,11 @@ _REFS = (("requestors", "user_ids", User), ("requestors", "group_ids", Group))
 
 
 def _translate(
-    session: Session, definition: dict[str, Any], to_names: bool, where: str
+    session: Session, definition: dict[str, Any], to_names: bool, where: str, store: str | None
 ) -> dict[str, Any]:
+    """Ids to names (export) or names to ids (apply). A group name means a group of the
+    flow's integration's own identity store or a local or SCIM group, never another
+    organization's group of the same name (``owners.owner_groups``)."""
     out = copy.deepcopy(definition)
 
     def convert(values: list[str], model: type[User] | type[Group], path: str) -> list[str]:
@@ -54,8 +57,12 @@ def _translate(
         query = select(source, target).where(source.in_(values))
         if model is User and not to_names:  # a name means the live user of that name
             query = query.where(User.deleted_at.is_(None))
+        if model is Group and not to_names:
+            query = query.where(owners.owner_groups(store)).order_by(Group.directory != store)
         result = session.execute(query)
-        rows: dict[str, str] = {str(a): str(b) for a, b in result}
+        rows: dict[str, str] = {}
+        for a, b in result:
+            rows.setdefault(str(a), str(b))  # the integration's own group first
         missing = [v for v in values if v not in rows]
         if missing:
             kind = "user" if model is User else "group"
@@ -84,7 +91,7 @@ def export(session: Session) -> FlowsDoc:
                 description=row.description,
                 enabled=row.enabled,
                 integration=integ.name,
-                definition=_translate(session, row.definition, True, row.name),
+                definition=_translate(session, row.definition, True, row.name, None),
             )
         )
     return FlowsDoc(flows=flows)
@@ -104,7 +111,9 @@ def apply(session: Session, doc: FlowsDoc, actor: audit.Actor, dry_run: bool) ->
             raise Invalid(
                 f"no integration named {item.integration!r}", field=f"{where}.integration"
             )
-        raw = _translate(session, item.definition, False, f"{where}.definition")
+        raw = _translate(
+            session, item.definition, False, f"{where}.definition", principals.store_of(integ)
+        )
         try:
             definition = FlowDefinition.model_validate(raw)
         except ValidationError as err:

@@ -97,3 +97,73 @@ def test_suspended_accounts_are_never_requestable_and_end_what_they_held(api: Ap
                             headers=d.admin).json()["items"]  # fmt: skip
     reasons = [str(e) for e in events if e["action"] == "request.revoke"]
     assert any("222222222222" in x and "SUSPENDED" in x for x in reasons), reasons
+
+
+OUS = ["ou-ab12-aaaaaaaa", "ou-ab12-bbbbbbbb", "ou-ab12-cccccccc"]
+
+
+def test_an_unknown_exclude_ou_is_a_warning_and_flows_on_excluded_ous_warn(api: Api) -> None:
+    d = Driver(api)
+    d.create(exclude_ou_ids=["ou-ab12-bbbbbbbb", "ou-zzzz-zzzzzzzz"])
+    d.verify_ok()
+    got = d.sync([account("111111111111", ou_path=("r-ab12", OUS[0]))], ou_ids=OUS,
+                 permission_sets=[permission_set("ReadOnly")])  # fmt: skip
+    assert got["status"] == "warning"
+    assert "ou-zzzz-zzzzzzzz" in got["status_message"]
+    assert "ou-ab12-bbbbbbbb" not in got["status_message"]
+    r = d.flow("ous", requestors={"everyone": True},
+               scope={"resource_types": ["aws-account"], "mode": "ous",
+                      "ou_ids": [OUS[0], OUS[1], "ou-ab12-99999999"]},
+               permissions={"aws-account": ["ReadOnly"]}, approval={"mode": "auto"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    warnings = r.json()["warnings"]
+    assert [w for w in warnings if OUS[1] in w and "excluded" in w], warnings
+    assert [w for w in warnings if "ou-ab12-99999999" in w and "not an OU" in w], warnings
+    assert not [w for w in warnings if OUS[0] in w], warnings
+    r = d.flow("accounts", requestors={"everyone": True},
+               scope={"resource_types": ["aws-account"], "mode": "accounts",
+                      "account_ids": ["111111111111", "444444444444"]},
+               permissions={"aws-account": ["ReadOnly"]}, approval={"mode": "auto"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert [w for w in r.json()["warnings"] if "444444444444" in w] == r.json()["warnings"]
+    assert len(r.json()["warnings"]) == 1
+
+
+def test_flows_offer_only_permission_sets_that_exist(api: Api) -> None:
+    d = Driver(api)
+    d.create()
+    d.verify_ok()
+    people = directory({}, ["alice"])
+    d.sync([account("111111111111")], directory=people,
+           permission_sets=[permission_set("ReadOnly"), permission_set("Admin")])  # fmt: skip
+    r = d.flow("bad", requestors={"everyone": True},
+               scope={"resource_types": ["aws-account", "s3-bucket"]},
+               permissions={"aws-account": ["NoSuchPermissionSet"],
+                            "s3-bucket": ["read-only"]}, approval={"mode": "auto"})  # fmt: skip
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == "definition.permissions.aws-account"
+    assert "NoSuchPermissionSet" in error["message"] and "Admin, ReadOnly" in error["message"]
+    r = d.flow("bad level", requestors={"everyone": True},
+               scope={"resource_types": ["s3-bucket"]},
+               permissions={"s3-bucket": ["write-everything"]},
+               approval={"mode": "auto"})  # fmt: skip
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "definition.permissions.s3-bucket")
+    r = d.flow("good", requestors={"everyone": True},
+               scope={"resource_types": ["aws-account"]},
+               permissions={"aws-account": ["ReadOnly", "Admin"]},
+               approval={"mode": "auto"})  # fmt: skip
+    assert r.status_code == 201 and r.json()["warnings"] == [], r.text
+    flow_id = r.json()["id"]
+    # Admin is deleted from Identity Center: the flow warns, and no longer offers it.
+    d.resync([account("111111111111")], directory=people,
+             permission_sets=[permission_set("ReadOnly")])  # fmt: skip
+    got = api.client.get(f"/api/v1/access-flows/{flow_id}", headers=d.admin).json()
+    assert [w for w in got["warnings"] if "'Admin'" in w] == got["warnings"] != []
+    alice = d.token_for("alice")
+    (item,) = api.client.get("/api/v1/requestable", headers=alice).json()["items"]
+    assert item["flows"][0]["permissions"] == ["ReadOnly"]
+    r = api.client.post("/api/v1/access-requests", headers=alice,
+                        json={"resource_ids": [item["resource_id"]],
+                              "permission": "Admin"})  # fmt: skip
+    assert r.status_code in (403, 409, 422), r.text

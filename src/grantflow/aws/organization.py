@@ -59,6 +59,12 @@ class OrganizationWalk:
     accounts: tuple[OrgAccountInfo, ...]  # in scope, depth-first order
     excluded_ou_ids: tuple[str, ...]  # the excluded OUs the walk met (and did not enter)
     accounts_in_organization: int  # every account, excluded ones included
+    ou_ids: tuple[str, ...] = ()  # every OU of the organization, excluded subtrees included
+
+    def unknown_ou_ids(self, wanted: Sequence[str]) -> list[str]:
+        """The ids in ``wanted`` that name no OU of the organization."""
+        known = set(self.ou_ids)
+        return [ou for ou in wanted if ou not in known]
 
     @property
     def excluded_accounts(self) -> int:
@@ -171,6 +177,7 @@ def walk_organization(
     root = get_roots(factory, page_size)[0]
     excluded = frozenset(excluded_ou_ids)
     met: list[str] = []
+    seen: list[str] = []
     accounts: list[OrgAccountInfo] = []
     stack = [_Parent(str(root["Id"]), (str(root["Id"]),), (str(root.get("Name") or ROOT_NAME),))]
     while stack:
@@ -182,6 +189,7 @@ def walk_organization(
         children: list[_Parent] = []
         for ou in get_child_ous(factory, parent.id, page_size):
             ou_id = str(ou["Id"])
+            seen.append(ou_id)
             if ou_id in excluded:
                 met.append(ou_id)  # neither the OU nor anything below it is read
                 continue
@@ -189,6 +197,9 @@ def walk_organization(
                 _Parent(ou_id, (*parent.ou_ids, ou_id), (*parent.ou_names, str(ou["Name"])))
             )
         stack.extend(reversed(children))  # depth first, in AWS's order
+    if excluded - set(seen):  # perhaps nested in an excluded OU: list those OUs' ids only
+        for ou_id in met:
+            seen.extend(_ou_ids_below(factory, ou_id, page_size))
     return OrganizationWalk(
         organization_id=str(organization["Id"]),
         management_account_id=management_id,
@@ -196,4 +207,16 @@ def walk_organization(
         accounts=tuple(accounts),
         excluded_ou_ids=tuple(met),
         accounts_in_organization=count_accounts(factory, page_size),
+        ou_ids=tuple(seen),
     )
+
+
+def _ou_ids_below(factory: ClientFactory, ou_id: str, page_size: int | None) -> list[str]:
+    """The ids of the OUs nested under ``ou_id`` (only their ids: nothing else is read)."""
+    found: list[str] = []
+    stack = [ou_id]
+    while stack:
+        for child in get_child_ous(factory, stack.pop(), page_size):
+            found.append(str(child["Id"]))
+            stack.append(str(child["Id"]))
+    return found

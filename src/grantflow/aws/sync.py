@@ -110,6 +110,7 @@ def sync_from_management(
         accounts_by_outcome={outcome: tally.outcomes[outcome] for outcome in AccountOutcome},
         excluded_ou_ids=list(options.excluded_ou_ids),
         excluded_accounts=walk.excluded_accounts,
+        ou_ids=list(walk.ou_ids),
         resources_by_type=dict(tally.per_type),
         aws_calls=sum(calls.values()),
         aws_calls_by_operation=calls,

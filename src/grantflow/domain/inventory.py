@@ -90,6 +90,9 @@ class SyncSummary(BaseModel):
     accounts_by_outcome: dict[AccountOutcome, int]
     excluded_ou_ids: list[str] = Field(default_factory=list)
     excluded_accounts: int = 0
+    ou_ids: list[str] | None = Field(
+        default=None, description="Every OU id of the organization (None: not reported)"
+    )
     resources_by_type: dict[str, int]
     aws_calls: int
     aws_calls_by_operation: dict[str, int] = Field(default_factory=dict)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grantflow.aws import registry
 from grantflow.domain.flows import FlowDefinition, FlowView, RequesterView, ResourceView
 from grantflow.domain.request_policy import Check
 from grantflow.services import audit, integrations, policy_withdrawal
@@ -19,6 +20,7 @@ from grantflow.store.models import (
     AccessRequest,
     Group,
     GroupMembership,
+    Integration,
     Permission,
     Resource,
     User,
@@ -53,6 +55,86 @@ def _check_references(session: Session, integration_id: str, definition: FlowDef
         if groups - found:
             raise Invalid(f"unknown group id(s): {', '.join(sorted(groups - found))}",
                           field="definition")  # fmt: skip
+    _check_permissions(session, row, definition)
+
+
+def valid_permissions(session: Session, row: Integration, rtype: str) -> set[str] | None:
+    """What a flow may offer on ``rtype``: once the integration has synced, its synced
+    permission sets (aws-account) and permission levels; before, the levels each type
+    defines, and None for permission sets (not known yet)."""
+    if row.last_sync_at is not None:
+        query = select(Permission.name).where(
+            Permission.integration_id == row.id, Permission.resource_type == rtype
+        )
+        return set(session.scalars(query))
+    if rtype == "aws-account":
+        return None
+    return {spec.key for spec in registry.resource_type(rtype).permissions}
+
+
+def _check_permissions(session: Session, row: Integration, definition: FlowDefinition) -> None:
+    for rtype, names in definition.permissions.items():
+        valid = valid_permissions(session, row, rtype)
+        unknown = [n for n in names if valid is not None and n not in valid]
+        if unknown:
+            listed = ", ".join(sorted(valid or ())) or "none (sync the integration first)"
+            raise Invalid(
+                f"no permission {', '.join(repr(n) for n in unknown)} on {rtype} in "
+                f"integration {row.name!r}; valid: {listed}",
+                field=f"definition.permissions.{rtype}",
+            )
+
+
+def flow_warnings(session: Session, row: AccessFlow) -> list[str]:
+    """What is wrong with a saved flow without making it invalid: scopes naming excluded or
+    unknown OUs or accounts, permissions deleted since it was saved (no longer offered)."""
+    integ = session.get(Integration, row.integration_id)
+    if integ is None:
+        return []
+    definition = FlowDefinition.stored(row.definition)
+    return _scope_warnings(session, integ, definition) + _permission_warnings(
+        session, integ, definition
+    )
+
+
+def _scope_warnings(session: Session, integ: Integration, definition: FlowDefinition) -> list[str]:
+    scope = definition.scope
+    excluded = set(integrations.config_of(integ).exclude_ou_ids)
+    known = (integ.facts or {}).get("ou_ids")
+    out = []
+    for ou in scope.ou_ids:
+        if ou in excluded:
+            out.append(f"scope.ou_ids: {ou} is excluded from integration {integ.name!r} "
+                       "(Exclude OUs): nothing under it is synced or requestable")  # fmt: skip
+        elif isinstance(known, list) and ou not in known:
+            out.append(f"scope.ou_ids: {ou} is not an OU of the organization")
+    if scope.account_ids and integ.last_sync_at is not None:
+        synced = set(
+            session.scalars(
+                select(Resource.account_id).where(
+                    Resource.integration_id == integ.id,
+                    Resource.account_id.in_(scope.account_ids),
+                )
+            )
+        )
+        for account in scope.account_ids:
+            if account not in synced:
+                out.append(f"scope.account_ids: account {account} is not synced (excluded "
+                           "by Exclude OUs, or not in the organization)")  # fmt: skip
+    return out
+
+
+def _permission_warnings(
+    session: Session, integ: Integration, definition: FlowDefinition
+) -> list[str]:
+    out = []
+    for rtype, names in definition.permissions.items():
+        valid = valid_permissions(session, integ, rtype)
+        for name in names:
+            if valid is not None and name not in valid:
+                out.append(f"permissions.{rtype}: {name!r} no longer exists in integration "
+                           f"{integ.name!r}: it is not offered")  # fmt: skip
+    return out
 
 
 def _check_name(session: Session, name: str, except_id: str | None = None) -> None:
@@ -179,17 +261,34 @@ def flow_views(session: Session, rows: Iterable[AccessFlow] | None = None) -> li
     if rows is None:
         rows = session.scalars(select(AccessFlow)).all()
     by_integration: dict[str, tuple[bool, tuple[str, ...]]] = {}  # enabled, owner refs
+    offered: dict[str, Integration] = {}
     views = []
     for row in rows:
         if row.integration_id not in by_integration:
             integ = integrations.get(session, row.integration_id)
             refs = integration_owner_refs(session, integ) if integ.enabled else []
             by_integration[row.integration_id] = (integ.enabled, tuple(refs))
+            offered[row.integration_id] = integ
         integ_enabled, owners = by_integration[row.integration_id]
-        definition = FlowDefinition.stored(row.definition)
+        definition = _existing_only(session, offered[row.integration_id],
+                                    FlowDefinition.stored(row.definition))  # fmt: skip
         views.append(FlowView(row.id, row.name, row.enabled and integ_enabled,
                               row.integration_id, definition, owners))  # fmt: skip
     return views
+
+
+def _existing_only(
+    session: Session, integ: Integration, definition: FlowDefinition
+) -> FlowDefinition:
+    """The definition offering only permissions that still exist (a permission set deleted
+    in Identity Center since the flow was saved is not offered; ``flow_warnings`` says so)."""
+    kept = {}
+    for rtype, names in definition.permissions.items():
+        valid = valid_permissions(session, integ, rtype)
+        kept[rtype] = names if valid is None else [n for n in names if n in valid]
+    if kept == definition.permissions:
+        return definition
+    return definition.model_copy(update={"permissions": kept})
 
 
 def permission_exists(session: Session, integration_id: str, rtype: str, name: str) -> bool:

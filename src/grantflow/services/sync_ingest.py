@@ -251,12 +251,30 @@ def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> Syn
     run.finished_at = utcnow()
     run.accounts_total = summary.accounts_total
     run.aws_calls = summary.aws_calls
-    warnings = [w for w in (integrations.owner_warning(session, row),) if w]
+    warnings = [
+        w for w in (integrations.owner_warning(session, row), _ou_warning(row, summary)) if w
+    ]
     _status(row, run, warnings)
     _end_access_in_inactive_accounts(session, row, run, actor)
     audit.record(session, actor, "integration.synced", "integration", row.id,
                  {"sync_run_id": run.id, "state": run.state, "counts": run.counts})  # fmt: skip
     return run
+
+
+def _ou_warning(row: Integration, summary: SyncSummary) -> str | None:
+    """Records the organization's OU ids (``facts.ou_ids``, for flow checks) and names the
+    Exclude OU ids that are not among them: they excluded nothing."""
+    if summary.ou_ids is None:  # an older connector: nothing to check against
+        return None
+    known = set(summary.ou_ids)
+    row.facts = {**row.facts, "ou_ids": sorted(known)}
+    unknown = [ou for ou in integrations.config_of(row).exclude_ou_ids if ou not in known]
+    if not unknown:
+        return None
+    return (
+        f"Exclude OU id(s) not in the organization: {', '.join(unknown)} — they exclude "
+        "nothing; correct the Exclude OUs setting"
+    )
 
 
 def _end_access_in_inactive_accounts(

@@ -347,3 +347,21 @@ def test_pagination_with_small_pages(shared_small_org: OrgSummary) -> None:
     assert {len(g.member_user_ids) for g in directory.groups} == {
         len(g.members) for g in org.groups
     }
+
+
+def test_the_summary_lists_every_ou_so_unknown_exclusions_show(
+    shared_small_org: OrgSummary,
+) -> None:
+    """An excluded OU nested in another excluded OU is known (its ids alone are listed); an id
+    that names no OU is not among ``ou_ids``, and the control plane names it (issue 17)."""
+    org = shared_small_org
+    workloads = org.ou_ids_by_path["Root/Workloads"]
+    nested = next(ou.id for ou in org.ous if ou.path.startswith("Root/Workloads/"))
+    unknown = "ou-zzzz-zzzzzzzz"
+    result = run(
+        connector_factory(),
+        options_for(org, excluded_ou_ids=[workloads, nested, unknown],
+                    resource_types=["aws-account"]),
+    )  # fmt: skip
+    assert set(result.summary.ou_ids or ()) == {ou.id for ou in org.ous}
+    assert unknown not in (result.summary.ou_ids or ())

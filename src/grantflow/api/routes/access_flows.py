@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.patching import refuse_null
@@ -55,6 +56,10 @@ class FlowPublic(BaseModel):
     definition: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the flow names that is excluded, unknown or deleted (it still saves)",
+    )
 
 
 def _check_webhooks(notify: object, settings: Settings, where: str) -> None:
@@ -71,7 +76,11 @@ def _check_webhooks(notify: object, settings: Settings, where: str) -> None:
 
 
 def _public(row: AccessFlow) -> FlowPublic:
-    return FlowPublic.model_validate(row, from_attributes=True)
+    public = FlowPublic.model_validate(row, from_attributes=True)
+    session = object_session(row)
+    if session is not None:
+        public.warnings = access_flows.flow_warnings(session, row)
+    return public
 
 
 @router.post("", response_model=FlowPublic, status_code=status.HTTP_201_CREATED)

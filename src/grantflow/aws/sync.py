@@ -24,11 +24,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from grantflow.aws import registry
 from grantflow.aws.discovery.account import AccountPlan, member_readers, sync_account
 from grantflow.aws.discovery.ec2_instances import SsmAvailability
+from grantflow.aws.discovery.iam_roles import role_name_of
+from grantflow.aws.errors import AwsError
 from grantflow.aws.identity_center_read import GROUP_TYPE_KEY, read_identity_center
 from grantflow.aws.organization import OrgAccountInfo, OrganizationWalk, walk_organization
 from grantflow.aws.session import ClientFactory
@@ -60,6 +62,7 @@ class SyncOptions:
     excluded_ou_ids: Sequence[str] = ()
     max_workers: int = 8
     page_size: int | None = None
+    own_role_names: Sequence[str] = ()  # the connector's own role: never offered
 
     def __post_init__(self) -> None:
         for name in ("regions", "resource_types", "excluded_ou_ids"):
@@ -82,9 +85,22 @@ def sync_organization(
     factory: ClientFactory, options: SyncOptions, emit: Emit, progress: Progress | None = None
 ) -> SyncSummary:
     """Assume the management role from ``factory`` and sync the organization (see module)."""
+    own = _own_role_name(factory)
+    if own:
+        options = replace(options, own_role_names=(*options.own_role_names, own))
     management = factory.assume_role(options.management_role_arn, options.external_id, SESSION_NAME)
     management.caller_identity()  # fail here, clearly, when the management role is refused
     return sync_from_management(management, options, emit, progress)
+
+
+def _own_role_name(factory: ClientFactory) -> str | None:
+    """The connector's own role, so that it is never offered as a resource. Not knowing it
+    only means relying on its documented name (``iam_roles.CONNECTOR_ROLE_NAME``); the sync
+    fails clearly on the management role's own check just after."""
+    try:
+        return role_name_of(factory.caller_identity().arn)
+    except AwsError:
+        return None
 
 
 def sync_from_management(
@@ -141,7 +157,7 @@ def _plan(options: SyncOptions) -> AccountPlan:
         member_role_name=options.member_role_name,
         regions=tuple(options.regions),
         types=tuple(options.resource_types),
-        readers=member_readers(options.member_role_name, SsmAvailability()),
+        readers=member_readers(options.member_role_name, SsmAvailability(), options.own_role_names),
         partition=options.partition,
     )
 

@@ -11,6 +11,7 @@ import datetime as dt
 import pytest
 
 from grantflow.aws.discovery import ec2_instances, iam_roles, rds, s3_buckets
+from grantflow.aws.discovery.account import member_readers
 from grantflow.aws.discovery.ec2_instances import SsmAvailability, SsmLookup, SsmStatus
 from grantflow.aws.errors import AccessDenied
 from tests.aws.sync.stubbed import ACCOUNT, offline_factory, scope, stubbed
@@ -276,3 +277,25 @@ def test_rds_clusters() -> None:
     assert [(r.type, r.aws_id, r.arn, r.attributes["port"]) for r in records] == [
         ("rds-cluster", "users-aurora", cluster["DBClusterArn"], 5432)
     ]
+
+
+def test_grantflows_own_roles_are_never_offered_the_connectors_included() -> None:
+    """The connector's role (its documented name, and the role the connector runs as) is
+    hidden like the management and member roles (issue 17)."""
+    own = iam_roles.role_name_of("arn:aws:sts::123456789012:assumed-role/acme-gf-connector/s1")
+    assert own == "acme-gf-connector"
+    assert iam_roles.role_name_of("arn:aws:iam::123456789012:role/path/x-connector") == (
+        "x-connector"
+    )
+    assert iam_roles.role_name_of("arn:aws:iam::123456789012:user/moto") is None
+    readers = member_readers("GrantflowMemberRole", SsmAvailability(), [own])
+    factory = offline_factory()
+    names = ["grantflow-connector", "acme-gf-connector", "GrantflowManagementRole"]
+    roles = [_role(n) for n in [*names, "GrantflowMemberRole", "deploy"]]
+    with stubbed(factory, "iam") as iam:
+        iam.add_response("list_roles", {"Roles": roles, "IsTruncated": False})
+        iam.add_response(
+            "list_role_tags", {"Tags": [], "IsTruncated": False}, {"RoleName": "deploy"}
+        )
+        records = readers["iam-role"](scope(factory))
+    assert [r.name for r in records] == ["deploy"]

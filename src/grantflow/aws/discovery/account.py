@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -34,9 +34,12 @@ MEMBER_SESSION_NAME = "grantflow-sync"
 MEMBER_TYPE_KEYS = ("iam-role", "s3-bucket", "ec2-instance", "rds-instance", "rds-cluster")
 
 
-def member_readers(member_role_name: str, ssm: SsmAvailability) -> dict[str, Reader]:
-    """The reader of each member-account type; one set per sync (``ssm`` is per sync)."""
-    own_roles = GRANTFLOW_ROLE_NAMES | {member_role_name}
+def member_readers(
+    member_role_name: str, ssm: SsmAvailability, own_role_names: Iterable[str] = ()
+) -> dict[str, Reader]:
+    """The reader of each member-account type; one set per sync (``ssm`` is per sync).
+    Grantflow's own roles (``own_role_names`` adds the connector's) are never listed."""
+    own_roles = GRANTFLOW_ROLE_NAMES | {member_role_name, *own_role_names}
     return {
         "iam-role": partial(read_roles, own_role_names=own_roles),
         "s3-bucket": read_buckets,

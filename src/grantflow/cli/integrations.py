@@ -64,9 +64,10 @@ def list_integrations(url: Url = None, token: Token = None) -> None:
 
 
 def _summary(run: dict[str, Any]) -> Table:
-    table = Table("type", "added", "updated", "removed", title=f"sync {run['state']}")
+    columns = ("created", "updated", "unchanged", "removed")
+    table = Table("type", *columns, title=f"sync {run['state']}")
     for rtype, counts in sorted(run["counts"].items()):
-        table.add_row(rtype, *(str(counts.get(k, 0)) for k in ("added", "updated", "removed")))
+        table.add_row(rtype, *(str(counts.get(k, 0)) for k in columns))
     return table
 
 

@@ -22,6 +22,8 @@ from grantflow.store.models import Group, Integration, Resource, User
 TAG_SOURCE = "resource_owner_tag"
 FALLBACK_SOURCE = "integration_owner"
 IDENTITY_CENTER = "identity_center"
+# The resource attributes owner resolution maintains (a sync keeps them: services.sync_ingest).
+OWNER_KEYS = frozenset({"owner_source", "owner_note"})
 
 
 def owner_groups(store: str | None) -> ColumnElement[bool]:

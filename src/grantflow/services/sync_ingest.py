@@ -45,7 +45,9 @@ def _upsert(
     generation: int,
     account_id: str | None,
 ) -> Counter[str]:
-    """Insert or update each record; returns added/updated counts per type."""
+    """Insert or update each record; returns created/updated/unchanged counts per type. A
+    record equal to what is stored is not written (the keys owner resolution maintains,
+    ``owners.OWNER_KEYS``, are kept and not compared)."""
     counts: Counter[str] = Counter()
     existing = {
         (r.type, r.region, r.aws_id): r
@@ -73,11 +75,14 @@ def _upsert(
                 account_id=account_id, **values,
             )  # fmt: skip
             session.add(current)
-            counts[f"{record.type}:added"] += 1
-        elif any(getattr(current, k) != v for k, v in values.items()):
-            for k, v in values.items():
+            counts[f"{record.type}:created"] += 1
+        else:
+            kept = {k: v for k, v in (current.attributes or {}).items() if k in owners.OWNER_KEYS}
+            values["attributes"] = {**values["attributes"], **kept}
+            changed = {k: v for k, v in values.items() if getattr(current, k) != v}
+            for k, v in changed.items():
                 setattr(current, k, v)
-            counts[f"{record.type}:updated"] += 1
+            counts[f"{record.type}:{'updated' if changed else 'unchanged'}"] += 1
         current.sync_generation = generation
         current.last_seen_at = now
     return counts

@@ -317,3 +317,23 @@ def test_flows_as_code_name_groups_of_the_integrations_store(
             for f in session.scalars(select(AccessFlow))
         }
     assert named == {"admins of a": ["d-a"], "admins of b": ["d-b"]}
+
+
+def test_an_ambiguous_principal_links_to_nobody_and_makes_no_account(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as session:
+        session.add_all([
+            User(username="bob.one", email="bob@example.com", source="local"),
+            User(username="bob.two", email="BOB@example.com", source="scim"),
+        ])  # fmt: skip
+    with transaction(sessions) as session:
+        result = identity_store.apply_identity_store_snapshot(session, _snapshot([BOB], []), ACTOR)
+        assert (result.users_created, result.links) == (0, {})
+        assert {("principal", "d-123", "is-bob", None)} == {
+            x for x in _scoped(session) if x[0] == "principal"
+        }
+        bob = directory.user_by_username(session, "bob.one")
+        assert bob is not None
+        (status,) = directory.mapping_status(session, bob)
+        assert str(getattr(status.found, "reason", "")) == "principal_taken"

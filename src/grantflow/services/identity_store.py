@@ -91,6 +91,16 @@ def _upsert_principals(
     return rows
 
 
+def _matched_by_someone(session: Session, item: DirectoryUser) -> bool:
+    if directory.user_by_username(session, item.username) is not None:
+        return True
+    email = (item.email or "").strip().lower()
+    if not email:
+        return False
+    same_email = select(User.id).where(User.deleted_at.is_(None), func.lower(User.email) == email)
+    return session.scalar(same_email.limit(1)) is not None
+
+
 def _create_missing_users(
     session: Session,
     snapshot: DirectorySnapshot,
@@ -98,11 +108,13 @@ def _create_missing_users(
     actor: audit.Actor,
     result: SnapshotResult,
 ) -> bool:
-    """A Grantflow user for each principal that no user is (unless its name is taken)."""
+    """A Grantflow user for each principal that no user matches: none has its username or its
+    email (a principal that several users match, or that another principal's user matches,
+    stays unlinked rather than become another account of the same person)."""
     created = False
     for item in snapshot.users:
         pid = item.identity_store_user_id
-        if pid in links or directory.user_by_username(session, item.username) is not None:
+        if pid in links or _matched_by_someone(session, item):
             continue
         user = User(
             username=item.username,
@@ -154,9 +166,10 @@ def _update_owned_user(
         "display_name": item.display_name,
         "attributes": dict(item.attributes),
     }
-    taken = directory.user_by_username(session, item.username)
-    if taken is not None and taken.id != user.id:
-        del wanted["username"]  # another person has the name: keep ours
+    if user.username != item.username:
+        taken = directory.user_by_username(session, item.username)
+        if taken is not None and taken.id != user.id:
+            del wanted["username"]  # another person has the name: keep ours
     changed = sorted(k for k, v in wanted.items() if getattr(user, k) != v)
     for key in changed:
         setattr(user, key, wanted[key])

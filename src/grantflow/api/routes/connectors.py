@@ -16,7 +16,7 @@ from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.aws import cloudformation
 from grantflow.domain.connector_identity import IdentityState, assess, role_of
 from grantflow.services import audit, connectors, jobs
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import Connector, Job, User
 from grantflow.store.types import utcnow
 
@@ -211,14 +211,14 @@ def create_connector(
 
 @router.get("", response_model=list[ConnectorPublic])
 def list_connectors(ctx: Ctx, _admin: AdminUser) -> list[ConnectorPublic]:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         rows = session.scalars(select(Connector).order_by(Connector.name)).all()
         return [to_public(r, session) for r in rows]
 
 
 @router.get("/{connector_id}", response_model=ConnectorPublic)
 def get_connector(connector_id: str, ctx: Ctx, _admin: AdminUser) -> ConnectorPublic:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         return to_public(connectors.get(session, connector_id), session)
 
 
@@ -310,7 +310,7 @@ def list_jobs(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[JobPublic]:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         connectors.get(session, connector_id)
         query = select(Job).where(Job.connector_id == connector_id)
         if state:
@@ -333,37 +333,37 @@ def template(
     ] = None,
     region: Annotated[str, Query(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")] = "us-east-1",
 ) -> TemplatePublic:
-    with transaction(ctx.sessions) as session:
+    with read_transaction(ctx.sessions) as session:
         connector = connectors.get(session, connector_id)
-        role_arn = connector.confirmed_role_arn
+        connector_id, role_arn = connector.id, connector.confirmed_role_arn
         identity = _identity(connector, session)
     command = url = None
     if organizational_unit_id is not None:
-        command = cloudformation.deploy_command(connector.id, role_arn, organizational_unit_id)
+        command = cloudformation.deploy_command(connector_id, role_arn, organizational_unit_id)
         if ctx.settings.template_url and role_arn is not None:
             url = cloudformation.quick_create_url(
-                ctx.settings.template_url, region, connector.id, role_arn, organizational_unit_id
+                ctx.settings.template_url, region, connector_id, role_arn, organizational_unit_id
             )
     return TemplatePublic(
-        connector_id=connector.id,
+        connector_id=connector_id,
         template=cloudformation.render_template(),
         template_file=cloudformation.TEMPLATE_FILE,
         deploy_command=command,
         quick_create_url=url,
         connector_role_confirmed=role_arn is not None,
         parameters={
-            "ConnectorId": connector.id,
+            "ConnectorId": connector_id,
             "ConnectorRoleArn": role_arn or cloudformation.ROLE_ARN_PLACEHOLDER,
             "OrganizationalUnitId": organizational_unit_id,
         },
-        instructions=_instructions(connector.id, identity, command is not None, url is not None),
+        instructions=_instructions(connector_id, identity, command is not None, url is not None),
         prerequisites=[cloudformation.EC2_PREREQUISITE_NOTE],
     )
 
 
 def _role_steps(connector_id: str, identity: IdentityPublic) -> list[str]:
     confirm = (
-        f"an admin confirms it on the Connectors page (Confirm role) or with "
+        f"an admin confirms it on the Connectors page (Role… on its row) or with "
         f'PUT /api/v1/connectors/{connector_id}/confirmed-role {{"role_arn": "…"}}'
     )
     if identity.confirmed_role_arn is None:

@@ -264,10 +264,13 @@ def apply_grant(
 def _plan_gc(ic: IdentityCenter, handle: GrantHandle, assignment: Assignment) -> PlanStep:
     name, arn = handle.permission_set_name, assignment.permission_set_arn
     assert name is not None  # the handle's validator guarantees it for pooled grants
+    gone = Noop(reason=f"the permission set {name} is already deleted")
+    if not ic_api.permission_set_exists(ic, arn):
+        return gone
     try:
         users = ic_api.assignments_using(ic, arn, [assignment.account_id])
     except NotFound:
-        return Noop(reason=f"the permission set {name} is already deleted")
+        return gone
     others = users - {(assignment.account_id, USER, assignment.principal_id)}
     if others:
         return Noop(reason=f"{name} is still used by {len(others)} other assignment(s)")

@@ -300,6 +300,17 @@ def find_permission_set(ic: IdentityCenter, name: str, *, refresh: bool = False)
     return _load_names(ic).get(name)
 
 
+def permission_set_exists(ic: IdentityCenter, permission_set_arn: str) -> bool:
+    """Whether the permission set itself exists (DescribePermissionSet): the one answer
+    that means "deleted" on AWS and on the emulator alike; listing its assignments does not
+    (the emulator answers an empty list for a deleted set)."""
+    try:
+        ic.sso("DescribePermissionSet", PermissionSetArn=permission_set_arn)
+    except NotFound:
+        return False
+    return True
+
+
 def count_permission_sets(ic: IdentityCenter) -> int:
     return len(_load_names(ic))
 

@@ -359,3 +359,21 @@ def test_every_call_made_is_granted_by_the_template(
     assert actions <= registry.all_grant_actions()
     assert ("sso-admin", "CreatePermissionSet") in operations
     assert ("identitystore", "CreateGroupMembership") in operations
+
+
+def test_a_deleted_pooled_set_is_gone_for_reconciliation(
+    directory: Directory, limiter: IdentityCenterLimiter, settings: GrantSettings
+) -> None:
+    """Once the last revoke deleted the pooled set, re-planning that revoke (what
+    reconciliation does) is a no-op: "gone" is decided by describing the set, not by an empty
+    list of its assignments (issue 17)."""
+    d, alice, bob = directory, directory.users[0], directory.users[1]
+    handles = [apply_grant(d.factory, _pooled_spec(d, u), limiter, settings=settings)
+               for u in (alice, bob)]  # fmt: skip
+    for handle in handles:
+        apply_revoke(d.factory, handle, False, limiter, settings=settings)
+    assert d.permission_sets() == {d.permission_set_arn}
+    for handle in handles:
+        steps = plan_revoke(d.factory, handle, False, settings=settings).steps
+        assert all(isinstance(step, Noop) for step in steps), steps
+        assert "already deleted" in steps[-1].reason

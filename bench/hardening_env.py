@@ -192,7 +192,8 @@ def _deploy(stack: Stack, mgmt: boto3.Session, n_accounts: int) -> None:
         r.raise_for_status()
         found = admin.get("/api/v1/resources", params={
             "integration_id": integ["id"], "type": "aws-account", "limit": 500}).json()["items"]  # fmt: skip
-        stack.accounts = sorted(found, key=lambda a: a["aws_id"])[:n_accounts]
+        active = [a for a in found if a["attributes"].get("account_status") == "ACTIVE"]
+        stack.accounts = sorted(active, key=lambda a: a["aws_id"])[:n_accounts]
     with transaction(stack.sessions()) as session:
         linked = select(DirectoryPrincipal.user_id).where(DirectoryPrincipal.user_id.is_not(None))
         for user in session.scalars(select(User).where(User.id.in_(linked))):

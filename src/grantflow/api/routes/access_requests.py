@@ -265,6 +265,7 @@ class PlanPublic(BaseModel):
 
 
 PLAN_WAIT_SECONDS = 25.0
+PLAN_POLL_SECONDS = 0.5  # waiting callers look at their dry run this often
 
 
 @router.get(
@@ -315,5 +316,5 @@ async def plan(request_id: str, ctx: Ctx, user: CurrentUser) -> PlanPublic:
                 raise Unavailable(f"the connector could not plan: {job.last_error}")
             return PlanPublic(request_id=request_id, job_id=job_id,
                               items=list((job.result or {}).get("items", [])))  # fmt: skip
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(PLAN_POLL_SECONDS)
     raise Unavailable("the connector did not answer in time; is it connected?")

@@ -428,3 +428,30 @@ def test_a_flood_of_catastrophic_justifications_never_delays_readyz_or_expiry(
     assert readiness and set(readiness) == {200}, readiness
     assert before_stop >= 3
     assert set(answers) == {(422, "justification")}, set(answers)
+
+
+def test_readyz_never_waits_for_the_write_lock(api: Api) -> None:
+    """A writer holds its transaction open (on SQLite: the database's one write lock);
+    ``/readyz`` still answers, before the writer lets go."""
+    sessions: sessionmaker[Session] = api.client.app.state.ctx.sessions  # type: ignore[attr-defined]
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with transaction(sessions) as session:
+            admin = session.scalars(select(User).where(User.role == "admin")).first()
+            assert admin is not None
+            admin.display_name = "held"
+            session.flush()  # the write is made: the lock is taken
+            holding.set()
+            assert release.wait(DEADLINE * 3), "never released"
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(writer)
+        try:
+            assert holding.wait(DEADLINE), "the writer never started"
+            ready = api.client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert not held.done(), "the writer must still hold its transaction"
+        finally:
+            release.set()
+        held.result(timeout=DEADLINE)

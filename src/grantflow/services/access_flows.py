@@ -215,17 +215,19 @@ def _withdrawal_data(withdrawal: Withdrawal | None, revoke_live: bool) -> dict[s
 
 
 def delete(
-    session: Session, row: AccessFlow, actor: audit.Actor, revoke_live: bool = False
-) -> Withdrawal:
+    session: Session, row: AccessFlow, actor: audit.Actor, revoke_live: bool = False,
+    cause: dict[str, Any] | None = None,
+) -> Withdrawal:  # fmt: skip
     """Delete a flow: its pending requests fail; its live ones are revoked with
-    ``revoke_live``, else they keep their access until they expire (services.policy_withdrawal)."""
+    ``revoke_live``, else they keep their access until they expire (services.policy_withdrawal).
+    ``cause``: recorded with the event (the flow goes with its deleted integration)."""
     session.refresh(row, with_for_update=True)  # before approvals re-checking this flow
     withdrawal = policy_withdrawal.withdraw(
         session, AccessRequest.flow_id == row.id, f"access flow {row.name!r} was deleted",
         Check.FLOW_DELETED, revoke_live, actor,
     )  # fmt: skip
     audit.record(session, actor, "access_flow.deleted", "access_flow", row.id,
-                 {"before": _snapshot(row),
+                 {"before": _snapshot(row), **(cause or {}),
                   **_withdrawal_data(withdrawal, revoke_live)})  # fmt: skip
     for request in session.scalars(select(AccessRequest).where(AccessRequest.flow_id == row.id)):
         request.flow_id = None

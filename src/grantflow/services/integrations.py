@@ -19,7 +19,15 @@ from grantflow.services import audit, connectors, jobs, policy_withdrawal, princ
 from grantflow.services.errors import Conflict, Invalid, NotFound
 from grantflow.services.owners import group_named
 from grantflow.services.policy_withdrawal import Withdrawal
-from grantflow.store.models import AccessRequest, Grant, Integration, Job, SyncRun, User
+from grantflow.store.models import (
+    AccessFlow,
+    AccessRequest,
+    Grant,
+    Integration,
+    Job,
+    SyncRun,
+    User,
+)
 from grantflow.store.types import utcnow
 
 INTEGRATION_TYPE = "aws-organization"
@@ -284,7 +292,13 @@ def holding_grant_count(session: Session, row: Integration) -> int:
 def delete(session: Session, row: Integration, revoke_live: bool, actor: audit.Actor) -> None:
     """Delete: pending requests fail; live grants must be revoked first, or with
     ``revoke_live`` (``force``) they are revoked through the normal path before it goes.
-    An integration that requests refer to stays, disabled, for their history."""
+    Its access flows are deleted with it, each through the flow-deletion path (audited
+    ``access_flow.deleted``; its requests keep their history). An integration that requests
+    refer to stays, disabled, for their history; one nothing refers to is removed with its
+    inventory and sync history."""
+    # access_flows imports this module (flow views read their integration).
+    from grantflow.services import access_flows
+
     session.refresh(row, with_for_update=True)  # before approvals re-checking it
     live = holding_grant_count(session, row)
     if live and not revoke_live:
@@ -293,9 +307,17 @@ def delete(session: Session, row: Integration, revoke_live: bool, actor: audit.A
             "with revoke_live=true (which revokes them in AWS before the integration goes)"
         )
     withdrawal = _withdraw(session, row, "deleted", revoke_live, actor)
+    flows = list(session.scalars(
+        select(AccessFlow).where(AccessFlow.integration_id == row.id).order_by(AccessFlow.name)
+    ))  # fmt: skip
     audit.record(session, actor, "integration.deleted", "integration", row.id,
                  {"before": _snapshot(row), "forced": revoke_live, "live_grants": live,
+                  "deleted_flows": [{"id": f.id, "name": f.name} for f in flows],
                   **(_withdrawal_data(withdrawal, revoke_live) or {})})  # fmt: skip
+    for flow in flows:
+        access_flows.delete(session, flow, actor, revoke_live,
+                            cause={"integration_deleted": row.id})  # fmt: skip
+    session.flush()  # the flows go before the integration they refer to
     referenced = session.scalar(
         select(AccessRequest.id).where(AccessRequest.integration_id == row.id).limit(1)
     )

@@ -251,7 +251,17 @@ def delete(
     revoke_live: RevokeLive = False,
     force: Annotated[bool, Query(description="Older name of revoke_live")] = False,
 ) -> None:
-    """Its pending requests fail; live grants make it 409 unless ``revoke_live``."""
+    """Delete an integration and what only it gives meaning to.
+
+    - Its **pending and approved requests fail** (reason: the integration was deleted).
+    - Its **live grants** make it 409 (naming how many) unless ``revoke_live``: then they are
+      revoked in AWS through the normal path.
+    - Its **access flows are deleted with it**, each as ``DELETE /access-flows/{id}`` would
+      (audited ``access_flow.deleted``; the ``integration.deleted`` event lists them).
+    - **History is kept:** when requests refer to the integration it stays, disabled, so
+      their pages and the audit log still name it (deleting it again is harmless); one that no
+      request refers to is removed with its inventory and sync history.
+    """
     with transaction(ctx.sessions) as session:
         row = integrations.get(session, integration_id)
         integrations.delete(session, row, revoke_live or force, actor_of(admin, request))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from grantflow.connector.agent import AgentSettings, ConnectorAgent
-from grantflow.connector.client import ControlPlaneUnavailable, LeasedJob
+from grantflow.connector.client import ControlPlaneUnavailable, LeasedJob, Rejected
 
 JOB = LeasedJob("job-1", "ping", {}, 1, "lease-1", datetime.now(UTC))
 
@@ -50,3 +50,27 @@ def test_an_unreachable_control_plane_is_waited_for() -> None:
     agent = _agent(client)
     agent._run(JOB)
     assert client.completes == 7  # kept trying until the server came back
+
+
+class RefusingClient(FailingClient):
+    """A control plane that refuses the report itself (413: larger than it accepts)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.failed: list[tuple[str, bool]] = []
+
+    def complete(self, job: LeasedJob, result: dict[str, Any]) -> None:
+        self.completes += 1
+        raise Rejected("HTTP 413: the request body is larger than 1048576 bytes")
+
+    def fail(self, job: LeasedJob, message: str, retryable: bool) -> None:
+        self.failed.append((message, retryable))
+
+
+def test_a_refused_report_fails_the_job_for_good_with_the_servers_reason() -> None:
+    client = RefusingClient()
+    _agent(client)._run(JOB)
+    assert client.completes == 1  # a refusal is not retried
+    ((message, retryable),) = client.failed
+    assert "413" in message and "larger than" in message
+    assert retryable is False

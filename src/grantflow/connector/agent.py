@@ -143,7 +143,13 @@ class ConnectorAgent:
             self._report(partial(self.client.fail, job, f"{type(err).__name__}: {err}", True))
         else:
             bound.info("job_succeeded")
-            self._report(partial(self.client.complete, job, result))
+            try:
+                self._report(partial(self.client.complete, job, result), raise_rejected=True)
+            except Rejected as err:
+                # e.g. 413: the report is larger than the server accepts; running the job
+                # again would only be refused again.
+                message = f"the control plane refused this job's report: {err}"
+                self._report(partial(self.client.fail, job, message, False))
         finally:
             with self._lock:
                 self._inflight.pop(job.id, None)
@@ -152,9 +158,19 @@ class ConnectorAgent:
         self._report(partial(self.client.grant_progress, job, pre_existing))
 
     def _send_inventory(self, job: LeasedJob, account: AccountInventory) -> None:
-        self._report(partial(self.client.sync_batch, job, account.model_dump(mode="json")))
+        try:
+            self._report(
+                partial(self.client.sync_batch, job, account.model_dump(mode="json")),
+                raise_rejected=True,
+            )
+        except Rejected as err:
+            raise JobFailure(
+                f"the control plane refused an inventory batch of account "
+                f"{account.account_id}: {err}",
+                retryable=False,
+            ) from err
 
-    def _report(self, call: Callable[[], None]) -> None:
+    def _report(self, call: Callable[[], None], *, raise_rejected: bool = False) -> None:
         """Report an outcome, retrying while the control plane is down (the lease may lapse;
         then the job runs again elsewhere — handlers are idempotent). A control plane that
         answers but keeps failing (5xx) gets ``report_attempts_on_5xx`` tries: then the job
@@ -168,6 +184,11 @@ class ConnectorAgent:
                 return
             except LeaseLost as err:
                 log.warning("report_lease_lost", error=str(err))
+                return
+            except Rejected as err:
+                log.error("report_rejected", error=str(err))
+                if raise_rejected:
+                    raise
                 return
             except ControlPlaneUnavailable as err:
                 if self.stopping.is_set() and delay > self.settings.shutdown_grace_seconds:

@@ -56,6 +56,19 @@ document.addEventListener("DOMContentLoaded", () => {
     if (edit) edit.addEventListener("click", () => open(i));
   });
 
+  // Enter in a field moves to the next step (as its Next button would); it never submits.
+  // Only the Confirm step's button creates or saves the integration.
+  form.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.isComposing) return;
+    const target = event.target;
+    if (!(target instanceof HTMLInputElement) || ["button", "submit", "reset"].includes(target.type)) return;
+    event.preventDefault();
+    const li = target.closest("li[data-step]");
+    const next = li && li.querySelector(".next");
+    if (next) next.click();
+  });
+  const confirmOpen = () => steps[steps.length - 1].classList.contains("open");
+
   // ---- values --------------------------------------------------------------------------
   const selectedTypes = () => [...form.querySelectorAll('input[name="resource_types"]:checked')].map((c) => c.value);
 
@@ -219,6 +232,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // ---- submit --------------------------------------------------------------------------
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (!confirmOpen() || event.submitter !== $("submit")) return;
     GF.clearErrors(form);
     const button = $("submit");
     GF.busy(button, true);

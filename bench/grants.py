@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from tests.fixtures.live import LiveServer
 
 from grantflow.demo.deploy import (
@@ -41,7 +42,7 @@ from grantflow.demo.org_shape import OrgShape
 from grantflow.services.audit import SYSTEM
 from grantflow.services.tokens import create_personal_token
 from grantflow.store.db import build_engine, session_factory, transaction
-from grantflow.store.models import User
+from grantflow.store.models import DirectoryPrincipal, User
 
 
 def pct(values: list[float], q: float) -> float:
@@ -67,7 +68,9 @@ def _tokens(db_url: str) -> dict[str, str]:
     engine = build_engine(db_url)
     tokens = {}
     with transaction(session_factory(engine)) as session:
-        for user in session.query(User).filter(User.identity_store_user_id.is_not(None)):
+        # the users the sync matched to an Identity Center principal (those can be granted)
+        matched = select(DirectoryPrincipal.user_id).where(DirectoryPrincipal.user_id.is_not(None))
+        for user in session.scalars(select(User).where(User.id.in_(matched))):
             tokens[user.username] = create_personal_token(session, user, "bench", SYSTEM).plaintext
     engine.dispose()
     return tokens
@@ -108,8 +111,10 @@ def grants_part(n: int, tmp: Path) -> None:
                     "default_duration_seconds": 60}  # fmt: skip
             admin.post("/api/v1/access-flows", json={"name": "bench", "integration_id":
                        integ["id"], "definition": flow})  # fmt: skip
-            accounts = admin.get("/api/v1/resources", params={
+            found = admin.get("/api/v1/resources", params={
                 "integration_id": integ["id"], "type": "aws-account", "limit": 500}).json()["items"]  # fmt: skip
+            # suspended accounts are never requestable
+            accounts = [a for a in found if a["attributes"].get("account_status") == "ACTIVE"]
         tokens = _tokens(live.db_url)
         users = sorted(tokens)
         perms = [p.name for p in org.permission_sets]
@@ -169,7 +174,7 @@ def eligibility_part(resources: int, flows: int, tmp: Path, samples: int = 20) -
     )
 
     db_url = f"sqlite:///{tmp}/elig.db"
-    settings = Settings(database_url=db_url, admin_token="gf_pat_bench-admin-token-0123456789")  # type: ignore[arg-type]
+    settings = Settings(database_url=db_url, admin_token="gf_pat_bench-admin-token-0123456789")
     prepare_database(settings)
     engine = build_engine(db_url)
     with transaction(session_factory(engine)) as s:
@@ -179,15 +184,18 @@ def eligibility_part(resources: int, flows: int, tmp: Path, samples: int = 20) -
         integ = Integration(name="bench", type="aws-organization",
                             connector_id="gfc-benchbenchbenchbench",
                             resource_types=["aws-account", "s3-bucket"],
+                            facts={"identity_store_id": "d-bench"},
                             config={"region": "us-east-1", "sso_region": "us-east-1",
                                     "sso_portal": "https://x.awsapps.com/start",
                                     "management_role_arn": "arn:aws:iam::111111111111:role/r"})  # fmt: skip
         groups = [Group(name=f"team-{i}") for i in range(50)]
-        member = User(username="member", identity_store_user_id="u-1")
+        member = User(username="member")
         s.add_all([integ, member, *groups])
         s.flush()
+        s.add(DirectoryPrincipal(identity_store_id="d-bench", principal_id="u-1",
+                                 user_id=member.id, user_name="member", matched_by="admin"))  # fmt: skip
         s.add_all(GroupMembership(group_id=g.id, user_id=member.id) for g in groups[:3])
-        s.bulk_insert_mappings(Resource, [  # type: ignore[arg-type]
+        s.bulk_insert_mappings(Resource, [
             {"id": str(uuid.uuid4()), "integration_id": integ.id, "type": "s3-bucket",
              "aws_id": f"bucket-{i}", "name": f"bucket-{i}", "account_id": f"{i % 1000:012d}",
              "region": "us-east-1", "ou_path": ["r-1", f"ou-1-{i % 40:08d}"],

@@ -452,7 +452,8 @@ def verify(stack: Stack, driver: Driver, baseline: Counter[Tuple]) -> Report:
 def _check_audit(report: Report, requests: list[AccessRequest], grants: list[Grant],
                  events: list[AuditEvent]) -> None:  # fmt: skip
     per: Counter[tuple[str, str]] = Counter((e.target_id or "", e.action) for e in events)
-    missing, extra = [], []
+    missing: list[tuple[str, str, int]] = []
+    extra: list[tuple[str, str, int]] = []
     for r in requests:
         ended = "request.expire" if r.end_reason == "expired" else "request.revoke"
         for action in (*EXPECTED_EVENTS, ended, f"request.{r.state}"):

@@ -24,6 +24,7 @@ from grantflow.services.tokens import create_personal_token
 from grantflow.store.db import transaction
 from grantflow.store.models import (
     AccessRequest,
+    AuditEvent,
     Grant,
     Integration,
     Job,
@@ -211,6 +212,30 @@ def test_revocations_and_expiries_are_leased_before_everything_queued_earlier(
     assert {j["payload"]["grant_id"] for j in first} == _grant_ids(api, [to_revoke, to_expire])
     rest = _lease(api, world, 50)
     assert [j["type"] for j in rest] == ["grant", "sync"] + ["plan"] * plans.QUEUED_PER_USER
+
+
+def test_a_waiting_grant_job_never_runs_after_its_grants_revoke(api: Api, world: World) -> None:
+    """Revokes jump the queue, so a grant job of the same grant still waiting (a regrant, a
+    repair) would put the access back after the revoke: the revoke cancels it."""
+    request_id = _granted_request(api, world, 0)
+    sessions = _sessions(api)
+    with transaction(sessions) as session:
+        grant = session.scalars(select(Grant).where(Grant.request_id == request_id)).one()
+        integ = session.get_one(Integration, world.integration_id)
+        grant_job = grant_jobs.enqueue_grant(session, integ, grant).id  # e.g. a regrant
+    r = api.client.post(f"/api/v1/access-requests/{request_id}/revoke", json={},
+                        headers=world.member())  # fmt: skip
+    assert r.status_code == 200, r.text
+
+    leased = _lease(api, world, 50)
+    assert [j["type"] for j in leased] == ["revoke"]
+    with transaction(sessions) as session:
+        job = session.get_one(Job, grant_job)
+        assert (job.state, job.last_error) == ("cancelled", "superseded by the grant's revoke")
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "job.cancelled")
+        ).all()
+        assert [e.target_id for e in events] == [grant_job]
 
 
 def _grant_ids(api: Api, request_ids: list[str]) -> set[str]:

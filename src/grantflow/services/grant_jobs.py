@@ -206,6 +206,13 @@ def enqueue_revoke(session: Session, grant: Grant, delay: float = 0.0) -> Job | 
     assert request is not None
     integ = _integration(session, request)
     grant.state = "revoking"
+    # Revokes are leased before grants (JobPriority): a grant job of this grant still waiting
+    # would run after the revoke and put the access back. It never runs now.
+    stale = jobs.cancel_queued(session, f"grant:{grant.id}", "superseded by the grant's revoke")
+    if stale is not None:
+        audit.record(session, audit.SYSTEM, "job.cancelled", "job", stale.id,
+                     {"type": stale.type, "grant_id": grant.id,
+                      "reason": "superseded by the grant's revoke"})  # fmt: skip
     payload: dict[str, Any] = {
         "grant_id": grant.id,
         "tuple_key": grant.tuple_key,

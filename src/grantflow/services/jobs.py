@@ -112,6 +112,21 @@ def lease(session: Session, connector_id: str, max_jobs: int, lease_seconds: int
     return leased
 
 
+def cancel_queued(session: Session, idempotency_key: str, reason: str) -> Job | None:
+    """Cancel the job with this key if it is still waiting for a connector (a leased one runs
+    to its end); returns the cancelled job. The row lock waits for a lease claiming it now."""
+    job = session.scalar(
+        select(Job).where(Job.idempotency_key == idempotency_key).with_for_update()
+    )
+    if job is None or job.state != JobState.QUEUED.value:
+        return None
+    job.state = JobState.CANCELLED.value
+    job.last_error = reason
+    job.finished_at = utcnow()
+    session.flush()
+    return job
+
+
 def _owned_lease(session: Session, connector_id: str, job_id: str, lease_id: str) -> Job:
     job = session.get(Job, job_id, with_for_update=True)
     if job is None:

@@ -104,7 +104,7 @@ def test_deploy_command() -> None:
         "aws cloudformation deploy --template-file grantflow-management.yaml "
         "--stack-name grantflow --capabilities CAPABILITY_NAMED_IAM --parameter-overrides "
         f"ConnectorId={CONNECTOR_ID} ConnectorRoleArn={CONNECTOR_ROLE_ARN} "
-        "OrganizationalUnitId=r-abcd"
+        "OrganizationalUnitId=r-abcd AuditBucketName=''"
     )
 
 
@@ -143,7 +143,7 @@ def test_deploy_command_carries_a_grant_scope_only_when_not_the_default() -> Non
     )
     command = cloudformation.deploy_command(CONNECTOR_ID, CONNECTOR_ROLE_ARN, "r-abcd", scope=scope)
     assert command.endswith(
-        f"OrganizationalUnitId=r-abcd GrantableGroupIds={GROUP_B},{GROUP_A} "
+        f"OrganizationalUnitId=r-abcd AuditBucketName='' GrantableGroupIds={GROUP_B},{GROUP_A} "
         "AllowManagementAccountAssignments=true"
     )
     default = cloudformation.deploy_command(

@@ -35,6 +35,7 @@ from grantflow.aws.registry import GrantMechanism, OperationKind
 CONNECTOR_ID_PATTERN = r"^gfc-[a-z0-9]{20}$"
 ROLE_ARN_PATTERN = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
 AUDIT_BUCKET_PATTERN = r"^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+AUDIT_BUCKET = "AuditBucketName"  # the organization trail's bucket; Enable Audit needs it
 OU_ID_PATTERN = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$"
 # Identity Store group ids (GrantableGroupIds): a GUID, optionally after 10 hex digits and "-"
 GROUP_ID_PATTERN = (
@@ -529,17 +530,22 @@ class GrantScope:
 
 
 def _parameter_values(
-    connector_id: str, connector_role_arn: str | None, ou_id: str, scope: GrantScope | None
-) -> dict[str, str]:
+    connector_id: str, connector_role_arn: str | None, ou_id: str, scope: GrantScope | None,
+    audit_bucket: str | None = None,
+) -> dict[str, str]:  # fmt: skip
     role = (
         ROLE_ARN_PLACEHOLDER
         if connector_role_arn is None
         else _check(connector_role_arn, ROLE_ARN_PATTERN, "ConnectorRoleArn")
     )
+    bucket = {} if audit_bucket is None else {
+        AUDIT_BUCKET: _check(audit_bucket, AUDIT_BUCKET_PATTERN, AUDIT_BUCKET)
+    }  # fmt: skip
     return {
         "ConnectorId": _check(connector_id, CONNECTOR_ID_PATTERN, "ConnectorId"),
         "ConnectorRoleArn": role,
         "OrganizationalUnitId": _check(ou_id, OU_ID_PATTERN, "OrganizationalUnitId"),
+        **bucket,
         **(scope or GrantScope()).values(),
     }
 
@@ -551,13 +557,18 @@ def deploy_command(
     stack_name: str = "grantflow",
     *,
     scope: GrantScope | None = None,
+    audit_bucket: str = "",
 ) -> str:
     """The ``aws cloudformation deploy`` line for the template saved as ``TEMPLATE_FILE``.
 
     ``connector_role_arn`` is the role an admin confirmed; without one the line carries
-    ``ROLE_ARN_PLACEHOLDER``, which the parameter's AllowedPattern rejects if run as is."""
-    values = _parameter_values(connector_id, connector_role_arn, ou_id, scope)
-    overrides = " ".join(shlex.quote(f"{key}={value}") for key, value in values.items())
+    ``ROLE_ARN_PLACEHOLDER``, which the parameter's AllowedPattern rejects if run as is.
+    ``AuditBucketName`` is always on the line (``''``: no session audit), so whoever turns
+    on Enable Audit sees where the organization trail bucket goes."""
+    values = _parameter_values(connector_id, connector_role_arn, ou_id, scope, audit_bucket)
+    overrides = " ".join(
+        shlex.quote(f"{key}={value}") if value else f"{key}=''" for key, value in values.items()
+    )
     return (
         f"aws cloudformation deploy --template-file {TEMPLATE_FILE} "
         f"--stack-name {shlex.quote(stack_name)} --capabilities CAPABILITY_NAMED_IAM "
@@ -574,9 +585,11 @@ def quick_create_url(
     stack_name: str = "grantflow",
     *,
     scope: GrantScope | None = None,
+    audit_bucket: str = "",
 ) -> str:
     """The console link that opens the quick-create page with every parameter filled in."""
-    values = _parameter_values(connector_id, connector_role_arn, ou_id, scope)
+    values = _parameter_values(connector_id, connector_role_arn, ou_id, scope,
+                               audit_bucket or None)  # fmt: skip
     query = {"templateURL": template_url, "stackName": stack_name}
     query.update({f"param_{key}": value for key, value in values.items()})
     return (

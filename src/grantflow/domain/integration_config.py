@@ -145,7 +145,8 @@ class AwsOrganizationConfig(BaseModel):
     sync_regions: list[str] = Field(
         default_factory=list,
         title="Regions to discover",
-        description="Regions scanned for regional resources; empty means Region only",
+        description="Regions scanned for EC2 and RDS (e.g. us-east-1, eu-west-1); empty: "
+        "only Region is scanned, resources in other regions are not discovered",
         json_schema_extra=STEP_CONFIG,
     )
     custom_access_details: str = Field(

@@ -17,7 +17,7 @@ from grantflow.aws import cloudformation
 from grantflow.domain.connector_identity import IdentityState, assess, role_of
 from grantflow.services import audit, connectors, jobs
 from grantflow.store.db import read_transaction, transaction
-from grantflow.store.models import Connector, Job, User
+from grantflow.store.models import Connector, Integration, Job, User
 from grantflow.store.types import utcnow
 
 router = APIRouter(prefix="/api/v1/connectors", tags=["connectors"])
@@ -332,18 +332,32 @@ def template(
         ),
     ] = None,
     region: Annotated[str, Query(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")] = "us-east-1",
+    audit_bucket: Annotated[
+        str | None,
+        Query(
+            pattern=cloudformation.AUDIT_BUCKET_PATTERN,
+            description="The organization trail's S3 bucket (AuditBucketName; Enable Audit "
+            "needs it). Default: the bucket of this connector's integration with Enable Audit "
+            "on, else empty (no session audit)",
+        ),
+    ] = None,
 ) -> TemplatePublic:
     with read_transaction(ctx.sessions) as session:
         connector = connectors.get(session, connector_id)
         connector_id, role_arn = connector.id, connector.confirmed_role_arn
         identity = _identity(connector, session)
+        if audit_bucket is None:
+            audit_bucket = _audit_bucket_in_use(session, connector_id)
     command = url = None
     if organizational_unit_id is not None:
-        command = cloudformation.deploy_command(connector_id, role_arn, organizational_unit_id)
+        command = cloudformation.deploy_command(
+            connector_id, role_arn, organizational_unit_id, audit_bucket=audit_bucket
+        )
         if ctx.settings.template_url and role_arn is not None:
             url = cloudformation.quick_create_url(
-                ctx.settings.template_url, region, connector_id, role_arn, organizational_unit_id
-            )
+                ctx.settings.template_url, region, connector_id, role_arn, organizational_unit_id,
+                audit_bucket=audit_bucket,
+            )  # fmt: skip
     return TemplatePublic(
         connector_id=connector_id,
         template=cloudformation.render_template(),
@@ -355,6 +369,7 @@ def template(
             "ConnectorId": connector_id,
             "ConnectorRoleArn": role_arn or cloudformation.ROLE_ARN_PLACEHOLDER,
             "OrganizationalUnitId": organizational_unit_id,
+            cloudformation.AUDIT_BUCKET: audit_bucket,
         },
         instructions=_instructions(connector_id, identity, command is not None, url is not None),
         prerequisites=[cloudformation.EC2_PREREQUISITE_NOTE],
@@ -377,6 +392,17 @@ def _role_steps(connector_id: str, identity: IdentityPublic) -> list[str]:
     return []
 
 
+def _audit_bucket_in_use(session: Session, connector_id: str) -> str:
+    """The trail bucket of this connector's integration with Enable Audit on ('' if none)."""
+    rows = session.scalars(select(Integration.config).where(
+        Integration.connector_id == connector_id, Integration.enabled.is_(True),
+    ).order_by(Integration.created_at))  # fmt: skip
+    for config in rows:
+        if config.get("enable_audit") and config.get("audit_bucket"):
+            return str(config["audit_bucket"])
+    return ""
+
+
 def _instructions(
     connector_id: str, identity: IdentityPublic, has_command: bool, has_url: bool
 ) -> list[str]:
@@ -390,6 +416,9 @@ def _instructions(
         "a service-managed StackSet puts the read-only member role into each of them.",
         f"Copy the stack output {cloudformation.OUTPUT_ROLE_ARN} into the integration's "
         "Management Account Role ARN.",
+        f"{cloudformation.AUDIT_BUCKET} is the organization trail's S3 bucket: the "
+        "integration's Enable Audit needs it (empty: no session audit; set it with "
+        "?audit_bucket=… or in the command, and deploy again to turn audit on later).",
     ]
     if has_url:
         steps.append("Or open the quick-create link in the AWS console.")

@@ -50,7 +50,8 @@ class IntegrationUpdate(BaseModel):
     config: dict[str, Any] | SkipJsonSchema[None] = Field(
         default=None,
         description="A JSON merge patch (RFC 7396) of the configuration: the fields given "
-        "change, null removes an optional one, the rest is kept; the result is validated whole",
+        "change (or, as RFC 7396 says, are removed), the rest is kept; the result is "
+        "validated whole",
     )
     sync_interval_seconds: int | None = Field(default=None, ge=60, le=86400)
 
@@ -95,6 +96,11 @@ class IntegrationPublic(BaseModel):
     last_sync_at: datetime | None
     next_sync_at: datetime | None
     counts: dict[str, int] = Field(description="Resources per type")
+    scanned_regions: list[str] = Field(
+        default_factory=list,
+        description="Regions scanned for regional resources (EC2, RDS): config.sync_regions, "
+        "or only config.region when that list is empty",
+    )
     current_sync: SyncRunPublic | None = None
     last_sync: SyncRunPublic | None = None
     created_at: datetime
@@ -161,6 +167,11 @@ def _run(run: SyncRun | None) -> SyncRunPublic | None:
     return SyncRunPublic.model_validate(run, from_attributes=True) if run else None
 
 
+def _scanned_regions(config: dict[str, Any]) -> list[str]:
+    regions = config.get("sync_regions") or [config.get("region")]
+    return [str(r) for r in regions if r]
+
+
 def to_public(session: Session, row: Integration) -> IntegrationPublic:
     counts = dict(
         session.execute(
@@ -189,6 +200,7 @@ def to_public(session: Session, row: Integration) -> IntegrationPublic:
         last_sync_at=row.last_sync_at,
         next_sync_at=row.next_sync_at,
         counts={str(k): int(v) for k, v in counts.items()},
+        scanned_regions=_scanned_regions(row.config),
         current_sync=_run(integrations.sync_in_flight(session, row)),
         last_sync=_run(last),
         created_at=row.created_at,

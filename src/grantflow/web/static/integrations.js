@@ -50,6 +50,9 @@ document.addEventListener("DOMContentLoaded", () => {
           x.last_sync ? ` · ${GF.label(x.last_sync.state)}, ${x.last_sync.aws_calls} AWS calls` : "",
           progress ? " · " + progress : ""),
         GF.el("div", { class: "counts", "aria-label": "Resources per type" }, counts(x)),
+        GF.el("p", { class: "muted", dataset: { testid: "scanned-regions" } },
+          `EC2 and RDS scanned in: ${(x.scanned_regions || []).join(", ") || "no region"}`,
+          (x.config && (x.config.sync_regions || []).length) ? "" : " (the Region only: add more under Regions to discover)"),
         message),
       GF.el("div", { class: "actions" },
         GF.el("button", { type: "button", on: { click: act("POST", `/api/v1/integrations/${id}/sync`, "Sync requested") }, text: "Sync now", disabled: !x.enabled || Boolean(sync) }),
@@ -76,7 +79,7 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const x of result.data) {
       seen.add(x.id);
       let card = cards.get(x.id);
-      const fingerprint = JSON.stringify([x.status, x.enabled, x.status_message, x.last_sync_at, x.counts, x.current_sync, x.last_sync && x.last_sync.id, x.name]);
+      const fingerprint = JSON.stringify([x.status, x.enabled, x.status_message, x.last_sync_at, x.counts, x.current_sync, x.last_sync && x.last_sync.id, x.name, x.scanned_regions]);
       if (!card) {
         card = GF.el("article", { class: "card integration", dataset: { integrationId: x.id, name: x.name } });
         cards.set(x.id, card);

@@ -45,3 +45,44 @@ def test_a_revoked_request_shows_when_access_actually_ended(
     expect(page.locator("#request")).to_contain_text(_when(tab, ended))
     expect(page.locator("#request")).not_to_contain_text(f"until {_when(tab, planned)}")
     tab.assert_no_errors()
+
+
+def test_the_form_and_the_page_name_the_approvers_and_the_approver_goes_back_to_approvals(
+    live_server: LiveServer, open_tab: TabFactory
+) -> None:
+    grace = set_password(live_server.db_url, "grace")
+    boss = set_password(live_server.db_url, "boss")
+    platform = world.group(live_server, "platform", [boss])
+    approval = {"mode": "all", "groups": [{"kind": "users", "user_ids": [boss]},
+                                          {"kind": "groups", "group_ids": [platform]}]}  # fmt: skip
+    seeded = world.integration(live_server, "Acme", approvers=approval)
+    stored = {"mode": "all", "sets": [
+        {"label": "named users", "why": "named in the flow", "principals": [f"user:{boss}"],
+         "required": 1},
+        {"label": "named groups", "why": "named in the flow",
+         "principals": [f"group:{platform}"], "required": 1}]}  # fmt: skip
+    request_id = world.access_request(live_server, seeded, grace, "pending", approval=stored)
+
+    me = open_tab(live_server.url)
+    me.sign_in("grace")
+    page = me.page
+    page.get_by_role("button", name="Request prod").click()
+    expect(page.locator("#r-approval")).to_contain_text("Needs approval from Boss (boss)")
+    expect(page.locator("#r-approval")).to_contain_text("group platform")
+    me.goto(f"/requests/{request_id}")
+    approvers = page.get_by_test_id("approvers")
+    expect(approvers).to_contain_text("Boss (boss)")
+    expect(approvers).to_contain_text("group platform")
+    expect(approvers).not_to_contain_text("named users")
+    crumb = page.get_by_role("navigation", name="Breadcrumb").get_by_role("link")
+    expect(crumb).to_have_text("My requests")
+
+    approver = open_tab(live_server.url)
+    approver.sign_in("boss")
+    approver.goto(f"/requests/{request_id}")
+    expect(approver.page.locator("#d-approve")).to_be_visible()
+    crumb = approver.page.get_by_role("navigation", name="Breadcrumb").get_by_role("link")
+    expect(crumb).to_have_text("My approvals")
+    expect(crumb).to_have_attribute("href", "/approvals")
+    me.assert_no_errors()
+    approver.assert_no_errors()

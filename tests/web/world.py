@@ -14,6 +14,8 @@ from grantflow.store.models import (
     AccessFlow,
     AccessRequest,
     Grant,
+    Group,
+    GroupMembership,
     Integration,
     Permission,
     Resource,
@@ -114,3 +116,16 @@ def access_request(
 
 def hours(n: float) -> datetime:
     return utcnow() + timedelta(hours=n)
+
+
+def group(live: LiveServer, name: str, member_ids: list[str]) -> str:
+    engine = build_engine(live.db_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            row = Group(name=name)
+            session.add(row)
+            session.flush()
+            session.add_all([GroupMembership(group_id=row.id, user_id=u) for u in member_ids])
+            return row.id
+    finally:
+        engine.dispose()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from grantflow.api.deps import Ctx, CurrentUser, actor_of
 from grantflow.domain.authz import Principal, Role
 from grantflow.services import access_requests, grant_building
+from grantflow.services.approver_names import ApproverNames
 from grantflow.services.errors import Conflict, Forbidden, NotFound
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import AccessRequest, Approval, Grant, Integration, Resource, User
@@ -137,12 +138,21 @@ def to_public(
                                         created_at=a.created_at))  # fmt: skip
     data = {c: getattr(request, c) for c in RequestPublic.model_fields if hasattr(request, c)}
     data.update(requester=requester.username if requester else "?", approvals=approvals,
-                grants=grants)  # fmt: skip
+                grants=grants, approval=_named_approval(session, request.approval))  # fmt: skip
     data["can_approve"] = bool(
         viewer and request.state == "pending"
         and access_requests.can_approve(session, request, viewer)
     )  # fmt: skip
     return RequestPublic.model_validate(data)
+
+
+def _named_approval(session: Session, approval: dict[str, Any] | None) -> dict[str, Any]:
+    """The stored approval sets, each with ``names``: its approvers as people read them."""
+    namer = ApproverNames(session)
+    data = dict(approval or {})
+    data["sets"] = [{**s, "names": namer.names(s.get("principals", []))}
+                    for s in data.get("sets", [])]  # fmt: skip
+    return data
 
 
 def _load(session: Session, request_id: str, principal: Principal) -> tuple[AccessRequest, User]:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from sqlalchemy import func, or_
+from pydantic import BaseModel, Field
+from sqlalchemy import func, or_, select
 
 from grantflow.api.deps import Ctx, CurrentUser
 from grantflow.api.paging import MAX_OFFSET
-from grantflow.domain.flows import FlowView
+from grantflow.domain.flows import FlowView, resolve_approvers
 from grantflow.services import requestable as requestable_service
+from grantflow.services.access_flows import resource_view
+from grantflow.services.approver_names import ApproverNames
 from grantflow.services.errors import NotFound
 from grantflow.store.db import read_transaction
-from grantflow.store.models import Resource, User
+from grantflow.store.models import Integration, Resource, User
 
 router = APIRouter(prefix="/api/v1", tags=["requestable"])
 
@@ -24,6 +26,9 @@ class FlowOption(BaseModel):
     flow_name: str
     permissions: list[str]
     approval: str
+    approvers: list[str] = Field(
+        default_factory=list, description="who approves a request for this resource, by name"
+    )
     max_duration_seconds: int
     justification_required: bool
 
@@ -31,6 +36,7 @@ class FlowOption(BaseModel):
 class Requestable(BaseModel):
     resource_id: str
     integration_id: str
+    integration_name: str = ""
     type: str
     name: str
     aws_id: str
@@ -76,17 +82,24 @@ def requestable(
             raise NotFound("user not found")
         flows = requestable_service.flows_for(session, me)
         total, rows = requestable_service.page(session, flows, filters, offset, limit)
-        items = [_item(resource, matching) for resource, matching in rows]
+        namer = ApproverNames(session)
+        names = {i.id: i.name for i in session.scalars(select(Integration))}
+        items = [_item(resource, matching, namer, names.get(resource.integration_id, ""))
+                 for resource, matching in rows]  # fmt: skip
     return RequestablePage(items=items, total=total, offset=offset, limit=limit)
 
 
-def _item(resource: Resource, flows: list[FlowView]) -> Requestable:
+def _item(
+    resource: Resource, flows: list[FlowView], namer: ApproverNames, integration_name: str
+) -> Requestable:
+    view = resource_view(resource)
     options = [
         FlowOption(
             flow_id=f.id,
             flow_name=f.name,
             permissions=f.definition.permissions.get(resource.type, []),
             approval=f.definition.approval.mode.value,
+            approvers=namer.of_sets(resolve_approvers(f, [view])),
             max_duration_seconds=f.definition.max_duration_seconds,
             justification_required=f.definition.justification_required,
         )
@@ -95,6 +108,7 @@ def _item(resource: Resource, flows: list[FlowView]) -> Requestable:
     return Requestable(
         resource_id=resource.id,
         integration_id=resource.integration_id,
+        integration_name=integration_name,
         type=resource.type,
         name=resource.name,
         aws_id=resource.aws_id,

@@ -43,7 +43,10 @@ document.addEventListener("DOMContentLoaded", () => {
     $("r-justification").required = required;
     $("r-just-req").textContent = required ? "(required)" : "(optional)";
     const auto = flows.some((f) => f.approval === "auto");
-    $("r-approval").textContent = auto ? "Granted without approval." : "Needs approval: you will see the request’s state under My requests.";
+    const approvers = [...new Set(flows.flatMap((f) => f.approvers || []))];
+    $("r-approval").textContent = auto ? "Granted without approval."
+      : (approvers.length ? "Needs approval from " + approvers.join(", ") + "." : "Needs approval.")
+        + " You will see the request’s state under My requests.";
   }
 
   function openRequest(item) {

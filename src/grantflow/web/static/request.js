@@ -32,11 +32,29 @@ document.addEventListener("DOMContentLoaded", () => {
       a.custom_access_details ? [GF.el("div", { class: "label", text: "Details from your administrators" }), GF.accessDetails(a.custom_access_details)] : null);
   }
 
+  // Who approves, by name: "Ada Lovelace (ada) or group platform (owner tag of the resource)".
+  function approverSet(s) {
+    const names = s.names && s.names.length ? s.names : [s.label];
+    const needed = s.required > 1 ? `${s.required} approvals from ` : "";
+    return GF.el("div", {}, needed, GF.el("strong", { text: names.join(" or ") }), ` (${s.why})`);
+  }
+
+  // The breadcrumb leads back where this request is listed for this viewer.
+  function crumb(r) {
+    const link = document.getElementById("crumb");
+    const mine = r.requester_id === myId();
+    const [href, text] = mine ? ["/requests", "My requests"]
+      : document.body.dataset.role === "admin" && !r.can_approve ? ["/admin/requests", "All requests"] : ["/approvals", "My approvals"];
+    link.href = href;
+    link.textContent = text;
+  }
+
   function draw() {
     const r = data;
     const print = JSON.stringify(r);
     if (print === fingerprint) return;
     fingerprint = print;
+    crumb(r);
     const sets = (r.approval && r.approval.sets) || [];
     const granted = r.state === "granted";
     GF.replace(root,
@@ -52,7 +70,7 @@ document.addEventListener("DOMContentLoaded", () => {
           r.end_reason ? ` (${GF.label(r.end_reason)})` : "",
           r.expires_at && new Date(r.expires_at) > new Date(r.ended_at) ? GF.el("div", { class: "muted", text: "It was to end " + GF.when(r.expires_at) + "." }) : null)]
           : r.end_reason ? [GF.el("dt", { text: "Ended" }), GF.el("dd", { text: GF.label(r.end_reason) })] : null,
-        sets.length ? [GF.el("dt", { text: "Approvers" }), GF.el("dd", {}, sets.map((s) => GF.el("div", {}, GF.el("strong", { text: s.label }), " — ", s.why)))] : null,
+        sets.length ? [GF.el("dt", { text: "Approvers" }), GF.el("dd", { dataset: { testid: "approvers" } }, sets.map(approverSet))] : null,
         r.approvals.length ? [GF.el("dt", { text: "Decisions" }), GF.el("dd", {}, r.approvals.map((a) => GF.el("div", { text: `${a.approver}: ${a.decision}${a.reason ? " — " + a.reason : ""}` })))] : null),
       r.grants.length ? GF.el("h2", { text: "Access" }) : null,
       r.grants.map(grantView),

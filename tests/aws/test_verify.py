@@ -156,3 +156,18 @@ def test_assumed_credentials_refresh_before_expiry(aws: MotoServer) -> None:
         short.caller_identity()
         long.caller_identity()
     assert root.calls.counts()[("sts", "AssumeRole")] == 3 + 1
+
+
+def test_verify_names_exclude_ou_ids_that_are_not_in_the_organization(aws: MotoServer) -> None:
+    factory = _factory()
+    role_arn = _deploy_template(factory)
+    orgs = factory.client("organizations")
+    root = orgs.list_roots()["Roots"][0]["Id"]
+    parent = orgs.create_organizational_unit(ParentId=root, Name="Sandbox")
+    nested = orgs.create_organizational_unit(
+        ParentId=parent["OrganizationalUnit"]["Id"], Name="Deep"
+    )["OrganizationalUnit"]["Id"]
+    unknown = "ou-zzzz-zzzzzzzz"
+    result = verify_management_access(factory, role_arn, CONNECTOR_ID, [nested, unknown])
+    assert result.unknown_ou_ids == (unknown,)
+    assert verify_management_access(factory, role_arn, CONNECTOR_ID).unknown_ou_ids == ()

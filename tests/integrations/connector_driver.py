@@ -106,10 +106,11 @@ class Driver:
         )
         assert r.status_code == 200, r.text
 
-    def verify_ok(self) -> None:
+    def verify_ok(self, **result: Any) -> dict[str, Any]:
         job = self.lease("verify")
         self.complete(job, {"organization_id": "o-abc1234567",
-                            "management_account_id": "123456789012"})  # fmt: skip
+                            "management_account_id": "123456789012", **result})  # fmt: skip
+        return dict(job["payload"])
 
     def sync(self, accounts: list[dict[str, Any]], **summary: Any) -> dict[str, Any]:
         """Lease the queued sync (asking for one when none is queued) and report it."""

@@ -105,7 +105,10 @@ OUS = ["ou-ab12-aaaaaaaa", "ou-ab12-bbbbbbbb", "ou-ab12-cccccccc"]
 def test_an_unknown_exclude_ou_is_a_warning_and_flows_on_excluded_ous_warn(api: Api) -> None:
     d = Driver(api)
     d.create(exclude_ou_ids=["ou-ab12-bbbbbbbb", "ou-zzzz-zzzzzzzz"])
-    d.verify_ok()
+    payload = d.verify_ok(unknown_exclude_ou_ids=["ou-zzzz-zzzzzzzz"])
+    assert payload["exclude_ou_ids"] == ["ou-ab12-bbbbbbbb", "ou-zzzz-zzzzzzzz"]
+    said = d.status()  # the verify step already says so, before the first sync ends
+    assert said["status"] == "initializing" and "ou-zzzz-zzzzzzzz" in said["status_message"]
     got = d.sync([account("111111111111", ou_path=("r-ab12", OUS[0]))], ou_ids=OUS,
                  permission_sets=[permission_set("ReadOnly")])  # fmt: skip
     assert got["status"] == "warning"

@@ -75,7 +75,8 @@ def verify(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
     role_arn = str(payload["role_arn"])
     external_id = str(payload.get("external_id") or ctx.connector_id)
     try:
-        found = verify_management_access(ctx.aws, role_arn, external_id)
+        ou_ids = [str(ou) for ou in payload.get("exclude_ou_ids") or []]
+        found = verify_management_access(ctx.aws, role_arn, external_id, ou_ids)
     except AwsError as err:
         raise failure_from_aws(err) from err
     return {
@@ -83,6 +84,7 @@ def verify(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
         "management_account_id": found.management_account_id,
         "management_account_email": found.management_account_email,
         "assumed_identity_arn": found.identity.arn,
+        "unknown_exclude_ou_ids": list(found.unknown_ou_ids),
     }
 
 

@@ -200,6 +200,7 @@ def enqueue_verify(session: Session, row: Integration) -> Job:
             "role_arn": config.management_role_arn,
             "external_id": row.connector_id,
             "region": config.region,
+            "exclude_ou_ids": config.exclude_ou_ids,
         },
         idempotency_key=f"verify:{row.id}",
         max_attempts=3,

@@ -38,6 +38,12 @@ def _verify_finished(session: Session, job: Job, failed: bool) -> None:
         "organization_id": result.get("organization_id"),
         "management_account_id": result.get("management_account_id"),
     }
+    unknown = [str(ou) for ou in result.get("unknown_exclude_ou_ids") or []]
+    if unknown:  # said now; the first sync checks again and makes it a Warning
+        row.status_message = (
+            f"Exclude OU id(s) not in the organization: {', '.join(unknown)} — they exclude "
+            "nothing; correct the Exclude OUs setting"
+        )
     if row.enabled:
         integrations.request_sync(session, row, "create" if not row.last_sync_at else "verify",
                                   actor)  # fmt: skip

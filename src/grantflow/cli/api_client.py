@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+from rich.markup import escape
 
 from grantflow.cli.errors import fail
 
@@ -23,7 +25,10 @@ class Api:
     def __exit__(self, *_: object) -> None:
         self._http.close()
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def call(
+        self, method: str, path: str, *, explain: Callable[[str], str] | None = None, **kwargs: Any
+    ) -> Any:
+        """``explain``: rewrites an error's message for the user (e.g. durations as typed)."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as err:
@@ -35,7 +40,9 @@ class Api:
                 message = f"{error['message']}{field}"
             except (ValueError, KeyError, TypeError):
                 message = response.text[:300]
-            raise fail(f"HTTP {response.status_code}: {message}")
+            if explain is not None:
+                message = explain(message)
+            raise fail(f"HTTP {response.status_code}: {escape(message)}")
         return response.json() if response.content else None
 
     def get(self, path: str, **kwargs: Any) -> Any:

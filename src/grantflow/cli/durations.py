@@ -44,11 +44,45 @@ def format_duration(seconds: float) -> str:
     return " ".join(parts)
 
 
+class Duration(int):
+    """Seconds that remember how the user wrote them (``text``), to answer in that form."""
+
+    text: str
+
+    def __new__(cls, seconds: int, text: str) -> Duration:
+        value = super().__new__(cls, seconds)
+        value.text = text
+        return value
+
+
+def in_form_of(seconds: int, typed: str) -> str:
+    """``seconds`` written as the user wrote ``typed``: in its one unit when that is exact
+    (``240m`` for ``300m``), else compactly (``4h``, ``1h30m``) — never as raw seconds."""
+    used = [u for u in "dhms" if u in typed.lower()]
+    if len(used) == 1 and seconds % _UNITS[used[0]] == 0:
+        return f"{seconds // _UNITS[used[0]]}{used[0]}"
+    parts, remaining = [], max(0, seconds)
+    for unit in "dhms":
+        value, remaining = divmod(remaining, _UNITS[unit])
+        if value:
+            parts.append(f"{value}{unit}")
+    return "".join(parts) or "0s"
+
+
+_SECONDS = re.compile(r"\b(\d+) seconds?\b")
+
+
+def seconds_in_form_of(message: str, typed: str) -> str:
+    """A message of the API with each ``N seconds`` in the form the user typed."""
+    return _SECONDS.sub(lambda m: in_form_of(int(m.group(1)), typed), message)
+
+
 def duration_option(value: str | int) -> int:
-    """Typer ``parser`` for duration options: a bad value is a usage error (exit 2)."""
+    """Typer ``parser`` for duration options: a bad value is a usage error (exit 2). The
+    answer is a `Duration` (an int that keeps the text) when the user typed one."""
     if isinstance(value, int):
         return value
     try:
-        return parse_duration(value)
+        return Duration(parse_duration(value), value)
     except DurationError as err:
         raise typer.BadParameter(str(err)) from None

@@ -3,6 +3,7 @@ name → id resolution `grantflow requests create` shares."""
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -61,7 +62,7 @@ class Requestable:
             found = [i for i in rows if match(i)]
             if found:
                 return found[0]
-        known = ", ".join(sorted(str(i["name"]) for i in rows)) or "none"
+        known = ", ".join(sorted(shlex.quote(str(i["name"])) for i in rows)) or "none"
         raise problem(f"no integration named {name!r} (integrations: {known})", code=2)
 
     def items(
@@ -108,7 +109,7 @@ class Requestable:
                 raise problem(
                     f"no {rtype} named {name!r} that you can request in "
                     f"{integ['name']} (see `grantflow inventory resources -i "
-                    f"{integ['name']} -t {rtype}`)",
+                    f"{shlex.quote(integ['name'])} -t {shlex.quote(rtype)}`)",
                     code=2,
                 )
             if len(exact) > 1:

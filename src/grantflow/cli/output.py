@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -40,15 +41,29 @@ def emit_json(data: Any) -> None:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[str]], title: str | None = None) -> None:
+    """A table when it fits the terminal unwrapped; else one block per row (``column  value``
+    lines), so ids, ARNs and links are never cut or folded mid-word at 80 columns."""
     grid = Table(*columns, title=title)
-    count = 0
-    for row in rows:
-        grid.add_row(*(Text(cell) for cell in row))  # data, never markup
-        count += 1
-    if count:
+    kept = [list(row) for row in rows]
+    for row in kept:
+        grid.add_row(*(Text(cell, no_wrap=True) for cell in row))  # data, never markup
+    if not kept:
+        out.print(f"nothing to show{f' ({title})' if title else ''}")
+    elif Measurement.get(out, out.options.update_width(10_000), grid).maximum <= out.width:
         out.print(grid)
     else:
-        out.print(f"nothing to show{f' ({title})' if title else ''}")
+        _records(columns, kept, title)
+
+
+def _records(columns: Sequence[str], rows: list[list[str]], title: str | None) -> None:
+    width = max(len(c) for c in columns)
+    if title:
+        out.print(Text(title, style="bold"))
+    for index, row in enumerate(rows):
+        if index:
+            out.print()
+        for column, cell in zip(columns, row, strict=False):
+            out.print(Text(f"{column:<{width}}  ", style="bold") + Text(cell), soft_wrap=True)
 
 
 def problem(message: str, code: int = 1) -> typer.Exit:

@@ -7,6 +7,7 @@ rejected, or the wait timed out); 2 usage (bad option, unknown name, bad duratio
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +16,12 @@ from rich.text import Text
 from grantflow.cli import completion
 from grantflow.cli.access import print_access_details
 from grantflow.cli.api_client import Api
-from grantflow.cli.durations import duration_option, format_duration
+from grantflow.cli.durations import (
+    Duration,
+    duration_option,
+    format_duration,
+    seconds_in_form_of,
+)
 from grantflow.cli.integrations import Token, Url, _api
 from grantflow.cli.inventory import Requestable, permissions_of
 from grantflow.cli.output import (
@@ -101,7 +107,7 @@ def create(
             "duration_seconds": duration,
             "justification": justification,
         }
-        request = api.post(BASE, json=body)
+        request = api.post(BASE, json=body, explain=_as_typed(duration))
         err.print(f"request {request['id']} created: {request['state']}")
         if wait:
             request = _follow(api, request, timeout)
@@ -310,13 +316,21 @@ def _print_request(r: dict[str, Any]) -> None:
         print_access_details(r)
 
 
+def _as_typed(duration: int | None) -> Callable[[str], str] | None:
+    """The API counts in seconds; errors are shown in the form the user typed (``4h``)."""
+    if not isinstance(duration, Duration):
+        return None
+    typed = duration.text
+    return lambda message: seconds_in_form_of(message, typed)
+
+
 def _act(
     request_id: str, action: str, body: dict[str, Any] | None, output: Output,
-    url: str | None, token: str | None,
+    url: str | None, token: str | None, explain: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     with _api(url, token) as api:
         path = f"{BASE}/{full_id(api, request_id)}/{action}"
-        request = dict(api.post(path, json=body or {}))
+        request = dict(api.post(path, json=body or {}, explain=explain))
     if output is Output.JSON:
         emit_json(request)
     else:
@@ -382,7 +396,8 @@ def extend(
     token: Token = None,
 ) -> None:
     """Keep your granted access longer (as often as the flow allows)."""
-    request = _act(request_id, "extend", {"seconds": duration}, output, url, token)
+    request = _act(request_id, "extend", {"seconds": duration}, output, url, token,
+                   _as_typed(duration))  # fmt: skip
     if output is Output.TABLE and request["expires_at"]:
         out.print(
             f"now expires {short_time(request['expires_at'])} ({left(request['expires_at'])} left)"

@@ -43,6 +43,8 @@ def integration(
     name: str,
     account: str = "111111111111",
     approvers: dict[str, Any] | None = None,
+    max_extensions: int = 0,
+    permissions: tuple[str, ...] = ("ReadOnly",),
 ) -> Seeded:
     """An active integration (its connector made through the API) with account ``account``,
     permission ReadOnly and a flow "<name> flow" that everyone may use."""
@@ -71,6 +73,7 @@ def integration(
                 "scope": {"resource_types": ["aws-account"]},
                 "permissions": {"aws-account": ["ReadOnly"]},
                 "approval": approval,
+                "max_extensions": max_extensions,
             })  # fmt: skip
             flow = AccessFlow(name=f"{name} flow", integration_id=integ.id,
                               definition=definition.model_dump(mode="json"))  # fmt: skip
@@ -78,8 +81,9 @@ def integration(
                 [
                     resource,
                     flow,
-                    Permission(
-                        integration_id=integ.id, resource_type="aws-account", name="ReadOnly"
+                    *(
+                        Permission(integration_id=integ.id, resource_type="aws-account", name=p)
+                        for p in permissions
                     ),
                 ]
             )

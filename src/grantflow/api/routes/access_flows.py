@@ -16,7 +16,7 @@ from grantflow.api.patching import refuse_null
 from grantflow.api.withdrawals import RevokeLive, WithdrawalPublic, withdrawal_public
 from grantflow.domain.flows import FlowDefinition
 from grantflow.domain.notifications import FlowNotify
-from grantflow.services import access_flows, flows_as_code
+from grantflow.services import access_flows, flows_as_code, integrations
 from grantflow.services.errors import Invalid
 from grantflow.settings import Settings
 from grantflow.store.db import read_transaction, transaction
@@ -140,6 +140,28 @@ def apply_flows(
         deleted=diff.deleted,
         unchanged=diff.unchanged,
     )
+
+
+class PermissionChoices(BaseModel):
+    resource_type: str
+    names: list[str] | None = Field(
+        description="what a flow of this integration may offer on the type; null: any name "
+        "(the permission sets are not known before the first sync)"
+    )
+
+
+@router.get("/permissions", response_model=list[PermissionChoices])
+def permission_choices(integration_id: str, ctx: Ctx, _admin: AdminUser) -> list[PermissionChoices]:
+    """The permissions a flow may name, per resource type the integration syncs: the synced
+    permission sets (aws-account) and pooled permission levels."""
+    with read_transaction(ctx.sessions) as session:
+        row = integrations.get(session, integration_id)
+        out = []
+        for rtype in row.resource_types:
+            valid = access_flows.valid_permissions(session, row, rtype)
+            names = sorted(valid) if valid is not None else None
+            out.append(PermissionChoices(resource_type=rtype, names=names))
+        return out
 
 
 @router.get("/{flow_id}", response_model=FlowPublic)

@@ -13,11 +13,20 @@ from sqlalchemy.orm import Session
 
 from grantflow.api.deps import Ctx, CurrentUser, actor_of
 from grantflow.domain.authz import Principal, Role
+from grantflow.domain.flows import FlowDefinition
 from grantflow.services import access_requests, grant_building
 from grantflow.services.approver_names import ApproverNames
 from grantflow.services.errors import Conflict, Forbidden, NotFound
 from grantflow.store.db import read_transaction, transaction
-from grantflow.store.models import AccessRequest, Approval, Grant, Integration, Resource, User
+from grantflow.store.models import (
+    AccessFlow,
+    AccessRequest,
+    Approval,
+    Grant,
+    Integration,
+    Resource,
+    User,
+)
 
 router = APIRouter(prefix="/api/v1/access-requests", tags=["access requests"])
 
@@ -80,6 +89,7 @@ class RequestPublic(BaseModel):
     end_reason: str | None
     failure_reason: str | None
     extensions: int
+    max_extensions: int = Field(0, description="extensions the request's flow allows")
     created_at: datetime
     approved_at: datetime | None
     granted_at: datetime | None
@@ -138,12 +148,18 @@ def to_public(
                                         created_at=a.created_at))  # fmt: skip
     data = {c: getattr(request, c) for c in RequestPublic.model_fields if hasattr(request, c)}
     data.update(requester=requester.username if requester else "?", approvals=approvals,
-                grants=grants, approval=_named_approval(session, request.approval))  # fmt: skip
+                grants=grants, approval=_named_approval(session, request.approval),
+                max_extensions=_max_extensions(session, request))  # fmt: skip
     data["can_approve"] = bool(
         viewer and request.state == "pending"
         and access_requests.can_approve(session, request, viewer)
     )  # fmt: skip
     return RequestPublic.model_validate(data)
+
+
+def _max_extensions(session: Session, request: AccessRequest) -> int:
+    flow = session.get(AccessFlow, request.flow_id) if request.flow_id else None
+    return FlowDefinition.stored(flow.definition).max_extensions if flow is not None else 0
 
 
 def _named_approval(session: Session, approval: dict[str, Any] | None) -> dict[str, Any]:

@@ -18,20 +18,57 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function types() { return [...$("fl-types").querySelectorAll("input:checked")].map((c) => c.value); }
 
+  // What a flow of the chosen integration may offer, per type: the synced permission sets
+  // and pooled permission levels (GET /api/v1/access-flows/permissions); null = not known yet.
+  let choices = {};
+  async function loadChoices() {
+    const id = $("fl-integration").value;
+    choices = {};
+    if (!id) return;
+    const r = await GF.api("GET", "/api/v1/access-flows/permissions?integration_id=" + encodeURIComponent(id));
+    if (r.ok) r.data.forEach((c) => { choices[c.resource_type] = c.names; });
+  }
+
+  function currentPerms() {
+    const out = {};
+    $("fl-perms").querySelectorAll("[data-type]").forEach((node) => {
+      const t = node.dataset.type;
+      out[t] = out[t] || [];
+      if (node.type === "checkbox") { if (node.checked) out[t].push(node.value); }
+      else out[t].push(...GF.lines(node.value));
+    });
+    return out;
+  }
+
   function drawPerms(current) {
     const box = $("fl-perms");
-    const keep = current || Object.fromEntries([...box.querySelectorAll("input")].map((i) => [i.dataset.type, i.value]));
+    const keep = current || currentPerms();
     const chosen = types();
     if (!chosen.length) { GF.replace(box, GF.el("p", { class: "muted", text: "Select resource types above." })); return; }
     GF.replace(box, chosen.map((t) => {
       const rt = catalog.resource_types.find((x) => x.key === t);
-      const known = rt.permissions.map((p) => p.key);
-      const id = "perm-" + t;
-      const value = keep[t] !== undefined ? (Array.isArray(keep[t]) ? keep[t].join(", ") : keep[t]) : known.join(", ");
-      return GF.el("div", { class: "field" },
-        GF.el("label", { for: id, text: rt.display_name }),
-        GF.el("input", { id, type: "text", value, dataset: { type: t }, "aria-describedby": "help-" + id }),
-        GF.el("span", { class: "help", id: "help-" + id, text: known.length ? "Known: " + known.join(", ") + "." : (rt.permissions_note || "Permission keys, separated by commas.") }));
+      const synced = choices[t];
+      const known = synced !== undefined && synced !== null ? synced : rt.permissions.map((p) => p.key);
+      const picked = keep[t] !== undefined ? keep[t] : (synced ? [] : known);
+      const slot = "definition.permissions." + t;
+      const errId = "err-" + slot.replace(/\./g, "-");
+      const error = GF.el("p", { class: "error", id: errId, dataset: { errorFor: slot }, role: "alert" });
+      if (!known.length || synced === null) {
+        const id = "perm-" + t;
+        return GF.el("div", { class: "field" },
+          GF.el("label", { for: id, text: rt.display_name }),
+          GF.el("input", { id, type: "text", value: picked.join(", "), dataset: { type: t }, "aria-describedby": `help-${id} ${errId}` }),
+          GF.el("span", { class: "help", id: "help-" + id, text: synced === null
+            ? "Permission set names, separated by commas: the list is known after the integration's first sync."
+            : (rt.permissions_note || "Permission keys, separated by commas.") }), error);
+      }
+      const gone = picked.filter((p) => !known.includes(p));
+      return GF.el("fieldset", { class: "perm-choices", dataset: { permType: t } },
+        GF.el("legend", { text: rt.display_name }),
+        GF.el("div", { class: "checks" },
+          [...known, ...gone].map((p) => GF.el("label", {}, GF.el("input", { type: "checkbox", value: p, dataset: { type: t }, checked: picked.includes(p), "aria-describedby": errId }),
+            " " + p, gone.includes(p) ? GF.el("span", { class: "error", text: " (no longer exists)" }) : ""))),
+        error);
     }));
   }
 
@@ -69,8 +106,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (mode === "accounts") scope.account_ids = values;
     if (mode === "ous") scope.ou_ids = values;
     if (mode === "tag") scope.tag = { key: $("fl-tag-key").value.trim(), value: $("fl-tag-value").value.trim() || null };
-    const permissions = {};
-    $("fl-perms").querySelectorAll("input").forEach((i) => { permissions[i.dataset.type] = GF.lines(i.value); });
+    const permissions = currentPerms();
     const approvalMode = $("fl-approval-mode").value;
     const groupsOut = approvalMode === "auto" ? [] : [...$("fl-approvers").children].map((row) => ({
       kind: row.querySelector(".ap-kind").value, user_ids: selected(row.querySelector(".ap-users")),
@@ -109,6 +145,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $("fl-tag-key").value = s.tag ? s.tag.key : ""; $("fl-tag-value").value = s.tag && s.tag.value ? s.tag.value : "";
     modeChanged();
     drawPerms(d ? d.permissions : {});
+    loadChoices().then(() => drawPerms(d ? d.permissions : {}));
     $("fl-approval-mode").value = d ? d.approval.mode : "any";
     $("fl-approvers").replaceChildren();
     (d && d.approval.groups.length ? d.approval.groups : [null]).forEach(approverRow);
@@ -172,9 +209,45 @@ document.addEventListener("DOMContentLoaded", () => {
     }));
   }
 
+  // Durations are typed in minutes: checked here, and reported, in minutes.
+  const MAX_MINUTES = 30 * 24 * 60;
+  function durationProblems() {
+    const problems = [];
+    const max = Number($("fl-max").value), def = Number($("fl-default").value);
+    for (const [field, value, what] of [["definition.max_duration_seconds", max, "The maximum"], ["definition.default_duration_seconds", def, "The default"]]) {
+      if (!$("fl-" + (field.includes("max") ? "max" : "default")).value.trim() || !Number.isFinite(value)) problems.push({ field, message: `${what} duration is required, in minutes.` });
+      else if (value < 1) problems.push({ field, message: `${what} duration must be at least 1 minute.` });
+      else if (value > MAX_MINUTES) problems.push({ field, message: `${what} duration must be at most ${MAX_MINUTES} minutes (30 days).` });
+    }
+    if (!problems.length && def > max) problems.push({ field: "definition.default_duration_seconds", message: `The default duration (${def} minutes) is longer than the maximum (${max} minutes).` });
+    return problems;
+  }
+
+  // An error clears as soon as its field is changed.
+  function clearNear(event) {
+    const target = event.target;
+    const box = target.closest(".field, fieldset");
+    if (box) box.querySelectorAll("[data-error-for]").forEach((n) => { n.textContent = ""; });
+    (target.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean).forEach((id) => {
+      const slot = document.getElementById(id);
+      if (slot && slot.hasAttribute("data-error-for")) slot.textContent = "";
+    });
+    target.removeAttribute("aria-invalid");
+    const general = form.querySelector("[data-error-general]");
+    if (general) general.textContent = "";
+  }
+  form.addEventListener("input", clearNear);
+  form.addEventListener("change", clearNear);
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     GF.clearErrors(form);
+    const problems = durationProblems();
+    if (problems.length) {
+      const f = GF.showErrors(form, { data: { error: { details: problems } } });
+      if (f) f.focus();
+      return;
+    }
     const body = { name: $("fl-name").value.trim(), description: $("fl-description").value.trim(), enabled: $("fl-enabled").checked, definition: definition() };
     let result;
     if (editing) result = await GF.api("PATCH", `/api/v1/access-flows/${encodeURIComponent(editing.id)}`, body);
@@ -198,8 +271,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("fl-add-approver").addEventListener("click", () => approverRow(null));
   $("fl-mode").addEventListener("change", modeChanged);
   $("fl-types").addEventListener("change", () => drawPerms());
+  $("fl-integration").addEventListener("change", () => { const keep = currentPerms(); loadChoices().then(() => drawPerms(keep)); });
   $("fl-preview-btn").addEventListener("click", preview);
 
+  $("new-flow").disabled = true; // until the catalog, integrations and directory are loaded
   (async () => {
     const [c, i, u, g] = await Promise.all([GF.api("GET", "/api/v1/catalog"), GF.api("GET", "/api/v1/integrations"),
       GF.api("GET", "/api/v1/users?limit=500"), GF.api("GET", "/api/v1/groups?limit=500")]);
@@ -211,6 +286,7 @@ document.addEventListener("DOMContentLoaded", () => {
     options($("fl-req-users"), users.map((x) => [x.id, `${x.display_name || x.username} (${x.username})`]));
     options($("fl-req-groups"), groups.map((x) => [x.id, x.name]));
     GF.replace($("fl-types"), catalog.resource_types.map((rt) => GF.el("label", {}, GF.el("input", { type: "checkbox", value: rt.key }), " " + rt.display_name)));
+    $("new-flow").disabled = false;
     refresh();
   })();
 });

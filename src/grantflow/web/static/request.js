@@ -94,13 +94,16 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     }
     if (r.state === "granted") {
-      box.append(GF.el("h2", { text: "Manage" }),
-        GF.el("div", { class: "row" },
+      // Extend only where the flow allows another extension, and only for the requester.
+      const canExtend = r.requester_id === myId() && r.extensions < (r.max_extensions || 0);
+      box.append(...[GF.el("h2", { text: "Manage" }),
+        canExtend ? GF.el("p", { class: "muted", text: `Extensions used: ${r.extensions} of ${r.max_extensions}.` }) : null,
+        !canExtend ? null : GF.el("div", { class: "row" },
           GF.el("div", { class: "field" }, GF.el("label", { for: "x-seconds", text: "Extend by" }),
             GF.el("select", { id: "x-seconds" }, EXTEND.map((s) => GF.el("option", { value: s, text: GF.duration(s) })))),
           GF.el("div", { class: "field" }, GF.el("button", { type: "button", text: "Extend", on: { click: () => post("extend", { seconds: Number(document.getElementById("x-seconds").value) }, "Extended") } }))),
         GF.el("div", { class: "actions" },
-          GF.el("button", { type: "button", class: "danger", text: "Revoke access now", on: { click: () => { if (confirm("Revoke this access now?")) post("revoke", {}, "Revoking…"); } } })));
+          GF.el("button", { type: "button", class: "danger", text: "Revoke access now", on: { click: () => { if (confirm("Revoke this access now?")) post("revoke", {}, "Revoking…"); } } }))].filter(Boolean));
     }
     if (r.state === "pending" && r.requester_id === myId()) {
       box.append(GF.el("div", { class: "actions" }, GF.el("button", { type: "button", text: "Cancel request", on: { click: () => post("cancel", undefined, "Cancelled") } })));

@@ -27,8 +27,7 @@ def _expected(d: Deployed) -> Counter[str]:
     )
     counts["identity-center-group"] = len(d.org.groups)
     # The connector's own role lives in the management account (where moto's stack set also
-    # put the member role): it is a role like any other there.
-    counts["iam-role"] += 1
+    # put the member role): like Grantflow's other roles, it is never offered (issue 17).
     return counts
 
 
@@ -44,6 +43,8 @@ def test_new_integration_becomes_active_with_everything_synced(deployed: Deploye
         for account in excluded:
             r = c.get("/api/v1/resources", params={"account": account}).json()
             assert r["total"] == 0
+        roles = c.get("/api/v1/resources", params={"type": "iam-role", "limit": 200}).json()
+        assert "grantflow-connector" not in {r["name"] for r in roles["items"]}
         history = c.get(f"/api/v1/integrations/{created['id']}/syncs").json()
         assert history[0]["state"] == "succeeded"
         assert history[0]["aws_calls"] > 0

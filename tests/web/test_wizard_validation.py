@@ -1,5 +1,6 @@
-"""The wizard against a live server (no AWS needed): an API error lands next to its field and
-nothing typed is lost; sign-in, the nav by role, sign-out; the pages at phone width."""
+"""The wizard against a live server (no AWS needed): an error only the API knows (a name taken
+meanwhile) lands next to its field and nothing typed is lost; sign-in, the nav by role,
+sign-out; the pages at phone width."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from playwright.sync_api import expect
 
 from tests.fixtures.live import LiveServer
+from tests.web import world
 from tests.web.conftest import PHONE, Tab, set_password
 
 TabFactory = Callable[..., Tab]
@@ -49,6 +51,9 @@ def test_api_error_shows_next_to_its_field_and_keeps_the_rest(
     page.get_by_label("Exclude Organization Unit IDs").fill("ou-ab12-aaaaaaaa")
     expect(page.locator("#help-config-sso_portal")).to_contain_text("sign-in links")
     page.locator("[data-step=config] .next").click()
+    expect(page.locator("#err-config-management_role_arn")).to_contain_text("IAM role ARN")
+    page.get_by_label("Management Account Role ARN").fill(ROLE_ARN)
+    page.locator("[data-step=config] .next").click()
 
     details = page.get_by_label("Custom Access Details")
     details.fill("Use the <b>break-glass</b> runbook")
@@ -60,35 +65,36 @@ def test_api_error_shows_next_to_its_field_and_keeps_the_rest(
     expect(page.get_by_text("An Integration Owner is required")).to_be_visible()
     tab.shot("wizard-get-more")
     page.locator("[data-step=more] .next").click()
-    page.get_by_role("button", name="Create integration").click()
+    # The step checks its own fields on Next: the owner rule shows here, before Confirm.
+    expect(page.locator("#err-config-resource_owner")).to_contain_text("Integration Owner")
+    page.get_by_label("Tag key").fill("")
+    page.locator("[data-step=more] .next").click()
 
-    # The API refuses the role ARN (and the owner rule): the config step re-opens with the
-    # message next to the field, and everything typed is still there.
-    error = page.locator("#err-config-management_role_arn")
-    expect(error).to_contain_text("IAM role ARN")
-    expect(page.get_by_label("Management Account Role ARN")).to_have_attribute(
-        "aria-invalid", "true"
-    )
+    # Meanwhile someone else takes the name: only the API knows. The config step re-opens
+    # with the message next to the field, and everything typed is still there.
+    world.integration(live_server, "Acme Org")
+    page.get_by_role("button", name="Create integration").click()
+    error = page.locator("#err-name")
+    expect(error).to_contain_text("already exists")
+    expect(page.get_by_label("Integration Name")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Integration Name")).to_have_value("Acme Org")
     expect(page.get_by_label("SSO Portal")).to_have_value("https://d-1234567890.awsapps.com/start")
     expect(page.get_by_label("Exclude Organization Unit IDs")).to_have_value("ou-ab12-aaaaaaaa")
     tab.shot("wizard-validation-error")
 
-    page.get_by_label("Management Account Role ARN").fill(ROLE_ARN)
+    page.get_by_label("Integration Name").fill("Acme Org Two")
     page.locator("[data-step=config] .next").click()
     expect(page.get_by_label("Custom Access Details")).to_have_value(
         "Use the <b>break-glass</b> runbook"
     )
     page.locator("[data-step=more] .next").click()
     page.get_by_role("button", name="Create integration").click()
-    expect(page.locator("#err-config-resource_owner")).to_contain_text("Integration Owner")
-    page.get_by_label("Tag key").fill("")
-    page.locator("[data-step=more] .next").click()
-    page.get_by_role("button", name="Create integration").click()
-    card = page.locator("article.integration[data-name='Acme Org']")
+    card = page.locator("article.integration[data-name='Acme Org Two']")
     expect(card).to_be_visible()
     with live_server.http() as c:
-        (created,) = c.get("/api/v1/integrations").json()
+        (created,) = [
+            i for i in c.get("/api/v1/integrations").json() if i["name"] == "Acme Org Two"
+        ]
     assert created["resource_types"] and "s3-bucket" not in created["resource_types"]
     assert created["config"]["custom_access_details"] == "Use the <b>break-glass</b> runbook"
     tab.assert_no_errors()

@@ -22,7 +22,15 @@ from grantflow import __version__
 from grantflow.api.deps import CsrfToken, Ctx, MaybePrincipal
 from grantflow.api.routes.catalog import catalog as catalog_types
 from grantflow.domain.authz import Role
-from grantflow.domain.integration_config import AWS_REGIONS, CUSTOM_DETAILS_MAX, OwnerAttribute
+from grantflow.domain.integration_config import (
+    AWS_REGIONS,
+    CUSTOM_DETAILS_MAX,
+    NAME_RE,
+    OU_ID_RE,
+    ROLE_ARN_RE,
+    TAG_KEY_RE,
+    OwnerAttribute,
+)
 from grantflow.services.oidc_login import safe_next
 from grantflow.store.db import transaction
 from grantflow.store.models import User
@@ -179,6 +187,13 @@ def _wizard_context(viewer: Viewer) -> dict[str, Any]:
         "regions": sorted(AWS_REGIONS),
         "details_max": CUSTOM_DETAILS_MAX,
         "owner_attributes": [a.value for a in OwnerAttribute],
+        # the rules the API applies, for the wizard to check each step on Next
+        "patterns": {
+            "name": NAME_RE.pattern,
+            "role_arn": ROLE_ARN_RE.pattern,
+            "ou": OU_ID_RE.pattern,
+            "tag_key": TAG_KEY_RE.pattern,
+        },
     }
 
 

@@ -68,7 +68,10 @@ const GF = (() => {
     const details = err.details && err.details.length ? err.details : [{ field: err.field, message: err.message }];
     let first = null;
     for (const d of details) {
-      d.message = String(d.message || "").replace(/^Value error, /, "");
+      d.message = String(d.message || "").replace(/^Value error, /, "")
+        .replace(/^String should match pattern .*$/, "is not in the expected format")
+        .replace(/^String should have at most (\d+) characters?$/, "is too long (at most $1 characters)")
+        .replace(/^Field required$/, "Required.");
       let path = d.field || "";
       let slot = null;
       while (path) {

@@ -28,17 +28,66 @@ document.addEventListener("DOMContentLoaded", () => {
     if (first) first.focus({ preventScroll: false });
   }
 
+  // The API's own rules (pages.py passes its patterns), checked step by step on Next: every
+  // problem of the step at once, in words, next to its field.
+  const rule = (key) => new RegExp(form.dataset["pattern" + key]);
+  const REGIONS = new Set([...document.querySelectorAll("#regions option")].map((o) => o.value));
+  let existingNames = [];
+  const input = (key) => form.querySelector(`[data-field="config.${key}"]`);
+  const text = (key) => (input(key) ? input(key).value.trim() : "");
+
+  function configProblems() {
+    const problems = [];
+    const name = $("f-name").value.trim();
+    if (!name) problems.push(["name", "Required."]);
+    else if (!rule("Name").test(name)) problems.push(["name", "Use 1 to 64 letters, digits, spaces, - and _ only."]);
+    else if (existingNames.some((n) => n.toLowerCase() === name.toLowerCase())) problems.push(["name", `An integration named “${name}” already exists: choose another name.`]);
+    form.querySelectorAll("[data-field][required]").forEach((node) => {
+      if (!node.value.trim()) problems.push([node.dataset.field, "Required."]);
+    });
+    for (const key of ["region", "sso_region"]) {
+      const v = text(key);
+      if (v && !REGIONS.has(v)) problems.push(["config." + key, `“${v}” is not an AWS region code (e.g. us-east-1).`]);
+    }
+    const regions = GF.lines(text("sync_regions"));
+    const badRegions = regions.filter((r) => !REGIONS.has(r));
+    if (badRegions.length) problems.push(["config.sync_regions", `Not AWS region codes: ${badRegions.join(", ")}.`]);
+    else if (new Set(regions).size !== regions.length) problems.push(["config.sync_regions", "A region is listed twice."]);
+    const portal = text("sso_portal");
+    if (portal) {
+      let ok = false;
+      try { const u = new URL(portal); ok = u.protocol === "https:" && Boolean(u.hostname) && !portal.includes(" "); } catch (_e) { ok = false; }
+      if (!ok) problems.push(["config.sso_portal", "Must be an https:// URL, e.g. https://d-1234567890.awsapps.com/start."]);
+    }
+    const arn = text("management_role_arn");
+    if (arn && !rule("RoleArn").test(arn)) problems.push(["config.management_role_arn", "Must be an IAM role ARN: arn:aws:iam::<12-digit account>:role/<name>."]);
+    const ous = GF.lines(text("exclude_ou_ids"));
+    const badOus = ous.filter((o) => !rule("Ou").test(o));
+    if (badOus.length) problems.push(["config.exclude_ou_ids", `Not OU ids (ou-xxxx-xxxxxxxx): ${badOus.join(", ")}.`]);
+    else if (new Set(ous).size !== ous.length) problems.push(["config.exclude_ou_ids", "An OU is listed twice."]);
+    const audit = input("enable_audit");
+    if (audit && audit.checked && !text("audit_bucket")) problems.push(["config.audit_bucket", "Required when Enable Audit is on: the organization trail's S3 bucket."]);
+    return problems;
+  }
+
+  function moreProblems() {
+    const problems = [];
+    const tag = $("f-ro-tag").value.trim();
+    if (tag && (!rule("TagKey").test(tag) || tag.toLowerCase().startsWith("aws:"))) problems.push(["config.resource_owner", "The tag key must be an AWS tag key (1 to 128 characters, not starting with aws:)."]);
+    else if (tag && !owners().length) problems.push(["config.resource_owner", "Choose an Integration Owner above: it approves resources whose owner tag matches nobody."]);
+    if (tag && $("f-ro-attr").value === "user_attribute" && !$("f-ro-attr-name").value.trim()) problems.push(["config.resource_owner", "Name the user attribute to match the tag against."]);
+    const values = owners().map((o) => o.value);
+    if (new Set(values).size !== values.length) problems.push(["config.integration_owners", "An owner is listed twice."]);
+    return problems;
+  }
+
   function checkStep(name) {
     GF.clearErrors(steps.find((li) => li.dataset.step === name));
-    const problems = [];
+    let problems = [];
     if (name === "discovery" && !selectedTypes().length) problems.push(["resource_types", "Select at least one resource type to sync."]);
     if (name === "connector" && !$("f-connector_id").value) problems.push(["connector_id", "Choose a connector."]);
-    if (name === "config") {
-      if (!$("f-name").value.trim()) problems.push(["name", "Required."]);
-      form.querySelectorAll("[data-field][required]").forEach((input) => {
-        if (!input.value.trim()) problems.push([input.dataset.field, "Required."]);
-      });
-    }
+    if (name === "config") problems = configProblems();
+    if (name === "more") problems = moreProblems();
     if (!problems.length) return true;
     const first = GF.showErrors(form, { data: { error: { details: problems.map(([field, message]) => ({ field, message })) } } });
     if (first) first.focus();
@@ -169,8 +218,14 @@ document.addEventListener("DOMContentLoaded", () => {
   async function getTemplate() {
     const out = $("template-out");
     const id = $("f-connector_id").value;
-    if (!id) { GF.replace(out, GF.el("p", { class: "error", text: "Choose a connector first." })); return; }
+    GF.clearErrors($("template-box"));
+    if (!id) { GF.replace(out, GF.el("p", { class: "error", id: "template-needs-connector", role: "alert", text: "Choose a connector first." })); return; }
     const ou = $("f-template-ou").value.trim();
+    if (ou && !/^r-[0-9a-z]{4,32}$/.test(ou) && !rule("Ou").test(ou)) {
+      GF.showErrors($("template-box"), { data: { error: { field: "template_ou", message: "Must be a root id (r-xxxx) or an OU id (ou-xxxx-xxxxxxxx)." } } });
+      $("f-template-ou").focus();
+      return;
+    }
     const query = new URLSearchParams();
     if (ou) query.set("organizational_unit_id", ou);
     const region = (form.querySelector('[data-field="config.region"]') || {}).value;
@@ -191,7 +246,18 @@ document.addEventListener("DOMContentLoaded", () => {
       GF.el("details", {}, GF.el("summary", { text: "Show the template" }), GF.el("pre", { text: t.template })));
   }
 
-  $("f-connector_id").addEventListener("change", showConnector);
+  $("f-connector_id").addEventListener("change", () => {
+    showConnector();
+    const stale = $("template-needs-connector");
+    if (stale && $("f-connector_id").value) stale.remove();
+    GF.clearErrors(steps.find((li) => li.dataset.step === "connector"));
+  });
+  // An error clears as soon as its field is changed.
+  form.addEventListener("input", (event) => {
+    const ids = (event.target.getAttribute("aria-describedby") || "").split(/\s+/);
+    ids.forEach((id) => { const slot = document.getElementById(id); if (slot && slot.hasAttribute("data-error-for")) slot.textContent = ""; });
+    event.target.removeAttribute("aria-invalid");
+  });
   $("reload-connectors").addEventListener("click", () => loadConnectors());
   $("get-template").addEventListener("click", getTemplate);
 
@@ -227,6 +293,11 @@ document.addEventListener("DOMContentLoaded", () => {
     users = u.ok ? u.data.items.filter((x) => x.active) : [];
     groups = g.ok ? g.data.items : [];
     fillOwners();
+  }
+
+  async function loadNames() {
+    const result = await GF.api("GET", "/api/v1/integrations");
+    existingNames = result.ok ? result.data.filter((x) => x.id !== editId).map((x) => x.name) : [];
   }
 
   // ---- submit --------------------------------------------------------------------------
@@ -281,7 +352,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   (async () => {
     const existing = editId ? await loadExisting() : null;
-    await Promise.all([loadConnectors(existing && existing.connector_id), loadDirectory()]);
+    await Promise.all([loadConnectors(existing && existing.connector_id), loadDirectory(), loadNames()]);
     updateDetails();
     if (existing) { steps.forEach((li) => li.classList.add("done")); open(steps.length - 1); }
   })();

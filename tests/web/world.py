@@ -19,6 +19,7 @@ from grantflow.store.models import (
     Integration,
     Permission,
     Resource,
+    SyncRun,
 )
 from grantflow.store.types import utcnow
 from tests.fixtures.live import LiveServer
@@ -131,5 +132,22 @@ def group(live: LiveServer, name: str, member_ids: list[str]) -> str:
             session.flush()
             session.add_all([GroupMembership(group_id=row.id, user_id=u) for u in member_ids])
             return row.id
+    finally:
+        engine.dispose()
+
+
+def sync_run(live: LiveServer, seeded: Seeded, counts: dict[str, Any]) -> str:
+    """A finished sync run of the seeded integration with ``counts``."""
+    engine = build_engine(live.db_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            run = SyncRun(
+                integration_id=seeded.integration_id, generation=1, trigger="manual",
+                state="succeeded", finished_at=utcnow(), counts=counts, accounts_done=1,
+                accounts_total=1,
+            )  # fmt: skip
+            session.add(run)
+            session.flush()
+            return run.id
     finally:
         engine.dispose()

@@ -96,6 +96,15 @@ document.addEventListener("DOMContentLoaded", () => {
     if (historyFor) loadHistory(historyFor);
   }
 
+  // {"aws-account": {"created": 3, "unchanged": 2}} → "aws-account: 3 created, 2 unchanged", one type a line.
+  function countsText(all) {
+    const entries = Object.entries(all || {});
+    if (!entries.length) return "—";
+    return entries.map(([type, v]) => GF.el("div", { text: `${type}: ` + (v && typeof v === "object"
+      ? (Object.entries(v).filter(([, n]) => n).map(([what, n]) => `${n} ${what}`).join(", ") || "no change")
+      : String(v)) }));
+  }
+
   async function loadHistory(x) {
     const result = await GF.api("GET", `/api/v1/integrations/${encodeURIComponent(x.id)}/syncs?limit=20`);
     const body = document.getElementById("history-body");
@@ -105,7 +114,7 @@ document.addEventListener("DOMContentLoaded", () => {
       GF.el("td", { text: GF.when(r.started_at) }),
       GF.el("td", { text: r.finished_at ? GF.duration((new Date(r.finished_at) - new Date(r.started_at)) / 1000) : "running" }),
       GF.el("td", { text: `${r.accounts_done}/${r.accounts_total ?? "?"}` }),
-      GF.el("td", { text: Object.entries(r.counts || {}).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ") }),
+      GF.el("td", {}, countsText(r.counts)),
       GF.el("td", { text: r.error || "" })));
     GF.replace(body, GF.el("p", { class: "muted", text: x.name }), GF.el("div", { class: "table-wrap" }, GF.el("table", {},
       GF.el("thead", {}, GF.el("tr", {}, ["Run", "Trigger", "State", "Started", "Took", "Accounts", "Counts", "Error"].map((h) => GF.el("th", { scope: "col", text: h })))),

@@ -23,8 +23,10 @@ document.addEventListener("DOMContentLoaded", () => {
       GF.el("td", {}, GF.el("strong", { text: item.name }), GF.el("br"), GF.el("span", { class: "muted mono", text: item.aws_id })),
       GF.el("td", { text: item.type }),
       GF.el("td", { class: "mono", text: item.account_id || "—" }),
+      GF.el("td", { class: "integration" }, item.integration_name || item.integration_id,
+        GF.el("div", { class: "muted", text: "via " + item.flows.map((f) => f.flow_name).join(", ") })),
       GF.el("td", {}, Object.entries(item.tags || {}).map(([k, v]) => GF.el("span", { class: "tag", text: `${k}=${v}` }))),
-      GF.el("td", {}, GF.el("button", { type: "button", "aria-label": `Request ${item.name}`, text: "Request", on: { click: () => openRequest(item) } })))));
+      GF.el("td", {}, GF.el("button", { type: "button", "aria-label": `Request ${item.name} in ${item.integration_name || item.integration_id}`, text: "Request", on: { click: () => openRequest(item) } })))));
   }
 
   function flowsFor(permission) {
@@ -53,7 +55,7 @@ document.addEventListener("DOMContentLoaded", () => {
     current = item;
     const panel = $("request-panel");
     GF.clearErrors(panel);
-    $("r-name").textContent = `${item.name} (${item.type})`;
+    $("r-name").textContent = `${item.name} (${item.type}) in ${item.integration_name || item.integration_id}`;
     const perms = [...new Set(item.flows.flatMap((f) => f.permissions))];
     GF.replace($("r-permission"), perms.map((p) => GF.el("option", { value: p, text: p })));
     updateOptions();

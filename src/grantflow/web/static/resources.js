@@ -5,6 +5,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const LIMIT = 50;
   let offset = 0, total = 0;
   const names = new Map();
+  const integrationNames = new Map();
 
   function owner(ref) {
     return names.get(ref) || ref;
@@ -28,6 +29,7 @@ document.addEventListener("DOMContentLoaded", () => {
       GF.el("td", {}, GF.el("strong", { text: r.name }), GF.el("br"), GF.el("span", { class: "muted mono", text: r.arn || r.aws_id })),
       GF.el("td", { text: r.type }),
       GF.el("td", { class: "mono", text: [r.account_id, r.region].filter(Boolean).join(" / ") || "—" }),
+      GF.el("td", { class: "integration", text: integrationNames.get(r.integration_id) || r.integration_id }),
       GF.el("td", {}, Object.entries(r.tags || {}).map(([k, v]) => GF.el("span", { class: "tag", text: `${k}=${v}` }))),
       GF.el("td", { text: r.owners.length ? r.owners.map(owner).join(", ") : "—" }))));
   }
@@ -40,7 +42,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const [c, i, u, g] = await Promise.all([GF.api("GET", "/api/v1/catalog"), GF.api("GET", "/api/v1/integrations"),
       GF.api("GET", "/api/v1/users?limit=500"), GF.api("GET", "/api/v1/groups?limit=500")]);
     if (c.ok) c.data[0].resource_types.forEach((rt) => $("r-type").append(GF.el("option", { value: rt.key, text: rt.display_name })));
-    if (i.ok) i.data.forEach((x) => $("r-integration").append(GF.el("option", { value: x.id, text: x.name })));
+    if (i.ok) i.data.forEach((x) => { integrationNames.set(x.id, x.name); $("r-integration").append(GF.el("option", { value: x.id, text: x.name })); });
     if (u.ok) u.data.items.forEach((x) => names.set("user:" + x.id, x.username));
     if (g.ok) g.data.items.forEach((x) => names.set("group:" + x.id, "group " + x.name));
     load();

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -96,7 +98,17 @@ def demo(
     """Run everything on one machine: an emulated AWS Organization (moto), SQLite, the UI."""
     from grantflow.demo.runner import run_demo
 
-    run_demo(port=port, seed=seed, console=console)
+    code = 0
+    try:
+        run_demo(port=port, seed=seed, console=console)
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down
+        code = 130
+    # Everything of the demo is stopped and its temporary directory removed: leave now rather
+    # than wait for the interpreter's finalization (seconds, in C code, after Ctrl-C).
+    console.print("demo stopped")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @db_app.command("upgrade")

@@ -27,7 +27,7 @@ def local_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-def attach_managed_connector(app: FastAPI, settings: Settings) -> str:
+def attach_managed_connector(app: FastAPI, settings: Settings, wait_seconds: float = 5.0) -> str:
     ctx = app.state.ctx
     assert isinstance(ctx, AppContext)
     with transaction(ctx.sessions) as session:
@@ -37,8 +37,11 @@ def attach_managed_connector(app: FastAPI, settings: Settings) -> str:
         connector_id=connector_id,
         token=token,
         role_arn=settings.connector_role_arn,
-        wait_seconds=5.0,
+        wait_seconds=wait_seconds,
         lease_seconds=settings.connector_lease_seconds,
+        # It reports to this very server, which is going away when it stops: a job not done
+        # by then is let go (its lease lapses and the queue retries it), not waited for.
+        shutdown_grace_seconds=2.0,
     )
     ctx.workers.service("managed-connector", partial(run_managed, options))
     return connector_id
@@ -53,11 +56,19 @@ class BuiltServer:
         self.server.run()
 
 
-def build_server(settings: Settings) -> BuiltServer:
+def build_server(
+    settings: Settings, *, graceful_seconds: int = 10, lease_wait_seconds: float = 5.0
+) -> BuiltServer:
+    """``graceful_seconds``: how long a stop waits for requests in flight; it outlasts the
+    managed connector's lease long-poll (``lease_wait_seconds``), which ends by itself."""
     configure_logging(settings.log_level, settings.log_format)
     ensure_port_free(settings.host, settings.port)
     app = create_app(settings)
-    managed = attach_managed_connector(app, settings) if settings.managed_connector else None
+    managed = (
+        attach_managed_connector(app, settings, lease_wait_seconds)
+        if settings.managed_connector
+        else None
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -66,7 +77,7 @@ def build_server(settings: Settings) -> BuiltServer:
         access_log=False,
         proxy_headers=settings.proxy_headers,
         forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=graceful_seconds,
     )
     return BuiltServer(uvicorn.Server(config), managed)
 

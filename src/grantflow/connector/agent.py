@@ -73,6 +73,7 @@ class ConnectorAgent:
         self.handlers = handlers if handlers is not None else default_handlers()
         self.shared = Shared(aws)
         self.stopping = threading.Event()
+        self._stop_deadline = float("inf")  # after stop(): reports are given up at this time
         self._inflight: dict[str, _InFlight] = {}
         self._lock = threading.Lock()
         self._identity: CallerIdentity | None = None
@@ -191,7 +192,8 @@ class ConnectorAgent:
                     raise
                 return
             except ControlPlaneUnavailable as err:
-                if self.stopping.is_set() and delay > self.settings.shutdown_grace_seconds:
+                left = self._stop_deadline - time.monotonic()
+                if self.stopping.is_set() and left <= 0:  # the grace after stop() is over
                     log.error("report_abandoned", error=str(err))
                     return
                 server_errors += err.status is not None
@@ -199,7 +201,7 @@ class ConnectorAgent:
                     log.error("report_abandoned", error=str(err), attempts=server_errors)
                     return
                 log.warning("report_retry", error=str(err), delay=delay)
-                time.sleep(delay)
+                time.sleep(min(delay, max(left, 0.05)))
                 delay = min(delay * 2, self.settings.max_backoff_seconds)
 
     def _free_slots(self) -> int:
@@ -259,4 +261,8 @@ class ConnectorAgent:
                 log.warning("release_failed", job_id=job.id, error=str(err))
 
     def stop(self) -> None:
+        """Stop leasing; in-flight jobs get ``shutdown_grace_seconds`` (from now) to finish
+        and report, then they are released or let go (their leases lapse)."""
+        if not self.stopping.is_set():
+            self._stop_deadline = time.monotonic() + self.settings.shutdown_grace_seconds
         self.stopping.set()

@@ -25,6 +25,7 @@ class ConnectorOptions:
     concurrency: int = 4
     wait_seconds: float = 10.0
     lease_seconds: int = 60
+    shutdown_grace_seconds: float = 20.0  # after a stop, for in-flight jobs to report
 
 
 def aws_factory(options: ConnectorOptions) -> ClientFactory:
@@ -43,6 +44,7 @@ def build_agent(options: ConnectorOptions) -> ConnectorAgent:
         wait_seconds=options.wait_seconds,
         lease_seconds=options.lease_seconds,
         heartbeat_seconds=min(15.0, options.lease_seconds / 3),
+        shutdown_grace_seconds=options.shutdown_grace_seconds,
     )
     return ConnectorAgent(client, aws_factory(options), settings=settings)
 

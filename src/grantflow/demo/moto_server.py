@@ -53,12 +53,13 @@ class MotoServer:
         """Forget every emulated resource (moto's ``/moto-api/reset``)."""
         httpx.post(f"{self.endpoint}/moto-api/reset", timeout=30.0).raise_for_status()
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10.0) -> None:
+        """Terminate the server; kill it if it is still there after ``grace`` seconds."""
         if self.process is None:
             return
         self.process.terminate()
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
 from rich.console import Console
+from rich.text import Text
 
 from grantflow.cli.server import build_server, local_url
 from grantflow.demo import scenario
@@ -142,19 +146,52 @@ def _after_start(start: _Start, console: Console) -> None:
         except scenario.DemoSetupError as err:
             console.print(f"[red]demo setup failed:[/red] {err}")
             return
-    console.print(f"\n[bold]Grantflow demo is running:[/bold] {settings.base_url}")
-    console.print(f"  API docs:    {settings.base_url}/docs")
-    console.print(f"  Emails:      {start.mail.directory} (the demo's SMTP server files each one)")
+    for line in banner(settings.base_url, str(start.mail.directory), token, logins,
+                       requester if cli_token else None, cli_token):  # fmt: skip
+        console.print(Text(line, style="bold" if line.startswith("Grantflow") else ""),
+                      soft_wrap=True)  # fmt: skip
+
+
+def cli_command() -> str:
+    """How to run this Grantflow's CLI from here: ``grantflow`` when that is on PATH (and is
+    this one), else the script next to this Python (``.venv/bin/grantflow``)."""
+    script = Path(sys.executable).parent / "grantflow"
+    on_path = shutil.which("grantflow")
+    if not script.exists() or (on_path and Path(on_path).resolve() == script.resolve()):
+        return "grantflow"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def banner(
+    base_url: str, mail_dir: str, admin_token: str, logins: Sequence[scenario.DemoLogin],
+    requester: str | None, cli_token: str | None,
+) -> list[str]:  # fmt: skip
+    """The lines printed once the demo runs: each one short enough for 80 columns (the
+    token and paths excepted, never broken), a sign-in table with headers, and CLI
+    commands all in one form, each pasteable as it is."""
+    lines = ["", f"Grantflow demo is running: {base_url}",
+             f"  API docs:     {base_url}/docs",
+             f"  Emails:       {mail_dir}", "                (one file per email sent)",
+             f"  Admin token:  {admin_token}"]  # fmt: skip
     if requester and cli_token:
-        console.print(f"  CLI as {requester}: export GRANTFLOW_URL={settings.base_url} "
-                      f"GRANTFLOW_TOKEN={cli_token}", soft_wrap=True)  # fmt: skip
-        console.print("    then: .venv/bin/grantflow inventory resources -t aws-account; "
-                      "grantflow requests list; grantflow access list", soft_wrap=True)  # fmt: skip
-    console.print(f"  Admin token: {token}")
-    console.print("  Sign in as:")
-    for login in logins:
-        console.print(f"    {login.username:<12} {login.password:<14} {login.role:<7} {login.why}")
-    console.print("Press Ctrl+C to stop.")
+        cli = cli_command()
+        lines += ["", f"  The CLI as {requester}, paste into a shell:",
+                  f"    export GRANTFLOW_URL={base_url}", f"    export GRANTFLOW_TOKEN={cli_token}",
+                  f"    {cli} inventory resources -t aws-account", f"    {cli} requests list",
+                  f"    {cli} access list"]  # fmt: skip
+    rows = [("user", "password", "role", "what for")] + [
+        (x.username, x.password, x.role, x.why) for x in logins
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines += ["", "  Sign in at the URL above as:"]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("    " + "  ".join([*cells, row[3]]))
+    lines += ["", "Press Ctrl+C to stop."]
+    return lines
 
 
 def _show_notifications(client: httpx.Client, start: _Start, database_url: str, requester: str,
@@ -213,7 +250,9 @@ def run_demo(port: int, seed: int, console: Console) -> None:
         )
         prepare_database(settings)
         audit_keys.ensure(settings)
-        built = build_server(settings)
+        # Ctrl-C stops the demo in seconds: its connector's lease long-poll is short (1 s), so
+        # a 3 s graceful stop lets it end by itself instead of the usual 10 s wait.
+        built = build_server(settings, graceful_seconds=3, lease_wait_seconds=1.0)
         connector_id = built.managed_connector_id
         assert connector_id is not None
         bucket = f"org-trail-{org.organization_id}"
@@ -228,4 +267,8 @@ def run_demo(port: int, seed: int, console: Console) -> None:
         )
         start = _Start(settings, org, connector_id, role_arn, bucket, mail, sink)
         threading.Thread(target=_after_start, args=(start, console), daemon=True).start()
-        built.run()
+        try:
+            built.run()
+        finally:
+            console.print("stopping the demo…")
+            moto.stop(grace=1.0)  # emulated AWS holds nothing worth a graceful stop

@@ -30,6 +30,9 @@ PUBLIC = {
     # Slack's interactivity URL: authenticated by Slack's request signature (the signing
     # secret), never by a Grantflow token; tests/notify/test_slack_actions.py checks it.
     "/api/slack/actions",
+    # Spending an invitation: the link's one-time secret is the credential (never a bearer
+    # token); tests/security/test_invitations.py checks it.
+    "/auth/invitation",
 }  # fmt: skip
 RULES = {
     typing.get_args(deps.CurrentUser)[1].dependency: "user",

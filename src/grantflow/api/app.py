@@ -25,6 +25,7 @@ from grantflow.api.routes import (
     directory,
     health,
     integrations,
+    invitations,
     me,
     notifications,
     reports,
@@ -42,6 +43,7 @@ from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory
 from grantflow.web import install as install_web
 from grantflow.web.device_login import router as device_pages
+from grantflow.web.invite import router as invite_pages
 
 DESCRIPTION = (
     "Just-in-time access for AWS Organizations. Authenticate with "
@@ -107,6 +109,9 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(slack.router)
     app.include_router(device_pages)
+    app.include_router(invitations.admin_router)
+    app.include_router(invitations.public_router)
+    app.include_router(invite_pages)
     install_web(app)
     document_errors(app)
     return app

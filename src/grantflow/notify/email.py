@@ -150,3 +150,18 @@ class EmailChannel:
             ) from err
         except (smtplib.SMTPException, OSError) as err:
             raise DeliveryError(f"SMTP {self._host}:{self._port}: {type(err).__name__}") from err
+
+    def send_text(self, to: str, subject: str, body: str) -> None:
+        """One plain-text email (an invitation link); DeliveryError when it cannot be sent."""
+        message = EmailMessage()
+        message["Subject"], message["From"], message["To"] = subject, self._sender, to
+        message["Message-ID"] = make_msgid(domain="grantflow")
+        message.set_content(body)
+        try:
+            with self._connect() as smtp:
+                if self._username:
+                    password = self._password.get_secret_value() if self._password else ""
+                    smtp.login(self._username, password)
+                smtp.send_message(message)
+        except (smtplib.SMTPException, OSError) as err:
+            raise DeliveryError(f"SMTP {self._host}:{self._port}: {type(err).__name__}") from err

@@ -29,6 +29,9 @@ CONNECTOR_LABEL = "gf_con"
 # What lists show for a token whose secret does not start with a public id of ours (a
 # configured bootstrap token, tokens made before public ids): the kind, "~", a random label.
 _LABELS = {"bootstrap": "admin", "personal": PERSONAL_PREFIX, "scim": SCIM_PREFIX}
+# The only kinds that authenticate API calls. Anything else in api_tokens (an invitation,
+# kind "invite") is a one-purpose secret and never a bearer credential.
+BEARER_KINDS = ("bootstrap", "personal", "scim")
 
 
 def label_for(kind: str) -> str:
@@ -104,7 +107,9 @@ def revoke_user_tokens(session: Session, user_id: str) -> int:
 def resolve_bearer(session: Session, plaintext: str) -> Principal | None:
     """The principal a bearer secret stands for, or None when it is unknown or spent."""
     digest = hash_token(plaintext)
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    token = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.kind.in_(BEARER_KINDS))
+    )
     now = utcnow()
     if token is not None and token_matches(plaintext, token.token_hash):
         if token.revoked_at is not None or (token.expires_at and token.expires_at <= now):

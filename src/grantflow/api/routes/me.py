@@ -73,6 +73,7 @@ def list_tokens(ctx: Ctx, principal: CurrentUser) -> list[TokenPublic]:
         rows = session.scalars(
             select(ApiToken)
             .where(ApiToken.user_id == principal.id, ApiToken.revoked_at.is_(None))
+            .where(ApiToken.kind.in_(tokens.BEARER_KINDS))
             .order_by(ApiToken.created_at)
         ).all()
         return [TokenPublic.model_validate(r, from_attributes=True) for r in rows]

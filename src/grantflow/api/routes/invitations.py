@@ -1,0 +1,134 @@
+"""Invitations: how a directory user (Identity Center, SCIM) gets a password without OIDC.
+
+``POST /api/v1/users/{user_id}/invitation`` (admins) makes a one-time link valid for 72 hours
+and revokes the user's older ones. With SMTP configured and an email address on the user, the
+link is emailed and not shown; otherwise (or when sending fails) the answer shows it, once.
+
+``POST /auth/invitation`` (no credentials: the secret is the credential) takes the link's
+secret and a new password in a JSON body, spends the invitation, sets the password and opens a
+web session. The page ``/invite`` reads the secret from the URL fragment, which browsers never
+send to a server, so it lands in no access log and no Referer header.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from grantflow.api.deps import AdminUser, Ctx, actor_of, client_ip
+from grantflow.api.errors import error_body
+from grantflow.api.routes.auth import (
+    SessionPublic,
+    SessionUser,
+    _origin_allowed,
+    error_response,
+    set_session_cookie,
+)
+from grantflow.notify.base import DeliveryError
+from grantflow.notify.email import EmailChannel
+from grantflow.services import audit, invitations
+from grantflow.services import sessions as web_sessions
+from grantflow.services.errors import ServiceError
+from grantflow.store.db import transaction
+from grantflow.store.models import User
+
+admin_router = APIRouter(prefix="/api/v1", tags=["directory"])
+public_router = APIRouter(prefix="/auth", tags=["sign-in"])
+
+
+class InvitationCreated(BaseModel):
+    user_id: str
+    expires_at: datetime
+    emailed_to: str | None = Field(None, description="Where the link was sent, when it was")
+    link: str | None = Field(
+        None, description="The sign-in link, shown only here and only when it was not emailed"
+    )
+    email_error: str | None = Field(None, description="Why sending the email failed, if it did")
+
+
+class InvitationAccept(BaseModel):
+    token: str = Field(min_length=1, max_length=512)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+@admin_router.post(
+    "/users/{user_id}/invitation",
+    response_model=InvitationCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "the user is deactivated or deleted"}},
+)
+def create_invitation(
+    user_id: str, ctx: Ctx, admin: AdminUser, request: Request
+) -> InvitationCreated:
+    with transaction(ctx.sessions) as session:
+        new = invitations.create(session, user_id, actor_of(admin, request))
+    base_url = ctx.settings.base_url
+    link = new.link(base_url)
+    channel = EmailChannel.from_settings(ctx.settings)
+    if channel is None or not new.email:
+        return InvitationCreated(user_id=new.user_id, expires_at=new.expires_at, link=link)
+    subject, body = invitations.email_text(new, base_url)
+    try:
+        channel.send_text(new.email, subject, body)
+    except DeliveryError as err:
+        return InvitationCreated(
+            user_id=new.user_id, expires_at=new.expires_at, link=link, email_error=str(err)
+        )
+    return InvitationCreated(user_id=new.user_id, expires_at=new.expires_at, emailed_to=new.email)
+
+
+def _accept(
+    ctx: Ctx, request: Request, body: InvitationAccept
+) -> tuple[web_sessions.NewSession, SessionUser]:
+    actor = audit.Actor("user", None, "web", getattr(request.state, "request_id", None))
+    with transaction(ctx.sessions) as session:
+        user_id = invitations.accept(session, body.token, body.password, actor)
+        user = session.get(User, user_id)
+        assert user is not None
+        new = web_sessions.create_session(
+            session,
+            user,
+            auth_method="invitation",
+            max_age_seconds=ctx.settings.session_max_age_seconds,
+            actor=audit.Actor("user", user.id, "web", actor.request_id),
+            client_ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+        public = SessionUser(
+            id=user.id, username=user.username, display_name=user.display_name, role=user.role
+        )
+    return new, public
+
+
+@public_router.post(
+    "/invitation",
+    response_model=SessionPublic,
+    responses={400: {"description": "the link is unknown, used, expired or replaced"}},
+)
+async def accept_invitation(ctx: Ctx, request: Request) -> Response:
+    """Spend an invitation: set the password and sign in (a web session cookie)."""
+    if not _origin_allowed(request, ctx.settings):
+        return error_response(request, 403, "forbidden", "cross-site request refused")
+    try:
+        body = InvitationAccept.model_validate(await request.json())
+    except (ValidationError, ValueError):
+        message = "send the invitation token and a password as JSON"
+        return JSONResponse(error_body("validation_error", message, "body"), status_code=422)
+    try:
+        new, user = await run_in_threadpool(_accept, ctx, request, body)
+    except ServiceError as err:
+        return JSONResponse(error_body(err.code, err.message, err.field), status_code=err.status)
+    payload = SessionPublic(
+        authenticated=True,
+        user=user,
+        csrf_token=new.csrf_token,
+        expires_at=new.expires_at,
+        oidc_enabled=request.app.state.oidc is not None,
+    )
+    response = JSONResponse(payload.model_dump(mode="json"))
+    set_session_cookie(response, ctx.settings, new)
+    return response

@@ -155,7 +155,7 @@ class ApiToken(Base):
     __tablename__ = "api_tokens"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(16))  # bootstrap | personal | scim
+    kind: Mapped[str] = mapped_column(String(16))  # bootstrap | personal | scim | invite
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[str | None] = mapped_column(

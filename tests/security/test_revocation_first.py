@@ -71,7 +71,8 @@ def _world(api: Api) -> World:
         token = create_personal_token(session, user, "t", audit.SYSTEM).plaintext
         integ = Integration(name="org", type="aws-organization", connector_id=connector_id,
                             status="active", resource_types=["aws-account"], config=CONFIG,
-                            facts={})  # fmt: skip
+                            # just reconciled: the scheduler queues no reconcile job meanwhile
+                            facts={"reconciled_at": utcnow().isoformat()})  # fmt: skip
         session.add(integ)
         session.flush()
         resource = Resource(integration_id=integ.id, type="aws-account", aws_id="111111111111",
@@ -107,7 +108,7 @@ def _granted_request(api: Api, world: World, n: int) -> str:
 
 def _plan_jobs(api: Api, request_id: str | None = None) -> list[Job]:
     with transaction(_sessions(api)) as session:
-        query = select(Job).where(Job.type == "plan")
+        query = select(Job).where(Job.type == "plan", Job.priority == int(JobPriority.PLAN))
         rows = [j for j in session.scalars(query) if request_id in (None, j.payload["request_id"])]
         session.expunge_all()
         return rows
@@ -211,7 +212,27 @@ def test_revocations_and_expiries_are_leased_before_everything_queued_earlier(
     assert [j["type"] for j in first] == ["revoke", "revoke"]
     assert {j["payload"]["grant_id"] for j in first} == _grant_ids(api, [to_revoke, to_expire])
     rest = _lease(api, world, 50)
-    assert [j["type"] for j in rest] == ["grant", "sync"] + ["plan"] * plans.QUEUED_PER_USER
+    assert [j["type"] for j in rest] == ["grant", "sync", "plan"]  # one dry run at a time
+
+
+def test_dry_runs_never_take_more_than_one_connector_slot(api: Api, world: World) -> None:
+    """However many are queued, a connector holds one dry run at a time: its other slots stay
+    free for a revocation arriving meanwhile."""
+    sessions = _sessions(api)
+    with transaction(sessions) as session:
+        for n in range(3):
+            jobs.enqueue(session, world.connector_id, "plan", {"n": n})
+    (first,) = _lease(api, world, 4)
+    assert first["type"] == "plan"
+    assert _lease(api, world, 4) == []  # the others wait while one runs
+    with transaction(sessions) as session:
+        jobs.enqueue(session, world.connector_id, "revoke", {"grant_id": "g"})
+    assert [j["type"] for j in _lease(api, world, 4)] == ["revoke"]
+    done = api.client.post(f"/api/v1/connectors/{world.connector_id}/jobs/{first['id']}/complete",
+                           json={"lease_id": first["lease_id"], "result": {"items": []}},
+                           headers=world.connector())  # fmt: skip
+    assert done.status_code == 200, done.text
+    assert [j["type"] for j in _lease(api, world, 4)] == ["plan"]
 
 
 def test_a_waiting_grant_job_never_runs_after_its_grants_revoke(api: Api, world: World) -> None:

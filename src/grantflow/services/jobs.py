@@ -2,7 +2,8 @@
 
 A connector leases its jobs by priority class (``domain.jobs.JobPriority``: revoke, grant,
 upkeep, a user's dry run), then in the order they became available, so revocations and expiries
-never wait behind other work however much of it is queued.
+never wait behind other work however much of it is queued; a connector holds at most
+``MAX_LEASED_DRY_RUNS`` dry runs at once, so they never take all of its slots either.
 
 Delivery is at-least-once: a lease that runs out puts the job back in the queue, so every
 handler on the connector side must be idempotent. Claiming takes row locks with
@@ -28,6 +29,9 @@ from grantflow.store.types import utcnow
 
 DEFAULT_LEASE_SECONDS = 60
 MAX_LEASE_SECONDS = 900
+# A connector runs at most this many users' dry runs at once, so they never fill its slots
+# (4 by default) and a revocation arriving meanwhile finds one free.
+MAX_LEASED_DRY_RUNS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,12 @@ def lease(session: Session, connector_id: str, max_jobs: int, lease_seconds: int
         query = query.with_for_update(skip_locked=True)
     leased = []
     deadline = now + timedelta(seconds=min(lease_seconds, MAX_LEASE_SECONDS))
+    dry_runs = MAX_LEASED_DRY_RUNS - _leased_dry_runs(session, connector_id)
     for job in session.scalars(query).all():
+        if job.priority >= JobPriority.PLAN:
+            if dry_runs <= 0:
+                continue  # stays queued: the connector's other slots are kept for real work
+            dry_runs -= 1
         job.state = JobState.LEASED.value
         job.lease_id = str(uuid.uuid4())
         job.lease_expires_at = deadline
@@ -110,6 +119,19 @@ def lease(session: Session, connector_id: str, max_jobs: int, lease_seconds: int
         leased.append(Leased(job, job.lease_id, deadline))
     session.flush()
     return leased
+
+
+def _leased_dry_runs(session: Session, connector_id: str) -> int:
+    leased = (
+        select(func.count())
+        .select_from(Job)
+        .where(
+            Job.connector_id == connector_id,
+            Job.state == JobState.LEASED.value,
+            Job.priority == int(JobPriority.PLAN),
+        )
+    )
+    return session.scalar(leased) or 0
 
 
 def cancel_queued(session: Session, idempotency_key: str, reason: str) -> Job | None:

@@ -24,6 +24,7 @@ from grantflow.services.tokens import create_personal_token
 from grantflow.store.db import transaction
 from grantflow.store.models import (
     AccessRequest,
+    ApiToken,
     AuditEvent,
     Grant,
     Integration,
@@ -139,6 +140,7 @@ def test_a_flood_of_plan_calls_queues_one_job_and_then_answers_429(api: Api, wor
         assert r.status_code == 503, r.text  # waiting for the connector, not refused
     assert len(_plan_jobs(api, request_id)) == 1  # every call shared one dry run
 
+    used_at = _token_last_used(api)
     r = api.client.get(f"/api/v1/access-requests/{request_id}/plan", headers=world.member())
     assert r.status_code == 429, r.text
     assert int(r.headers["Retry-After"]) >= 1
@@ -146,6 +148,27 @@ def test_a_flood_of_plan_calls_queues_one_job_and_then_answers_429(api: Api, wor
     assert error["code"] == "rate_limited"
     assert "too many dry runs" in error["message"] and "try again in" in error["message"]
     assert len(_plan_jobs(api, request_id)) == 1
+    assert _token_last_used(api) == used_at  # refused before authentication: no DB work
+
+
+def _token_last_used(api: Api) -> object:
+    with transaction(_sessions(api)) as session:
+        return session.scalars(select(ApiToken.last_used_at).where(ApiToken.name == "t")).one()
+
+
+def test_the_call_limiter_slides_and_forgets_idle_callers() -> None:
+    now = [0.0]
+    limiter = plans.CallLimiter(2, 60.0, clock=lambda: now[0])
+    assert limiter.admit("a") is None
+    now[0] = 30.0
+    assert limiter.admit("a") is None
+    assert limiter.admit("a") == 30  # the first call leaves the window at 60 s
+    assert limiter.admit("b") is None  # per key
+    now[0] = 60.5
+    assert limiter.admit("a") is None
+    now[0] = 200.0
+    assert limiter.admit("c") is None
+    assert set(limiter._calls) == {"c"}  # idle for a whole window: forgotten
 
 
 def test_a_users_waiting_dry_runs_are_bounded(api: Api, world: World) -> None:

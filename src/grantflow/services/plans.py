@@ -11,6 +11,7 @@ each server process. Past a bound the caller gets a 429 with ``Retry-After``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -55,23 +56,26 @@ class CallLimiter:
     def __init__(
         self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.limit = limit
+        self.limit = max(1, limit)
         self.window = window
         self._clock = clock
         self._calls: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._next_sweep = clock() + window
 
     def admit(self, key: str) -> int | None:
         """Count a call and return None, or return the seconds until one is allowed."""
         now = self._clock()
+        since = now - self.window
         with self._lock:
-            for stale in [k for k, q in self._calls.items() if q[-1] <= now - self.window]:
-                del self._calls[stale]  # keys idle for a whole window: memory stays bounded
+            if now >= self._next_sweep:  # forget keys idle for a whole window, once a window
+                self._calls = {k: q for k, q in self._calls.items() if q[-1] > since}
+                self._next_sweep = now + self.window
             calls = self._calls.setdefault(key, deque())
-            while calls and calls[0] <= now - self.window:
+            while calls and calls[0] <= since:
                 calls.popleft()
             if len(calls) >= self.limit:
-                return max(1, math.ceil(calls[0] + self.window - now))
+                return max(1, math.ceil(calls[0] - since))
             calls.append(now)
             return None
 
@@ -79,15 +83,23 @@ class CallLimiter:
 CALLS = CallLimiter(CALLS_PER_USER, CALLS_WINDOW_SECONDS)
 
 
-def admit_call(user_id: str, limiter: CallLimiter | None = None) -> None:
-    """Raise ``TooManyPlans`` when ``user_id`` has made too many plan calls lately."""
-    wait = (limiter or CALLS).admit(user_id)
+def admit_call(key: str, limiter: CallLimiter | None = None) -> None:
+    """Raise ``TooManyPlans`` when ``key`` (a user id, or ``credential_key``) has made too
+    many plan calls lately."""
+    limiter = limiter or CALLS
+    wait = limiter.admit(key)
     if wait is not None:
         raise TooManyPlans(
-            f"too many dry runs: at most {(limiter or CALLS).limit} plan calls per "
-            f"{(limiter or CALLS).window:.0f} s; try again in {wait} s",
+            f"too many dry runs: at most {limiter.limit} plan calls per "
+            f"{limiter.window:.0f} s; try again in {wait} s",
             wait,
         )
+
+
+def credential_key(secret: str) -> str:
+    """What a credential's plan calls are counted under before it is checked: refusing an
+    over-limit caller then costs no database work (its user is counted after sign-in too)."""
+    return "credential:" + hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
 
 
 def plan_key(request_id: str) -> str:

@@ -6,15 +6,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
 
 from grantflow.api.deps import Ctx, CurrentUser, actor_of
 from grantflow.domain.authz import Principal, Role
 from grantflow.domain.flows import FlowDefinition
-from grantflow.services import access_requests, grant_building
+from grantflow.services import access_requests, grant_building, plans
 from grantflow.services.approver_names import ApproverNames
 from grantflow.services.errors import Conflict, Forbidden, NotFound
 from grantflow.store.db import read_transaction, transaction
@@ -294,12 +295,34 @@ PLAN_WAIT_SECONDS = 25.0
 PLAN_POLL_SECONDS = 0.5  # waiting callers look at their dry run this often
 
 
+def _too_many(err: plans.TooManyPlans) -> HTTPException:
+    retry = {"Retry-After": str(err.retry_after_seconds)}
+    return HTTPException(err.status, err.message, headers=retry)
+
+
+def _throttle_plan_calls(request: Request) -> None:
+    """Runs before authentication: a credential over the plan-call limit is refused without
+    any database work, so a flood of refused calls costs next to nothing."""
+    secret = request.headers.get("authorization") or request.headers.get("cookie")
+    if not secret:
+        return  # anonymous: authentication answers 401
+    try:
+        plans.admit_call(plans.credential_key(secret))
+    except plans.TooManyPlans as err:
+        raise _too_many(err) from err
+
+
 @router.get(
     "/{request_id}/plan",
     response_model=PlanPublic,
     responses={429: {"description": "too many dry runs lately (see Retry-After)"}},
 )
-async def plan(request_id: str, ctx: Ctx, user: CurrentUser) -> PlanPublic:
+async def plan(
+    request_id: str,
+    _throttle: Annotated[None, Depends(_throttle_plan_calls)],  # before CurrentUser: first
+    ctx: Ctx,
+    user: CurrentUser,
+) -> PlanPublic:
     """Dry run: the AWS calls granting (or, once granted, revoking) would make now.
 
     Callers share the request's dry run in progress, and one that finished in the last few
@@ -308,9 +331,7 @@ async def plan(request_id: str, ctx: Ctx, user: CurrentUser) -> PlanPublic:
     import time
 
     from fastapi.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException
 
-    from grantflow.services import plans
     from grantflow.services.errors import Unavailable
     from grantflow.store.models import Job
 
@@ -323,8 +344,7 @@ async def plan(request_id: str, ctx: Ctx, user: CurrentUser) -> PlanPublic:
         plans.admit_call(user.id)
         job_id = await run_in_threadpool(enqueue)
     except plans.TooManyPlans as err:
-        retry = {"Retry-After": str(err.retry_after_seconds)}
-        raise HTTPException(err.status, err.message, headers=retry) from err
+        raise _too_many(err) from err
 
     def outcome(job_id: str) -> Job | None:
         with read_transaction(ctx.sessions) as session:  # waiting callers never take a lock

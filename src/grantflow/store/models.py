@@ -74,9 +74,7 @@ class User(Timestamps, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     # An admin's deactivation wins over every source until an admin reverses it.
-    disabled_by_admin: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false()
-    )
+    disabled_by_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     deleted_at: Mapped[datetime | None]
 
 
@@ -332,9 +330,7 @@ class Approval(Base):
 
 class Job(Timestamps, Base):
     __tablename__ = "jobs"
-    __table_args__ = (
-        Index("ix_jobs_lease", "connector_id", "state", "priority", "available_at"),
-    )
+    __table_args__ = (Index("ix_jobs_lease", "connector_id", "state", "priority", "available_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))

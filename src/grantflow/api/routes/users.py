@@ -83,4 +83,3 @@ def list_users(
             for r in rows
         ]
     return UserPage(items=items, total=total, offset=offset, limit=limit)
-

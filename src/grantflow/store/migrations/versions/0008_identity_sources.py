@@ -130,9 +130,7 @@ def upgrade() -> None:
             sa.Column("directory", sa.String(length=64), server_default="", nullable=False)
         )
         batch_op.add_column(
-            sa.Column(
-                "disabled_by_admin", sa.Boolean(), server_default=sa.false(), nullable=False
-            )
+            sa.Column("disabled_by_admin", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch_op.add_column(sa.Column("deleted_at", _TS, nullable=True))
 

@@ -217,6 +217,17 @@ class ApproverSet:
     required: int
 
 
+def without_principals(
+    sets: tuple[ApproverSet, ...], refs: frozenset[str]
+) -> tuple[ApproverSet, ...]:
+    """The approver sets with ``refs`` taken out of their named principals (a requester and
+    their other accounts never approve their own request); what each set requires stays."""
+    return tuple(
+        ApproverSet(s.label, s.why, tuple(p for p in s.principals if p not in refs), s.required)
+        for s in sets
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Allowed:
     flow_id: str

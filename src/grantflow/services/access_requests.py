@@ -12,7 +12,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grantflow.domain.flows import Allowed, ApprovalMode, ApproverSet, Denied, FlowDefinition
+from grantflow.domain.flows import (
+    Allowed,
+    ApprovalMode,
+    ApproverSet,
+    Denied,
+    FlowDefinition,
+    without_principals,
+)
 from grantflow.domain.request_states import (
     Event,
     InvalidTransition,
@@ -102,16 +109,13 @@ def _without_requester(
 ) -> tuple[ApproverSet, ...]:
     """The requester never approves their own request: drop them, and every other account of
     the same person (``principals.same_person``), from the named principals."""
-
-    def theirs(ref: str) -> bool:
-        kind, _, user_id = ref.partition(":")
-        other = session.get(User, user_id) if kind == "user" else None
-        return other is not None and principals.same_person(session, user, other)
-
-    return tuple(
-        ApproverSet(s.label, s.why, tuple(p for p in s.principals if not theirs(p)), s.required)
-        for s in sets
-    )
+    named = {p.partition(":")[2] for s in sets for p in s.principals if p.startswith("user:")}
+    theirs = {f"user:{user.id}"}
+    for user_id in sorted(named - {user.id}):
+        other = session.get(User, user_id)
+        if other is not None and principals.same_person(session, user, other):
+            theirs.add(f"user:{user_id}")
+    return without_principals(sets, frozenset(theirs))
 
 
 def _approval_json(mode: ApprovalMode, sets: tuple[ApproverSet, ...]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ On PostgreSQL a trigger (migration 0005) refuses the same for anyone who bypasse
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from sqlalchemy import event
@@ -45,13 +46,22 @@ def _refuse_bulk(state: ORMExecuteState) -> None:
         raise AuditImmutable(f"{table.name} is append-only: no {verb}")  # type: ignore[union-attr]
 
 
+# The factories already guarded. Not ``event.contains``: SQLAlchemy's event registry is keyed
+# by ``id(target)``, and a key of a factory that was garbage-collected can outlive it until its
+# listener collection is collected too; a new factory given the same id then looked guarded
+# and was not (seen once in a long test run: an ORM UPDATE of an audit row reached the
+# database, where only PostgreSQL's trigger stopped it).
+_guarded: weakref.WeakSet[sessionmaker[Session]] = weakref.WeakSet()
+
+
 def install(factory: sessionmaker[Session]) -> sessionmaker[Session]:
     """Guard every session ``factory`` makes (idempotent)."""
-    if not event.contains(factory, "before_flush", _refuse_changes):
+    if factory not in _guarded:
         event.listen(factory, "before_flush", _refuse_changes)
         event.listen(factory, "do_orm_execute", _refuse_bulk)
+        _guarded.add(factory)
     return factory
 
 
 def is_installed(factory: sessionmaker[Session]) -> bool:
-    return event.contains(factory, "before_flush", _refuse_changes)
+    return factory in _guarded

@@ -3,6 +3,13 @@
 Only what was read successfully may be removed: an account's resources of a type are swept
 only when that account reported the type in ``types_read``; an account that could not be
 read keeps everything it had.
+
+Each batch is compared with what is stored: a new record is inserted, a record that differs
+is updated, and a record equal to what is stored is not written at all (no "last seen"
+stamp: which accounts a run read, and when, is the run's own per-account record). An
+account's batch is its complete inventory, so what it no longer reports is swept as the
+batch lands (for its ``types_read`` only); accounts the organization walk no longer reports
+are swept when the sync finishes.
 """
 
 from __future__ import annotations
@@ -38,16 +45,20 @@ def _scope(account_id: str | None) -> Any:
     )
 
 
-def _upsert(
+READABLE = (AccountOutcome.SYNCED, AccountOutcome.INCOMPLETE)
+
+
+def _land(
     session: Session,
     row: Integration,
     inventory: AccountInventory,
     generation: int,
     account_id: str | None,
 ) -> Counter[str]:
-    """Insert or update each record; returns created/updated/unchanged counts per type. A
-    record equal to what is stored is not written (the keys owner resolution maintains,
-    ``owners.OWNER_KEYS``, are kept and not compared)."""
+    """Insert, update (only what differs) and sweep one account's inventory (``account_id``
+    None: the organization-wide records). Returns created/updated/unchanged/removed counts
+    per type. The keys owner resolution maintains (``owners.OWNER_KEYS``) are kept and not
+    compared."""
     counts: Counter[str] = Counter()
     existing = {
         (r.type, r.region, r.aws_id): r
@@ -58,8 +69,7 @@ def _upsert(
     now = utcnow()
     # A record read twice counts once.
     unique = {(r.type, r.region, r.aws_id): r for r in inventory.resources}
-    for record in unique.values():
-        key = (record.type, record.region, record.aws_id)
+    for key, record in unique.items():
         current = existing.get(key)
         values: dict[str, Any] = {
             "arn": record.arn,
@@ -70,21 +80,30 @@ def _upsert(
             "attributes": _attributes(record.attributes, inventory, account_id),
         }
         if current is None:
-            current = Resource(
+            session.add(Resource(
                 integration_id=row.id, type=record.type, aws_id=record.aws_id,
-                account_id=account_id, **values,
-            )  # fmt: skip
-            session.add(current)
+                account_id=account_id, sync_generation=generation, first_seen_at=now,
+                last_seen_at=now, **values,
+            ))  # fmt: skip
             counts[f"{record.type}:created"] += 1
-        else:
-            kept = {k: v for k, v in (current.attributes or {}).items() if k in owners.OWNER_KEYS}
-            values["attributes"] = {**values["attributes"], **kept}
-            changed = {k: v for k, v in values.items() if getattr(current, k) != v}
+            continue
+        kept = {k: v for k, v in (current.attributes or {}).items() if k in owners.OWNER_KEYS}
+        values["attributes"] = {**values["attributes"], **kept}
+        changed = {k: v for k, v in values.items() if getattr(current, k) != v}
+        if changed:
             for k, v in changed.items():
                 setattr(current, k, v)
-            counts[f"{record.type}:{'updated' if changed else 'unchanged'}"] += 1
-        current.sync_generation = generation
-        current.last_seen_at = now
+            current.sync_generation, current.last_seen_at = generation, now
+        counts[f"{record.type}:{'updated' if changed else 'unchanged'}"] += 1
+    swept = set(inventory.types_read) if inventory.outcome in READABLE else set()
+    for key, current in existing.items():
+        if key in unique:
+            continue
+        if current.type in swept:
+            session.delete(current)
+            counts[f"{current.type}:removed"] += 1
+        elif account_id is not None:
+            _mark_account_status(current, inventory.status)
     return counts
 
 
@@ -97,18 +116,11 @@ def _attributes(
     return out
 
 
-def _mark_account_status(session: Session, row: Integration, inventory: AccountInventory) -> None:
+def _mark_account_status(resource: Resource, status: str) -> None:
     """What a suspended account had stays listed (it is not read again) but carries the
     account's status, so that nothing in it is requestable (``domain.flows.in_scope``)."""
-    for resource in session.scalars(
-        select(Resource).where(
-            Resource.integration_id == row.id, Resource.account_id == inventory.account_id
-        )
-    ):
-        attributes = dict(resource.attributes or {})
-        if attributes.get("account_status") != inventory.status:
-            attributes["account_status"] = inventory.status
-            resource.attributes = attributes
+    if (resource.attributes or {}).get("account_status") != status:
+        resource.attributes = {**(resource.attributes or {}), "account_status": status}
 
 
 def _merge_counts(run: SyncRun, counts: Counter[str]) -> None:
@@ -123,9 +135,7 @@ def _merge_counts(run: SyncRun, counts: Counter[str]) -> None:
 
 def ingest_account(session: Session, sync_run_id: str, inventory: AccountInventory) -> SyncRun:
     run, row = run_of(session, sync_run_id)
-    counts = _upsert(session, row, inventory, run.generation, inventory.account_id)
-    _merge_counts(run, counts)
-    _mark_account_status(session, row, inventory)
+    _merge_counts(run, _land(session, row, inventory, run.generation, inventory.account_id))
     accounts = dict(run.accounts)
     accounts[inventory.account_id] = {
         "name": inventory.name,
@@ -142,41 +152,23 @@ def ingest_account(session: Session, sync_run_id: str, inventory: AccountInvento
     return run
 
 
-def _sweep(session: Session, row: Integration, run: SyncRun, summary: SyncSummary) -> Counter[str]:
-    """Remove what this generation did not see — only where it was read successfully."""
+def _sweep_gone(session: Session, row: Integration, run: SyncRun, summary: SyncSummary) -> None:
+    """Accounts the (complete) organization walk no longer reports: they left the
+    organization or are now excluded. (An account's own stale records were swept with its
+    batch, ``_land``.)"""
     removed: Counter[str] = Counter()
-    readable = {
-        acct: info["types_read"]
-        for acct, info in run.accounts.items()
-        if info["outcome"] in (AccountOutcome.SYNCED.value, AccountOutcome.INCOMPLETE.value)
-    }
-    for account_id, types in readable.items():
-        for rtype in types:
-            stale = session.scalars(
-                select(Resource).where(
-                    Resource.integration_id == row.id,
-                    Resource.account_id == account_id,
-                    Resource.type == rtype,
-                    Resource.sync_generation < run.generation,
-                )
-            ).all()
-            for resource in stale:
-                session.delete(resource)
-                removed[f"{rtype}:removed"] += 1
-    # Accounts the (complete) org walk no longer reports: left the org or now excluded.
     reported = set(run.accounts) | {summary.management_account_id}
     gone = session.scalars(
         select(Resource).where(
             Resource.integration_id == row.id,
             Resource.account_id.is_not(None),
             Resource.account_id.not_in(reported),
-            Resource.sync_generation < run.generation,
         )
     ).all()
     for resource in gone:
         session.delete(resource)
         removed[f"{resource.type}:removed"] += 1
-    return removed
+    _merge_counts(run, removed)
 
 
 def _permissions(session: Session, row: Integration, summary: SyncSummary) -> None:
@@ -234,9 +226,8 @@ def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> Syn
     if summary.management_resources is not None:
         # Organization-wide records (Identity Center groups) belong to no account.
         inventory = summary.management_resources
-        _merge_counts(run, _upsert(session, row, inventory, run.generation, None))
-        _sweep_management(session, row, run, inventory.types_read)
-    _merge_counts(run, _sweep(session, row, run, summary))
+        _merge_counts(run, _land(session, row, inventory, run.generation, None))
+    _sweep_gone(session, row, run, summary)
     _permissions(session, row, summary)
     actor = audit.Actor("connector", row.connector_id, "connector")
     row.facts = {
@@ -297,23 +288,6 @@ def _end_access_in_inactive_accounts(
         )
         reason = f"account {account_id} ({info.get('name')}) is {status}: its access ended"
         policy_withdrawal.withdraw(session, where, reason, Check.ACCOUNT_INACTIVE, True, actor)
-
-
-def _sweep_management(session: Session, row: Integration, run: SyncRun, types: list[str]) -> None:
-    removed: Counter[str] = Counter()
-    for rtype in types:
-        stale = session.scalars(
-            select(Resource).where(
-                Resource.integration_id == row.id,
-                Resource.account_id.is_(None),
-                Resource.type == rtype,
-                Resource.sync_generation < run.generation,
-            )
-        ).all()
-        for resource in stale:
-            session.delete(resource)
-            removed[f"{rtype}:removed"] += 1
-    _merge_counts(run, removed)
 
 
 def fail_sync(session: Session, sync_run_id: str, error: str) -> None:

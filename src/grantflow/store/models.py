@@ -387,6 +387,8 @@ class SyncRun(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     accounts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     accounts_done: Mapped[int] = mapped_column(Integer, default=0)
-    accounts_total: Mapped[int | None] = mapped_column(Integer)
+    accounts_total: Mapped[int | None] = mapped_column(Integer)  # known once the org is walked
+    resources_seen: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    updated_at: Mapped[datetime | None]  # when the run last moved (progress, batch, end)
     aws_calls: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)

@@ -26,6 +26,7 @@ from botocore.config import Config
 from botocore.credentials import CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from grantflow.aws import emulated_async as ic_async
 from grantflow.aws import faults as fault_injection
 from grantflow.aws.errors import translate
 
@@ -46,6 +47,8 @@ class ClientSettings:
     read_timeout: float = 30.0
     # Testing only: GRANTFLOW_FAULT_INJECTION (see grantflow.aws.faults); never set in production.
     faults: fault_injection.FaultInjector | None = field(default=None, compare=False)
+    # Testing only: GRANTFLOW_EMULATE_IC_ASYNC (see grantflow.aws.emulated_async).
+    emulated_async: ic_async.AsyncEmulator | None = field(default=None, compare=False)
 
     def botocore_config(self) -> Config:
         return Config(
@@ -141,6 +144,9 @@ class ClientFactory:
         injector = fault_injection.from_environment()
         if injector is not None:
             settings = replace(settings or ClientSettings(), faults=injector)
+        emulator = ic_async.from_environment()
+        if emulator is not None:
+            settings = replace(settings or ClientSettings(), emulated_async=emulator)
         return cls(boto3.Session(region_name=region), region=region, settings=settings)
 
     def client(self, service: str, *, region: str | None = None) -> BaseClient:
@@ -159,6 +165,14 @@ class ClientFactory:
         client.meta.events.register("before-call", self.calls.hook(service))
         if self.settings.faults is not None:
             self.settings.faults.install(client, service)
+        if self.settings.emulated_async is not None:
+            # Due operations reach the emulator through a plain client: uncounted, no faults.
+            config = self.settings.botocore_config()
+            self.settings.emulated_async.install(
+                client,
+                service,
+                lambda: self._session.client(service, region_name=region, config=config),
+            )
         return client
 
     def caller_identity(self) -> CallerIdentity:

@@ -11,13 +11,27 @@ from typing import Any
 from grantflow import __version__
 from grantflow.aws.cloudtrail import IngestRequest, ingest
 from grantflow.aws.errors import AccessDenied, AwsError, AwsUnavailable, Throttled
-from grantflow.aws.grants import apply_grant, apply_revoke, plan_grant, plan_revoke
+from grantflow.aws.grants import (
+    apply_assignment_grant,
+    apply_grant,
+    apply_revoke,
+    plan_grant,
+    plan_revoke,
+)
+from grantflow.aws.session_policy import run_job as run_session_cuts
+from grantflow.aws.identity_center import OperationFailed
 from grantflow.aws.session import ClientFactory
 from grantflow.aws.sync import SyncOptions, sync_organization
 from grantflow.aws.verify import verify_management_access
 from grantflow.connector.shared import Shared
-from grantflow.domain.grant_specs import GrantHandle, GrantSpec, parse_grant_spec
+from grantflow.domain.grant_specs import (
+    AccountAssignmentSpec,
+    GrantHandle,
+    GrantSpec,
+    parse_grant_spec,
+)
 from grantflow.domain.inventory import AccountInventory
+from grantflow.domain.session_cuts import PolicyError
 
 
 class JobFailure(Exception):
@@ -41,6 +55,10 @@ def _no_progress(_pre_existing: bool) -> None:
     raise RuntimeError("this job reports no grant progress")
 
 
+def _no_total(_accounts_total: int) -> None:
+    """Nobody follows this sync's progress (the batches and the summary still say it all)."""
+
+
 @dataclass(frozen=True)
 class JobContext:
     connector_id: str
@@ -48,6 +66,7 @@ class JobContext:
     stopping: threading.Event = field(default_factory=threading.Event)
     send_inventory: Callable[[AccountInventory], None] = _nowhere
     report_pre_existing: Callable[[bool], None] = _no_progress
+    report_sync_total: Callable[[int], None] = _no_total
     shared: Shared | None = None
 
     def management(self, payload: Mapping[str, Any]) -> tuple[ClientFactory, Shared]:
@@ -66,7 +85,10 @@ Handler = Callable[[JobContext, Mapping[str, Any]], dict[str, Any]]
 
 
 def failure_from_aws(err: AwsError) -> JobFailure:
-    retryable = isinstance(err, Throttled | AwsUnavailable)
+    # An Identity Center operation that ended FAILED is tried again (bounded by the job's
+    # attempts): its reasons are mostly transient ("An unexpected internal service exception
+    # was encountered", IAM role propagation), and the retry plans from what exists now.
+    retryable = isinstance(err, Throttled | AwsUnavailable | OperationFailed)
     text = str(err) if isinstance(err, AccessDenied) else err.message
     return JobFailure(text, retryable=retryable)
 
@@ -111,10 +133,21 @@ def sync(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
         excluded_ou_ids=list(payload.get("excluded_ou_ids") or ()),
     )
     try:
-        summary = sync_organization(ctx.aws, options, ctx.send_inventory)
+        summary = sync_organization(ctx.aws, options, ctx.send_inventory, _total_once(ctx))
     except AwsError as err:
         raise failure_from_aws(err) from err
     return summary.model_dump(mode="json")
+
+
+def _total_once(ctx: JobContext) -> Callable[[int, int], None]:
+    """Progress for the control plane: the number of accounts, once the organization is
+    walked (each account's batch then counts as done)."""
+
+    def progress(done: int, total: int) -> None:
+        if done == 0:
+            ctx.report_sync_total(total)
+
+    return progress
 
 
 def grant(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -130,6 +163,15 @@ def _grant(
     ctx: JobContext, factory: ClientFactory, shared: Shared, spec: GrantSpec
 ) -> dict[str, Any]:
     try:
+        if isinstance(spec, AccountAssignmentSpec):  # one read shared with concurrent grants
+            handle = apply_assignment_grant(
+                factory,
+                spec,
+                shared.limiter,
+                settings=shared.grant_settings,
+                report_pre_existing=ctx.report_pre_existing,
+            )
+            return {"handle": handle.model_dump(mode="json")}
         if spec.known_pre_existing is None:
             plan = plan_grant(factory, spec, limiter=shared.limiter, settings=shared.grant_settings)
             ctx.report_pre_existing(plan.pre_existing)
@@ -158,6 +200,19 @@ def revoke(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
         "permission_set_deleted": outcome.permission_set_deleted,
         "plan": outcome.plan.render(),
     }
+
+
+def session_cuts(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """End revoked users' existing sessions: the permission set's cut statements made exactly
+    the payload's, then provisioned (aws.session_policy). Idempotent; one set at a time."""
+    factory, shared = ctx.management(payload)
+    try:
+        with shared.one_at_a_time(f"permission-set:{payload['permission_set_arn']}"):
+            return run_session_cuts(factory, payload, shared.limiter, shared.grant_settings)
+    except PolicyError as err:  # too large, or a policy we cannot read: an admin must act
+        raise JobFailure(str(err), retryable=False) from err
+    except AwsError as err:
+        raise failure_from_aws(err) from err
 
 
 def audit_ingest(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,4 +271,5 @@ def default_handlers() -> dict[str, Handler]:
         "revoke": revoke,
         "plan": plan,
         "audit_ingest": audit_ingest,
+        "session_cuts": session_cuts,
     }

@@ -71,6 +71,74 @@ def _summary(run: dict[str, Any]) -> Table:
     return table
 
 
+def progress_line(name: str, run: dict[str, Any]) -> str:
+    """A running sync in words: accounts done of total, resources so far."""
+    done, total = run["accounts_done"], run.get("accounts_total")
+    if total is None and not done:
+        return f"syncing {name}: reading the organization"
+    accounts = f"{done}/{total}" if total is not None else str(done)
+    return f"syncing {name}: {accounts} accounts, {run.get('resources_seen', 0)} resources so far"
+
+
+class _Follow:
+    """Polls one sync run until it ends, showing its progress: a Rich bar on a terminal,
+    else a plain line each time the progress moves."""
+
+    def __init__(self, api: Api, integ: dict[str, Any], run: dict[str, Any]) -> None:
+        self.api, self.name = api, str(integ["name"])
+        self.path = f"/api/v1/integrations/{integ['id']}/syncs/{run['id']}"
+        self.run = run
+        self.polled = False
+        self.timeout = 0.0
+
+    def poll(self) -> dict[str, Any]:
+        self.run = dict(self.api.get(self.path, params={"accounts": "false"}))
+        return self.run
+
+    def until_done(self, timeout: float) -> dict[str, Any]:
+        self.timeout = timeout
+        deadline = time.monotonic() + timeout
+        if console.is_terminal:
+            self._with_bar(deadline)
+        else:
+            self._with_lines(deadline)
+        return dict(self.api.get(self.path))  # the whole run: counts and accounts
+
+    def _with_bar(self, deadline: float) -> None:
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("accounts · {task.fields[resources]} resources"),
+                   TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task(f"syncing {self.name}", total=None, resources=0)
+            while self._running(deadline):
+                run = self.run
+                progress.update(task, completed=run["accounts_done"], total=run["accounts_total"],
+                                resources=run.get("resources_seen", 0))  # fmt: skip
+            done = self.run["accounts_done"]
+            progress.update(task, total=done or 1, completed=done or 1,
+                            resources=self.run.get("resources_seen", 0))  # fmt: skip
+
+    def _with_lines(self, deadline: float) -> None:
+        last = ""
+        while True:
+            running = self._running(deadline)
+            line = progress_line(self.name, self.run)
+            if line != last:
+                console.print(line, markup=False)
+                last = line
+            if not running:
+                return
+
+    def _running(self, deadline: float) -> bool:
+        """Polls once (after a pause, but the first time); False once the run has ended."""
+        if self.polled:
+            if time.monotonic() >= deadline:
+                raise fail(f"the sync did not finish within {self.timeout:.0f}s")
+            time.sleep(0.5)
+        self.polled = True
+        return bool(self.poll()["state"] == "running")
+
+
 @integrations_app.command("sync")
 def sync(
     name: Annotated[str, typer.Argument(help="Integration name or id")],
@@ -78,26 +146,12 @@ def sync(
     token: Token = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the sync")] = 600,
 ) -> None:
-    """Sync now and follow it: accounts done / total, then what changed."""
+    """Sync now and follow it: accounts done / total and resources so far (a progress bar
+    on a terminal, plain lines otherwise), then what changed."""
     with _api(url, token) as api:
         integ = _find(api, name)
         run = api.post(f"/api/v1/integrations/{integ['id']}/sync")
-        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn())  # fmt: skip
-        deadline = time.monotonic() + timeout
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task(f"syncing {integ['name']}", total=None)
-            while time.monotonic() < deadline:
-                runs = api.get(f"/api/v1/integrations/{integ['id']}/syncs", params={"limit": 5})
-                run = next((r for r in runs if r["id"] == run["id"]), run)
-                progress.update(task, completed=run["accounts_done"], total=run["accounts_total"])
-                if run["state"] != "running":
-                    progress.update(task, total=run["accounts_done"] or 1,
-                                    completed=run["accounts_done"] or 1)  # fmt: skip
-                    break
-                time.sleep(0.5)
-            else:
-                raise fail(f"the sync did not finish within {timeout:.0f}s")
+        run = _Follow(api, integ, run).until_done(timeout)
     console.print(_summary(run))
     troubled = {a: i for a, i in run["accounts"].items() if i["outcome"] not in ("synced",)}
     for account, info in sorted(troubled.items()):

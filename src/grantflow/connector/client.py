@@ -107,6 +107,12 @@ class ControlPlaneClient:
     def sync_batch(self, job: LeasedJob, account: dict[str, Any]) -> None:
         self._post(f"/jobs/{job.id}/sync-batch", {"lease_id": job.lease_id, "account": account})
 
+    def sync_progress(self, job: LeasedJob, accounts_total: int) -> None:
+        self._post(
+            f"/jobs/{job.id}/sync-progress",
+            {"lease_id": job.lease_id, "accounts_total": accounts_total},
+        )
+
     def grant_progress(self, job: LeasedJob, pre_existing: bool) -> None:
         self._post(
             f"/jobs/{job.id}/grant-progress",

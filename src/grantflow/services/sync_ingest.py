@@ -147,8 +147,25 @@ def ingest_account(session: Session, sync_run_id: str, inventory: AccountInvento
         "resources": len(inventory.resources),
     }
     run.accounts = accounts
-    run.accounts_done = len(accounts)
+    _progress(run)
     run.aws_calls += inventory.aws_calls
+    return run
+
+
+def _progress(run: SyncRun, extra_resources: int = 0) -> None:
+    """Accounts done and records seen so far, from the per-account record: a batch sent
+    again (the job is delivered at least once) counts once."""
+    run.accounts_done = len(run.accounts)
+    seen = sum(int(info.get("resources", 0)) for info in run.accounts.values())
+    run.resources_seen = seen + extra_resources
+    run.updated_at = utcnow()
+
+
+def report_total(session: Session, sync_run_id: str, accounts_total: int) -> SyncRun:
+    """The connector has walked the organization: ``accounts_total`` accounts are in scope."""
+    run, _row = run_of(session, sync_run_id)
+    run.accounts_total = accounts_total
+    run.updated_at = utcnow()
     return run
 
 
@@ -246,6 +263,8 @@ def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> Syn
     owners.resolve_integration_owners(session, row)
     run.finished_at = utcnow()
     run.accounts_total = summary.accounts_total
+    management = summary.management_resources
+    _progress(run, len(management.resources) if management is not None else 0)
     run.aws_calls = summary.aws_calls
     warnings = [
         w for w in (integrations.owner_warning(session, row), _ou_warning(row, summary)) if w

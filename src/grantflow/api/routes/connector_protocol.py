@@ -1,4 +1,5 @@
-"""The connector's side of the job protocol: heartbeat, lease (long-poll), complete, fail.
+"""The connector's side of the job protocol: heartbeat, lease (long-poll), complete, fail,
+and a running job's reports (inventory batches, sync and grant progress).
 
 Every route here takes the connector's own token and acts only on that connector's jobs.
 """
@@ -13,12 +14,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from grantflow.api.deps import ConnectorAuth, Ctx
 from grantflow.domain.inventory import AccountInventory
 from grantflow.services import connectors, grant_jobs, job_outcomes, jobs, sync_ingest
 from grantflow.services.errors import Invalid
 from grantflow.store.db import transaction
+from grantflow.store.models import SyncRun
 
 router = APIRouter(prefix="/api/v1/connectors/{connector_id}", tags=["connector protocol"])
 
@@ -163,6 +166,25 @@ class SyncBatch(BaseModel):
 
 class SyncProgress(BaseModel):
     accounts_done: int
+    accounts_total: int | None = None
+    resources_seen: int = 0
+
+
+class SyncTotal(BaseModel):
+    lease_id: str
+    accounts_total: int = Field(ge=0, le=1_000_000, description="Accounts in scope")
+
+
+def _sync_run_id(session: Session, connector_id: str, job_id: str, lease_id: str) -> str:
+    job = jobs.check_lease(session, connector_id, job_id, lease_id)
+    if job.type != "sync":
+        raise Invalid("only sync jobs report inventory and sync progress", field="job_id")
+    return str(job.payload["sync_run_id"])
+
+
+def _progress(run: SyncRun) -> SyncProgress:
+    return SyncProgress(accounts_done=run.accounts_done, accounts_total=run.accounts_total,
+                        resources_seen=run.resources_seen)  # fmt: skip
 
 
 @router.post("/jobs/{job_id}/sync-batch", response_model=SyncProgress)
@@ -171,11 +193,19 @@ def sync_batch(
 ) -> SyncProgress:
     """One account's inventory, sent as soon as the connector has read it."""
     with transaction(ctx.sessions) as session:
-        job = jobs.check_lease(session, connector_id, job_id, body.lease_id)
-        if job.type != "sync":
-            raise Invalid("only sync jobs take inventory batches", field="job_id")
-        run = sync_ingest.ingest_account(session, str(job.payload["sync_run_id"]), body.account)
-        return SyncProgress(accounts_done=run.accounts_done)
+        run_id = _sync_run_id(session, connector_id, job_id, body.lease_id)
+        return _progress(sync_ingest.ingest_account(session, run_id, body.account))
+
+
+@router.post("/jobs/{job_id}/sync-progress", response_model=SyncProgress)
+def sync_progress(
+    connector_id: str, job_id: str, body: SyncTotal, ctx: Ctx, _connector: ConnectorAuth
+) -> SyncProgress:
+    """The organization is walked: how many accounts the sync will read, sent before the
+    first batch so that progress reads "n of total" from the start."""
+    with transaction(ctx.sessions) as session:
+        run_id = _sync_run_id(session, connector_id, job_id, body.lease_id)
+        return _progress(sync_ingest.report_total(session, run_id, body.accounts_total))
 
 
 class GrantProgress(BaseModel):

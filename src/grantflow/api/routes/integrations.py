@@ -1,4 +1,5 @@
-"""Integrations: create, read, update, enable/disable, delete, sync, sync history.
+"""Integrations: create, read, update, enable/disable, delete, sync, sync history and a
+running sync's progress.
 
 Admins read the full integration (its configuration names the management role, and the
 connector id is that role's ExternalId). Members read a public view (`IntegrationSummary`):
@@ -22,8 +23,9 @@ from grantflow.api.withdrawals import RevokeLive, WithdrawalPublic, withdrawal_p
 from grantflow.domain.authz import Principal, Role
 from grantflow.domain.integration_config import AwsOrganizationConfig, valid_name
 from grantflow.services import integrations, requestable
+from grantflow.services.errors import NotFound
 from grantflow.services.integrations import IntegrationInput
-from grantflow.store.db import transaction
+from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import Integration, Resource, SyncRun, User
 
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
@@ -71,10 +73,16 @@ class SyncRunPublic(BaseModel):
     state: str
     started_at: datetime
     finished_at: datetime | None
-    accounts_done: int
-    accounts_total: int | None
+    accounts_done: int = Field(description="Accounts read so far")
+    accounts_total: int | None = Field(
+        description="Accounts in scope; None until the connector has walked the organization"
+    )
+    resources_seen: int = Field(description="Records the connector has sent so far")
+    updated_at: datetime | None = Field(description="When the run last moved")
     counts: dict[str, Any]
-    accounts: dict[str, Any]
+    accounts: dict[str, Any] | None = Field(
+        description="Per-account outcomes (None when asked for without them: accounts=false)"
+    )
     aws_calls: int
     error: str | None
 
@@ -335,6 +343,25 @@ def sync_history(
             .limit(limit)
         ).all()
         return [SyncRunPublic.model_validate(r, from_attributes=True) for r in runs]
+
+
+@router.get("/{integration_id}/syncs/{sync_run_id}", response_model=SyncRunPublic)
+def sync_run(
+    integration_id: str,
+    sync_run_id: str,
+    ctx: Ctx,
+    _admin: AdminUser,
+    accounts: Annotated[
+        bool, Query(description="Include the per-account outcomes (false: progress only)")
+    ] = True,
+) -> SyncRunPublic:
+    """One sync run: while it runs, its progress (accounts done of total, records seen)."""
+    with read_transaction(ctx.sessions) as session:
+        run = session.get(SyncRun, sync_run_id)
+        if run is None or run.integration_id != integration_id:
+            raise NotFound(f"no sync run {sync_run_id} of integration {integration_id}")
+        public = SyncRunPublic.model_validate(run, from_attributes=True)
+        return public if accounts else public.model_copy(update={"accounts": None})
 
 
 class ReconcileQueued(BaseModel):

@@ -33,11 +33,31 @@ document.addEventListener("DOMContentLoaded", () => {
     return entries.map(([type, n]) => GF.el("span", { class: "tag", dataset: { type } }, `${type}: ${n}`));
   }
 
+  function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
+
+  // A running sync in words (the bar only repeats them): accounts done of total, records so far.
+  function progressText(sync) {
+    const done = sync.accounts_done, total = sync.accounts_total, seen = sync.resources_seen || 0;
+    if (total == null && !done) return "Syncing: reading the organization…";
+    const soFar = `${plural(seen, "resource")} so far`;
+    if (total == null) return `Syncing: ${plural(done, "account")} read, ${soFar}`;
+    if (done >= total) return `Syncing: all ${plural(total, "account")} read, ${plural(seen, "resource")}; finishing…`;
+    return `Syncing: ${done} of ${plural(total, "account")}, ${soFar}`;
+  }
+
+  function progressBlock(sync) {
+    if (!sync) return null;
+    const text = progressText(sync);
+    const bar = sync.accounts_total
+      ? GF.el("progress", { max: String(sync.accounts_total), value: String(Math.min(sync.accounts_done, sync.accounts_total)), "aria-hidden": "true" })
+      : GF.el("progress", { "aria-hidden": "true" });
+    return GF.el("div", { class: "sync-progress" }, bar,
+      GF.el("p", { role: "status", dataset: { testid: "sync-progress" }, text }));
+  }
+
   function render(x) {
     const sync = x.current_sync;
-    const progress = sync
-      ? `Syncing: ${sync.accounts_done}${sync.accounts_total ? " of " + sync.accounts_total : ""} accounts`
-      : null;
+    const progress = progressBlock(sync);
     const message = x.status_message
       ? GF.el("p", { class: "notice " + (x.status === "error" ? "bad" : "warn"), dataset: { testid: "status-message" }, text: x.status_message })
       : null;
@@ -47,8 +67,8 @@ document.addEventListener("DOMContentLoaded", () => {
         GF.el("h2", {}, x.name, " ", GF.badge(x.enabled ? x.status : "disabled")),
         GF.el("p", { class: "muted" },
           `Last sync ${GF.ago(x.last_sync_at)}`, x.last_sync_at ? ` (${GF.when(x.last_sync_at)})` : "",
-          x.last_sync ? ` · ${GF.label(x.last_sync.state)}, ${x.last_sync.aws_calls} AWS calls` : "",
-          progress ? " · " + progress : ""),
+          x.last_sync ? ` · ${GF.label(x.last_sync.state)}, ${x.last_sync.aws_calls} AWS calls` : ""),
+        progress,
         GF.el("div", { class: "counts", "aria-label": "Resources per type" }, counts(x)),
         GF.el("p", { class: "muted", dataset: { testid: "scanned-regions" } },
           `EC2 and RDS scanned in: ${(x.scanned_regions || []).join(", ") || "no region"}`,

@@ -149,6 +149,18 @@ class AwsOrganizationConfig(BaseModel):
         "only Region is scanned, resources in other regions are not discovered",
         json_schema_extra=STEP_CONFIG,
     )
+    cut_sessions_on_own_permission_sets: bool = Field(
+        default=False,
+        title="End existing sessions on your permission sets",
+        description="When access to one of your own permission sets ends, also end the "
+        "user's sessions already issued: Grantflow adds a deny statement for them to the "
+        "permission set's inline policy and provisions the set, then removes it once those "
+        "sessions have expired. Needs the template's SessionCutsOnAssignablePermissionSets. "
+        "Trade-off: Grantflow then writes your permission set's inline policy (keeping your "
+        "statements) and provisions the set, which also pushes any change of yours not yet "
+        "provisioned. Grantflow's own permission sets always get this.",
+        json_schema_extra=STEP_CONFIG,
+    )
     custom_access_details: str = Field(
         default="",
         max_length=CUSTOM_DETAILS_MAX,

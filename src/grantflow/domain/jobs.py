@@ -29,8 +29,9 @@ class JobPriority(IntEnum):
     PLAN = 3  # dry runs a user asks for
 
 
+# session_cuts end a revoked user's existing sessions: revocation too
 _PRIORITY_BY_TYPE = {"revoke": JobPriority.REVOKE, "grant": JobPriority.GRANT,
-                     "plan": JobPriority.PLAN}  # fmt: skip
+                     "plan": JobPriority.PLAN, "session_cuts": JobPriority.REVOKE}  # fmt: skip
 
 
 def priority_of(job_type: str) -> JobPriority:

@@ -15,7 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.request_states import EndReason, RequestState, finish_revocation
-from grantflow.services import audit, grant_building, integrations, jobs, request_policy
+from grantflow.services import (
+    audit,
+    grant_building,
+    integrations,
+    jobs,
+    request_policy,
+    session_cuts,
+)
 from grantflow.services.errors import Conflict
 from grantflow.store.models import AccessRequest, Grant, Integration, Job, Resource, User
 from grantflow.store.types import utcnow
@@ -274,6 +281,7 @@ def revoke_finished(session: Session, job: Job, failed: bool) -> None:
     _regrant_if_needed(session, grant, result)
     if result.get("status") == "kept-still-needed" and grant.pre_existing is False:
         _hand_over(session, grant)
+    session_cuts.after_revoke(session, _integration(session, request), grant, result)
     _maybe_finish(session, request)
 
 

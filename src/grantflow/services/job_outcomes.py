@@ -12,6 +12,7 @@ from grantflow.services import (
     integrations,
     reconcile,
     session_audit,
+    session_cuts,
     sync_ingest,
 )
 from grantflow.services.integrations import Status
@@ -82,3 +83,5 @@ def on_finished(session: Session, job: Job) -> None:
         grant_jobs.revoke_finished(session, job, failed)
     elif job.type == session_audit.JOB_TYPE:
         session_audit.ingest_finished(session, job, failed)
+    elif job.type == session_cuts.JOB_TYPE:
+        session_cuts.finished(session, job, failed)

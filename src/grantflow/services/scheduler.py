@@ -32,6 +32,7 @@ from grantflow.services import (
     notify_outbox,
     reconcile,
     session_audit,
+    session_cuts,
 )
 from grantflow.services.workers import Workers
 from grantflow.settings import Settings
@@ -100,8 +101,17 @@ def reconcile_integrations(sessions: sessionmaker[Session], repair: bool = True)
                 continue
             if reconcile.enqueue(session, row, repair) is not None:
                 queued += 1
+            queued += session_cuts.reconcile(session, row) if repair else 0
             row.facts = {**row.facts, "reconciled_at": now.isoformat()}
     return queued
+
+
+def drive_session_cuts(sessions: sessionmaker[Session]) -> int:
+    """Queue the writes and lifts of session cuts the database says are due."""
+    with transaction(sessions) as session:
+        if not duty_lock.acquire(session, "session-cuts"):
+            return 0  # another replica is queueing them now
+        return session_cuts.drive(session)
 
 
 def expire_grants(sessions: sessionmaker[Session]) -> int:
@@ -200,6 +210,7 @@ def install(
     workers.every("queue-metrics", 10.0, _threaded(lambda: observe_queue(sessions, metrics)))
     workers.every("periodic-sync", 5.0, _threaded(lambda: start_due_syncs(sessions)))
     workers.every("grant-expiry", 0.5, _threaded(lambda: expire_grants(sessions)))
+    workers.every("session-cuts", 2.0, _threaded(lambda: drive_session_cuts(sessions)))
     workers.every("reconcile", 60.0, _threaded(lambda: reconcile_integrations(sessions)))
     workers.every(
         "audit-ingest", 60.0, _threaded(lambda: start_audit_ingest(sessions, trail_limits))

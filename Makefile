@@ -46,11 +46,15 @@ test: $(STAMP) services browser $(BIN)/helm lint typecheck
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # The long hardening runs (minutes each); `make test` runs their short variants.
+# Their connectors see Identity Center's asynchrony emulated (grantflow.aws.emulated_async):
+# operations stay IN_PROGRESS for 2 s and 5 % end FAILED.
+IC_ASYNC ?= in_progress=2s,failed=0.05,seed=7
 hardening: $(STAMP) services
-	PYTHONPATH=. $(BIN)/python bench/faults.py --cycles 200 --rate 0.2 --seed 7
-	PYTHONPATH=. $(BIN)/python bench/chaos.py --cycles 200 --seed 7
-	PYTHONPATH=. $(BIN)/python bench/replicas.py --requests 500
-	PYTHONPATH=. $(BIN)/python bench/plan_flood.py --calls 1000 --expiries 200
+	GRANTFLOW_EMULATE_IC_ASYNC=$(IC_ASYNC) PYTHONPATH=. $(BIN)/python bench/faults.py --cycles 200 --rate 0.2 --seed 7
+	GRANTFLOW_EMULATE_IC_ASYNC=$(IC_ASYNC) PYTHONPATH=. $(BIN)/python bench/chaos.py --cycles 200 --seed 7
+	GRANTFLOW_EMULATE_IC_ASYNC=$(IC_ASYNC) PYTHONPATH=. $(BIN)/python bench/replicas.py --requests 500
+	GRANTFLOW_EMULATE_IC_ASYNC=$(IC_ASYNC) PYTHONPATH=. $(BIN)/python bench/plan_flood.py --calls 1000 --expiries 200
+	PYTHONPATH=. $(BIN)/python bench/grant_load.py --minutes 5 --rate 5 --burst 1000 --async in_progress=2s
 	GRANTFLOW_FUZZ_EXAMPLES=20 GRANTFLOW_PROPERTY_EXAMPLES=2000 $(BIN)/pytest -q \
 		tests/hardening/test_fuzz_api.py tests/hardening/test_properties_flows.py \
 		tests/hardening/test_properties_requests.py

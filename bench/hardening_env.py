@@ -90,6 +90,7 @@ class Stack:
     connector_id: str = ""
     connector_token: str = ""
     connector_env: dict[str, str] = field(default_factory=dict)
+    connector_args: tuple[str, ...] = ()  # more `grantflow connector run` options
     connector: Proc | None = None
     integration_id: str = ""
     accounts: list[dict[str, Any]] = field(default_factory=list)  # Grantflow resources
@@ -112,6 +113,7 @@ class Stack:
             self.connector_token,
             "--lease-seconds",
             "15",
+            *self.connector_args,
             env={"GRANTFLOW_CONNECTOR_ROLE_ARN": self.role_arn, **self.connector_env},
         )
         return self.connector
@@ -142,26 +144,30 @@ def build_stack(
     connector_env: dict[str, str] | None = None,
     server_env: dict[str, str] | None = None,
     accounts: int = 3,
+    shape: OrgShape | None = None,
+    permission_sets: int = 2,
+    connector_args: tuple[str, ...] = (),
 ) -> Stack:
     moto = start_moto_server()
     os.environ.update(AWS_ENDPOINT_URL=moto.endpoint, AWS_ACCESS_KEY_ID="bench",
                       AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
-    org = build_org(moto.endpoint, OrgShape.small())
+    org = build_org(moto.endpoint, shape or OrgShape.small())
     mgmt = management_session(moto.endpoint)
     role = create_connector_role(mgmt)
     servers = [_server(tmp, db_url, f"server-{i}", server_env or {}) for i in range(replicas)]
-    stack = Stack(tmp, db_url, moto, org, role, servers, connector_env=connector_env or {})
+    stack = Stack(tmp, db_url, moto, org, role, servers, connector_env=connector_env or {},
+                  connector_args=connector_args)  # fmt: skip
     try:
         for server in servers:  # one after the other: the first one migrates the schema
             server.start()
-        _deploy(stack, mgmt, accounts)
+        _deploy(stack, mgmt, accounts, permission_sets)
     except BaseException:
         stack.stop()
         raise
     return stack
 
 
-def _deploy(stack: Stack, mgmt: boto3.Session, n_accounts: int) -> None:
+def _deploy(stack: Stack, mgmt: boto3.Session, n_accounts: int, n_sets: int = 2) -> None:
     org = stack.org
     with stack.live.http() as admin:
         created = admin.post("/api/v1/connectors", json={"name": "hardening",
@@ -181,7 +187,7 @@ def _deploy(stack: Stack, mgmt: boto3.Session, n_accounts: int) -> None:
         stack.integration_id = integ["id"]
         wait_for(lambda: admin.get(f"/api/v1/integrations/{integ['id']}").json()["status"]
                  == "active", 300, "the integration to become active")  # fmt: skip
-        names = [p.name for p in org.permission_sets][:2]
+        names = [p.name for p in org.permission_sets][:n_sets]
         stack.permission_sets = {n: org.permission_set_arns[n] for n in names}
         flow = {"requestors": {"everyone": True},
                 "scope": {"resource_types": ["aws-account"], "mode": "all"},
@@ -259,6 +265,7 @@ class Driver:
     cycles: list[Cycle]
     submit_per_second: float = 4.0
     fast_expiry: bool = False  # move expiry to "now" once granted (tests cannot wait 60 s)
+    duration_seconds: int = 60
     request_ids: dict[int, str] = field(default_factory=dict)
     submit_errors: list[str] = field(default_factory=list)
     revoked: set[str] = field(default_factory=set)
@@ -287,7 +294,7 @@ class Driver:
 
     def _submit(self, cycle: Cycle) -> None:
         body = {"resource_ids": [cycle.resource_id], "permission": cycle.permission,
-                "duration_seconds": 60}  # fmt: skip
+                "duration_seconds": self.duration_seconds}  # fmt: skip
         r = self._post(cycle, self.stack.tokens[cycle.username], "/api/v1/access-requests", body)
         if r.status_code != 201:
             self.submit_errors.append(f"{r.status_code} {r.text[:200]}")
@@ -397,9 +404,19 @@ class Report:
 
 
 def run_and_exit(title: str, run: Callable[[Path], Report]) -> NoReturn:
-    """A script's main: run in a scratch directory, print the figures, exit 1 on a problem."""
+    """A script's main: run in a scratch directory, print the figures, exit 1 on a problem.
+    With ``GRANTFLOW_EMULATE_IC_ASYNC`` set (``make hardening`` sets it), the connectors see
+    Identity Center's asynchrony emulated; the figures then say what the emulator did."""
+    emulated = os.environ.get(IC_ASYNC_VAR, "").strip()
     with tempfile.TemporaryDirectory() as tmp:
+        stats = Path(tmp) / "ic_async.json"
+        if emulated and "stats=" not in emulated:
+            os.environ[IC_ASYNC_VAR] = f"{emulated},stats={stats}"
         report = run(Path(tmp))
+        if emulated:
+            report.figures["emulated Identity Center asynchrony"] = emulated_figure(
+                emulated, fault_stats(stats)
+            )
     report.print(title)
     sys.exit(1 if report.problems else 0)
 
@@ -503,6 +520,20 @@ def _job_figures(report: Report, grants: list[Grant], jobs_: list[Job]) -> None:
         if mine
         else "-"
     )
+
+
+IC_ASYNC_VAR = "GRANTFLOW_EMULATE_IC_ASYNC"
+
+
+def emulated_figure(spec: str, stats: dict[str, Any]) -> str:
+    """One line on what the emulated Identity Center did (its stats file's counters)."""
+    counts = stats.get("counts", {})
+    ops = ", ".join(
+        f"{counts.get(f'{kind}_started', 0)} {kind}s ({counts.get(f'{kind}_failed', 0)} FAILED)"
+        for kind in ("create", "delete", "provision")
+    )
+    return (f"{spec}: {ops}, {counts.get('conflicts', 0)} conflicts; most IN_PROGRESS at "
+            f"once {stats.get('max_in_flight', 0)}")  # fmt: skip
 
 
 def fault_stats(path: Path) -> dict[str, Any]:

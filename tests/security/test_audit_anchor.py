@@ -527,10 +527,10 @@ def _stamp(engine: Engine, when: datetime) -> datetime:
     return when.replace(tzinfo=None) if engine.dialect.name == "sqlite" else when
 
 
-def test_migration_chains_session_events_stored_before_it(db_url: str) -> None:
+def test_migration_chains_session_events_stored_before_it(empty_db_url: str) -> None:
     """Rows from before 0010 have no chain; the migration chains them (unkeyed, in the order
     they were ingested), so that every row is on the chain, and new ones chain on keyed."""
-    engine = build_engine(db_url)
+    engine = build_engine(empty_db_url)
     try:
         upgrade(engine, "0009")
         now = utcnow()

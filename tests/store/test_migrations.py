@@ -1,14 +1,31 @@
-"""Alembic makes the schema, and the schema it makes is exactly the models' schema."""
+"""Alembic makes the schema, and the schema it makes is exactly the models' schema.
+
+These tests run the migrations on an empty database (the other tests get a clone of a
+template that was migrated once per session, see tests/fixtures/db.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
+from grantflow.store.db import build_engine
 from grantflow.store.migrate import alembic_config, current_revision, upgrade
 from grantflow.store.models import Base
+
+
+@pytest.fixture
+def engine(empty_db_url: str) -> Iterator[Engine]:
+    """An empty database brought to the head revision by Alembic, here."""
+    eng = build_engine(empty_db_url)
+    assert current_revision(eng) is None
+    upgrade(eng)
+    yield eng
+    eng.dispose()
 
 
 def test_migrations_produce_exactly_the_models_schema(engine: Engine) -> None:
@@ -35,3 +52,15 @@ def test_database_is_at_head_and_upgrade_is_idempotent(engine: Engine) -> None:
 def test_migrations_form_a_single_linear_history(engine: Engine) -> None:
     script = ScriptDirectory.from_config(alembic_config(engine))
     assert len(script.get_heads()) == 1
+
+
+def test_the_database_a_test_gets_is_a_clone_at_the_head_revision(db_url: str) -> None:
+    clone = build_engine(db_url)
+    try:
+        head = ScriptDirectory.from_config(alembic_config(clone)).get_current_head()
+        assert current_revision(clone) == head
+        with clone.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        clone.dispose()

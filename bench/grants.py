@@ -3,8 +3,9 @@
 Part 1 runs the real thing: a moto server with a small emulated organization, Grantflow's
 template deployed into it, `grantflow serve` with its managed connector, an auto-approved
 flow, and N requests (default 500) with the shortest duration (60 s). It prints
-request→granted latency (p50/p99; moto answers Identity Center calls at once, so this is
-Grantflow's own time), expiry→revoked lag (p50/p99) and assignments per second.
+request→granted latency (p50/p99; Identity Center operations stay IN_PROGRESS for the
+``--async`` time: GRANTFLOW_EMULATE_IC_ASYNC, 2 s by default), expiry→revoked lag (p50/p99)
+and assignments per second.
 
 Part 2 loads 100k resources and 500 flows into a fresh database and times
 `GET /api/v1/requestable` for a member (p50/p95).
@@ -76,7 +77,7 @@ def _tokens(db_url: str) -> dict[str, str]:
     return tokens
 
 
-def grants_part(n: int, tmp: Path) -> None:
+def grants_part(n: int, tmp: Path, emulated_async: str = "in_progress=2s") -> None:
     moto = start_moto_server()
     os.environ.update(AWS_ENDPOINT_URL=moto.endpoint, AWS_ACCESS_KEY_ID="bench",
                       AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
@@ -88,7 +89,9 @@ def grants_part(n: int, tmp: Path) -> None:
                       db_url=f"sqlite:///{tmp}/bench.db", tmp=tmp,
                       extra_env={"GRANTFLOW_MANAGED_CONNECTOR": "true",
                                  "GRANTFLOW_CONNECTOR_ROLE_ARN": role,
-                                 "GRANTFLOW_LOG_LEVEL": "WARNING"})  # fmt: skip
+                                 "GRANTFLOW_LOG_LEVEL": "WARNING",
+                                 "GRANTFLOW_EMULATE_IC_ASYNC": emulated_async})  # fmt: skip
+    print(f"emulated Identity Center asynchrony: {emulated_async or 'off'}")
     live.start()
     try:
         with live.http() as admin:
@@ -234,11 +237,13 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=100_000)
     parser.add_argument("--flows", type=int, default=500)
     parser.add_argument("--skip-grants", action="store_true")
+    parser.add_argument("--async", dest="async_spec", default="in_progress=2s",
+                        help="GRANTFLOW_EMULATE_IC_ASYNC for the managed connector ('' = off)")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         eligibility_part(args.resources, args.flows, Path(tmp))
         if not args.skip_grants:
-            grants_part(args.requests, Path(tmp))
+            grants_part(args.requests, Path(tmp), args.async_spec)
 
 
 if __name__ == "__main__":

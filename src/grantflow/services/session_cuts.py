@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -82,12 +83,23 @@ def after_revoke(
     """A confirmed revoke: cut the sessions it left behind (see the module docstring)."""
     if result.get("status") not in ("revoked", "already-absent") or grant.pre_existing:
         return None
-    if not grant.handle or _held(session, grant.tuple_key, grant.id):
-        return None
-    handle = GrantHandle.model_validate(grant.handle)
-    managed = handle.kind is GrantKind.POOLED_PERMISSION_SET
-    if handle.assignment is None or not (managed or opted_in(integ)):
+    kind = (grant.handle or {}).get("kind")
+    if not (
+        kind == GrantKind.POOLED_PERMISSION_SET.value
+        or (kind == GrantKind.ACCOUNT_ASSIGNMENT.value and opted_in(integ))
+    ):
         return None  # a group membership, or the organization's set without the opt-in
+    if _held(session, grant.tuple_key, grant.id):
+        return None  # another live grant keeps the access: its sessions stay valid
+    try:
+        handle = GrantHandle.model_validate(grant.handle)
+    except ValidationError as err:
+        data = {"grant_id": grant.id, "error": f"the grant's handle is not readable: {err}"}
+        audit.record(session, audit.SYSTEM, "sessions.cut_failed", "access_request",
+                     grant.request_id, data)  # fmt: skip
+        return None
+    if handle.assignment is None:
+        return None
     name = _user_name(session, handle)
     data = {"request_id": grant.request_id, "grant_id": grant.id,
             "account_id": handle.assignment.account_id,

@@ -15,15 +15,19 @@ Safety rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from grantflow.aws import identity_center as ic_api
 from grantflow.aws import pooled_policies
+from grantflow.aws.assignment_reads import AssignmentReads
+from grantflow.aws.assignment_status import StatusBoard
 from grantflow.aws.errors import NotFound
 from grantflow.aws.group_membership import create_membership, delete_membership, membership_id
 from grantflow.aws.identity_center import USER, IdentityCenter, PermissionSetCache, Waiter
 from grantflow.aws.rate_limit import IdentityCenterLimiter
 from grantflow.aws.session import ClientFactory
+from grantflow.domain import session_cuts
 from grantflow.domain.grant_specs import (
     AccountAssignmentSpec,
     Assignment,
@@ -51,6 +55,7 @@ from grantflow.domain.grant_specs import (
 __all__ = [
     "GrantSettings",
     "actual_assignments",
+    "apply_assignment_grant",
     "apply_grant",
     "apply_revoke",
     "diff",
@@ -66,6 +71,9 @@ class GrantSettings:
     waiter: Waiter = field(default_factory=Waiter)
     cache: PermissionSetCache = field(default_factory=PermissionSetCache)
     max_permission_sets: int = ic_api.DEFAULT_MAX_PERMISSION_SETS
+    # Concurrent grants share their existence reads and their status rounds.
+    reads: AssignmentReads = field(default_factory=AssignmentReads)
+    statuses: StatusBoard = field(default_factory=StatusBoard)
 
 
 def _ic(
@@ -84,6 +92,7 @@ def _ic(
         waiter=chosen.waiter,
         cache=chosen.cache,
         max_permission_sets=chosen.max_permission_sets,
+        statuses=chosen.statuses,
     )
 
 
@@ -163,6 +172,7 @@ def _plan_pooled(ic: IdentityCenter, spec: PooledPermissionSetSpec) -> tuple[Pla
         ]
         return Plan(steps=tuple(steps)), _Facts()
     arn, current = existing
+    policy = session_cuts.keep_cuts(policy, current)  # a cut of ended sessions stays
     steps = []
     changed = not pooled_policies.same_policy(current, policy)
     if changed:
@@ -258,6 +268,36 @@ def apply_grant(
     return _handle(spec, plan, facts)
 
 
+def apply_assignment_grant(
+    factory: ClientFactory,
+    spec: AccountAssignmentSpec,
+    limiter: IdentityCenterLimiter,
+    *,
+    settings: GrantSettings | None = None,
+    report_pre_existing: Callable[[bool], None] | None = None,
+) -> GrantHandle:
+    """Grant an account assignment with one read shared with concurrent grants, then (only
+    when absent) the create and the status reads it needs.
+
+    The read answers whether the assignment exists now; on a first attempt
+    (``known_pre_existing`` None) that is what existed before Grantflow, reported through
+    ``report_pre_existing`` BEFORE anything is created, so a retry keeps knowing it. An
+    assignment found absent is created, and is Grantflow's to revoke. Callers serialize grants
+    and revokes of one tuple (the connector's tuple lock), so no revoke of this process
+    changes the tuple between the read and the create.
+    """
+    chosen = settings or GrantSettings()
+    ic = _ic(factory, spec, limiter, chosen)
+    assignment = Assignment(spec.account_id, spec.permission_set_arn, spec.principal_id)
+    exists = chosen.reads.exists(ic, assignment)
+    pre = _pre_existing(exists, spec.known_pre_existing)
+    if spec.known_pre_existing is None and report_pre_existing is not None:
+        report_pre_existing(pre)
+    if not exists:
+        ic_api.create_assignment(ic, assignment)
+    return _handle(spec, Plan(steps=(), pre_existing=pre), _Facts())
+
+
 # --- revoke --------------------------------------------------------------------------------
 
 
@@ -278,8 +318,10 @@ def _plan_gc(ic: IdentityCenter, handle: GrantHandle, assignment: Assignment) ->
 
 
 def _plan_revoke(
-    ic: IdentityCenter, handle: GrantHandle, still_needed: bool
+    ic: IdentityCenter, handle: GrantHandle, still_needed: bool, *, read: bool = True
 ) -> tuple[Plan, RevokeStatus]:
+    """``read=False`` (applying an account assignment's revoke): delete without reading
+    first; a delete of an absent assignment answers NotFound, which says the same."""
     if handle.pre_existing:
         keep = Noop(reason="it existed before Grantflow granted it; left in place")
         return Plan(steps=(keep,), pre_existing=True), RevokeStatus.KEPT_PRE_EXISTING
@@ -297,6 +339,8 @@ def _plan_revoke(
         return Plan(steps=(step,)), RevokeStatus.REVOKED
     assignment = handle.assignment
     assert assignment is not None
+    if not read and handle.kind is GrantKind.ACCOUNT_ASSIGNMENT:
+        return Plan(steps=(DeleteAccountAssignment(assignment=assignment),)), RevokeStatus.REVOKED
     status = RevokeStatus.ALREADY_ABSENT
     try:
         exists = ic_api.assignment_exists(ic, assignment)
@@ -332,13 +376,15 @@ def apply_revoke(
 ) -> RevokeOutcome:
     """Undo a grant within the safety rules above; idempotent."""
     ic = _ic(factory, handle, limiter, settings)
-    plan, status = _plan_revoke(ic, handle, still_needed)
+    plan, status = _plan_revoke(ic, handle, still_needed, read=False)
     deleted_set = False
     for step in plan.steps:
         match step:
             case DeleteAccountAssignment(assignment=assignment):
                 if not ic_api.delete_assignment(ic, assignment):
                     status = RevokeStatus.ALREADY_ABSENT
+                    if handle.kind is GrantKind.ACCOUNT_ASSIGNMENT:
+                        plan = Plan(steps=(Noop(reason="the assignment is already absent"),))
             case DeleteGroupMembership(membership_id=membership):
                 if not delete_membership(ic, membership):
                     status = RevokeStatus.ALREADY_ABSENT

@@ -27,6 +27,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
 from grantflow.aws import registry
+from grantflow.aws.assignment_status import CREATION, DELETION, StatusBoard, StatusKind
 from grantflow.aws.errors import AwsError, Conflict, NotFound, QuotaExceeded, translate
 from grantflow.aws.pooled_policies import SESSION_DURATION
 from grantflow.aws.rate_limit import Clock, IdentityCenterLimiter, Sleep
@@ -125,6 +126,8 @@ class IdentityCenter:
     waiter: Waiter = field(default_factory=Waiter)
     cache: PermissionSetCache = field(default_factory=PermissionSetCache)
     max_permission_sets: int = DEFAULT_MAX_PERMISSION_SETS
+    # Shared status rounds for assignment operations; None polls each request on its own.
+    statuses: StatusBoard | None = None
 
     def client(self, service: str) -> BaseClient:
         return self.factory.client(service, region=self.region)
@@ -162,6 +165,32 @@ class IdentityCenter:
 # --- asynchronous status polling -----------------------------------------------------------
 
 
+def _check_final(status: dict[str, Any], what: str, action: str) -> None:
+    if status.get("Status") == "FAILED":
+        reason = str(status.get("FailureReason", "no reason given"))
+        raise OperationFailed(f"{what} failed: {reason}", action=action, failure_reason=reason)
+    if status.get("Status") != "SUCCEEDED":
+        raise AwsError(f"{what}: unexpected status {status.get('Status')!r}", action=action)
+
+
+def _await_assignment(
+    ic: IdentityCenter, status: dict[str, Any], kind: StatusKind, deadline: float, what: str
+) -> None:
+    """Wait for an assignment operation: through the shared status rounds when there are
+    some, else polling this request alone."""
+    if ic.statuses is None or status.get("Status") != "IN_PROGRESS":
+        describe = (kind.describe, kind.request_param, kind.status_key)
+        _await_status(ic, status, describe, deadline, what)
+        return
+    action = registry.operation_to_action("sso-admin", kind.describe)
+    final = ic.statuses.wait(ic, kind, str(status["RequestId"]), deadline)
+    if final is None:
+        raise OperationTimedOut(
+            f"{what} did not finish within {ic.waiter.timeout:g}s", action=action
+        )
+    _check_final(final, what, action)
+
+
 def _await_status(
     ic: IdentityCenter,
     status: dict[str, Any],
@@ -175,11 +204,7 @@ def _await_status(
     while status.get("Status") == "IN_PROGRESS":
         ic.waiter.pause(deadline, what, action)
         status = ic.sso(operation, **{id_param: status["RequestId"]})[key]
-    if status.get("Status") == "FAILED":
-        reason = str(status.get("FailureReason", "no reason given"))
-        raise OperationFailed(f"{what} failed: {reason}", action=action, failure_reason=reason)
-    if status.get("Status") != "SUCCEEDED":
-        raise AwsError(f"{what}: unexpected status {status.get('Status')!r}", action=action)
+    _check_final(status, what, action)
 
 
 # --- account assignments -------------------------------------------------------------------
@@ -225,18 +250,6 @@ def _assignment_params(assignment: Assignment) -> dict[str, str]:
     }
 
 
-_CREATION = (
-    "DescribeAccountAssignmentCreationStatus",
-    "AccountAssignmentCreationRequestId",
-    "AccountAssignmentCreationStatus",
-)
-_DELETION = (
-    "DescribeAccountAssignmentDeletionStatus",
-    "AccountAssignmentDeletionRequestId",
-    "AccountAssignmentDeletionStatus",
-)
-
-
 def create_assignment(ic: IdentityCenter, assignment: Assignment) -> None:
     """Create the assignment and wait until it exists; idempotent.
 
@@ -254,7 +267,7 @@ def create_assignment(ic: IdentityCenter, assignment: Assignment) -> None:
                 if assignment_exists(ic, assignment):
                     return
                 continue
-            _await_status(ic, response[_CREATION[2]], _CREATION, deadline, what)
+            _await_assignment(ic, response[CREATION.status_key], CREATION, deadline, what)
             return
 
 
@@ -273,7 +286,7 @@ def delete_assignment(ic: IdentityCenter, assignment: Assignment) -> bool:
                 if not assignment_exists(ic, assignment):
                     return False
                 continue
-            _await_status(ic, response[_DELETION[2]], _DELETION, deadline, what)
+            _await_assignment(ic, response[DELETION.status_key], DELETION, deadline, what)
             return True
 
 

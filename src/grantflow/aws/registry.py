@@ -146,6 +146,10 @@ ACCOUNT_ASSIGNMENT = GrantMechanism(
             "DescribeAccountAssignmentCreationStatus",
             "DescribeAccountAssignmentDeletionStatus",
             "ListAccountAssignments",
+            # batched reads: many grants' existence checks and status polls in one call each
+            "ListAccountAssignmentsForPrincipal",
+            "ListAccountAssignmentCreationStatus",
+            "ListAccountAssignmentDeletionStatus",
         ),
     ),
 )

@@ -1,0 +1,233 @@
+"""Status reads for account assignment operations in progress, shared by all of them.
+
+Identity Center answers a create or delete with a request that stays ``IN_PROGRESS`` for
+seconds. Polling each request with ``Describe…Status`` costs one call per operation per
+interval; with up to 10 operations in flight, one ``List…Status`` call (``Filter: Status =
+IN_PROGRESS``) answers for all of them. Per round (:func:`poll_once`):
+
+* a single request pending: ``Describe…Status`` (one call, and the answer is final);
+* otherwise one ``List…Status(IN_PROGRESS)``: requests still listed stay pending; a request
+  that was listed before and is not any more has finished — when several finished, one
+  ``List…Status(FAILED)`` tells the failed ones (``Describe…Status`` then gives each its
+  reason), when one did, its ``Describe…Status``. A request never seen listed is described
+  (it may have finished before the first round, or the list may not show it yet).
+
+:class:`StatusBoard` runs those rounds for every operation waiting in one connector process:
+whichever waiting thread finds no round ran for an interval runs the next one for all.
+A connector whose role was deployed before ``List…Status`` was granted gets AccessDenied
+there: it goes back to describing each request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from grantflow.aws.errors import AccessDenied, AwsError
+
+if TYPE_CHECKING:  # identity_center imports this module
+    from grantflow.aws.identity_center import IdentityCenter, Waiter
+
+log = structlog.get_logger(__name__)
+
+IN_PROGRESS = "IN_PROGRESS"
+ROUND_WAIT_SECONDS = 300.0  # a round is a few calls, each bounded by botocore's timeouts
+_PAGE = 100
+
+
+@dataclass(frozen=True)
+class StatusKind:
+    describe: str
+    request_param: str
+    status_key: str
+    list_operation: str
+    list_key: str
+
+
+CREATION = StatusKind(
+    "DescribeAccountAssignmentCreationStatus",
+    "AccountAssignmentCreationRequestId",
+    "AccountAssignmentCreationStatus",
+    "ListAccountAssignmentCreationStatus",
+    "AccountAssignmentsCreationStatus",
+)
+DELETION = StatusKind(
+    "DescribeAccountAssignmentDeletionStatus",
+    "AccountAssignmentDeletionRequestId",
+    "AccountAssignmentDeletionStatus",
+    "ListAccountAssignmentDeletionStatus",
+    "AccountAssignmentsDeletionStatus",
+)
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round learnt: final statuses, and the requests the list showed in progress."""
+
+    finished: dict[str, dict[str, Any]]
+    listed: frozenset[str]
+
+
+def describe(ic: IdentityCenter, kind: StatusKind, request_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = ic.sso(kind.describe, **{kind.request_param: request_id})[
+        kind.status_key
+    ]
+    return found
+
+
+def _listed(
+    ic: IdentityCenter, kind: StatusKind, status: str, max_pages: int | None = None
+) -> tuple[set[str], bool]:
+    """Request ids listed with ``status``; and whether every page was read."""
+    ids: set[str] = set()
+    pages: Iterator[dict[str, Any]] = ic.pages(
+        "sso-admin",
+        kind.list_operation,
+        InstanceArn=ic.instance_arn,
+        Filter={"Status": status},
+        PaginationConfig={"PageSize": _PAGE},
+    )
+    for read, page in enumerate(pages, start=1):
+        ids.update(str(row["RequestId"]) for row in page.get(kind.list_key, []))
+        if max_pages is not None and read >= max_pages and page.get("NextToken"):
+            return ids, False
+    return ids, True
+
+
+def _final(status: dict[str, Any]) -> bool:
+    return status.get("Status") != IN_PROGRESS
+
+
+def poll_once(
+    ic: IdentityCenter, kind: StatusKind, pending: Mapping[str, bool], *, use_lists: bool = True
+) -> Round:
+    """One round for ``pending`` (request id → listed in progress by an earlier round)."""
+    finished: dict[str, dict[str, Any]] = {}
+    pending = dict(sorted(pending.items()))  # one order of calls, whatever the threads did
+    if len(pending) == 1 or not use_lists:
+        for request_id in pending:
+            status = describe(ic, kind, request_id)
+            if _final(status):
+                finished[request_id] = status
+        return Round(finished, frozenset())
+    in_progress, _ = _listed(ic, kind, IN_PROGRESS)
+    listed = frozenset(r for r in pending if r in in_progress)
+    gone = [r for r in pending if r not in in_progress]
+    seen_gone = [r for r in gone if pending[r]]
+    to_describe = [r for r in gone if not pending[r]]
+    if len(seen_gone) == 1:
+        to_describe += seen_gone
+    elif seen_gone:
+        # a FAILED listing longer than describing each would be is cut short
+        failed, complete = _listed(ic, kind, "FAILED", max_pages=len(seen_gone) - 1)
+        for request_id in seen_gone:
+            if request_id in failed or not complete:
+                to_describe.append(request_id)  # its FailureReason, or not known yet
+            else:
+                finished[request_id] = {"Status": "SUCCEEDED", "RequestId": request_id}
+    for request_id in to_describe:
+        status = describe(ic, kind, request_id)
+        if _final(status):
+            finished[request_id] = status
+    return Round(finished, listed)
+
+
+def _nap(waiter: Waiter, done: threading.Event, seconds: float) -> None:
+    """Sleep ``seconds``, waking early when ``done`` is set (on a real clock)."""
+    if waiter.sleep is time.sleep:
+        done.wait(seconds)
+    else:
+        waiter.sleep(seconds)
+
+
+@dataclass(eq=False)
+class _Waiting:
+    listed: bool = False
+    final: dict[str, Any] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+_Key = tuple[str, str | None, str]  # instance, role, kind
+
+
+class StatusBoard:
+    """Operations waiting for their final status, polled together (thread safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._round_done = threading.Condition(self._lock)
+        self._waiting: dict[_Key, dict[str, _Waiting]] = {}
+        self._polling: set[_Key] = set()
+        self._last_round: dict[_Key, float] = {}
+        self._describe_only: set[_Key] = set()
+        self.rounds = 0
+
+    def wait(
+        self, ic: IdentityCenter, kind: StatusKind, request_id: str, deadline: float
+    ) -> dict[str, Any] | None:
+        """The final status of ``request_id``; None when the deadline passed first."""
+        key: _Key = (ic.instance_arn, ic.factory.role_arn, kind.describe)
+        me = _Waiting()
+        with self._lock:
+            self._waiting.setdefault(key, {})[request_id] = me
+        try:
+            while me.final is None:
+                left = deadline - ic.waiter.clock()
+                if left <= 0:
+                    return None
+                _nap(ic.waiter, me.done, min(ic.waiter.interval, left))
+                if me.final is None:
+                    self._round(ic, kind, key)
+            return me.final
+        finally:
+            with self._lock:
+                waiting = self._waiting.get(key, {})
+                waiting.pop(request_id, None)
+                if not waiting:
+                    self._waiting.pop(key, None)
+
+    def _round(self, ic: IdentityCenter, kind: StatusKind, key: _Key) -> None:
+        """Poll for every waiting operation of ``key`` unless another thread does, or did
+        within the last interval."""
+        with self._lock:
+            last = self._last_round.get(key)
+            now = ic.waiter.clock()
+            recent = last is not None and now - last < ic.waiter.interval * 0.9
+            if key in self._polling:  # another thread polls for us: wait for its answers
+                self._round_done.wait_for(lambda: key not in self._polling, ROUND_WAIT_SECONDS)
+                return
+            if recent:
+                return
+            self._polling.add(key)
+            batch = {r: w for r, w in self._waiting.get(key, {}).items() if w.final is None}
+            use_lists = key not in self._describe_only
+        result: Round | None = None
+        try:
+            result = poll_once(
+                ic, kind, {rid: w.listed for rid, w in batch.items()}, use_lists=use_lists
+            )
+        except AccessDenied as err:
+            if not use_lists:
+                raise
+            log.warning("ic_status_list_denied", operation=kind.list_operation, error=str(err))
+            with self._lock:
+                self._describe_only.add(key)
+        except AwsError as err:  # throttled or unavailable: the next round tries again
+            log.warning("ic_status_round_failed", operation=kind.list_operation, error=str(err))
+        finally:
+            with self._lock:
+                self._polling.discard(key)
+                self._round_done.notify_all()
+                self._last_round[key] = ic.waiter.clock()
+                self.rounds += 1
+                if result is not None:
+                    for request_id in result.listed:
+                        batch[request_id].listed = True
+                    for request_id, status in result.finished.items():
+                        batch[request_id].final = status
+                        batch[request_id].done.set()

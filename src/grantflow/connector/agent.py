@@ -39,9 +39,17 @@ from grantflow.domain.inventory import AccountInventory
 log = structlog.get_logger(__name__)
 
 
+# Jobs that spend their time waiting on Identity Center (its rate and in-flight limits, its
+# asynchronous operations): they get slots of their own, so that many run at once and share
+# their reads and status rounds (grantflow.aws.assignment_reads, assignment_status) while the
+# shared limiter keeps them within Identity Center's limits.
+ASSIGNMENT_JOB_TYPES = frozenset({"grant", "revoke"})
+
+
 @dataclass(frozen=True)
 class AgentSettings:
-    concurrency: int = 4
+    concurrency: int = 4  # jobs of other types at once
+    assignment_jobs: int = 20  # grant and revoke jobs at once (on top of ``concurrency``)
     lease_seconds: int = 60
     wait_seconds: float = 10.0
     heartbeat_seconds: float = 15.0
@@ -129,6 +137,7 @@ class ConnectorAgent:
                 self.stopping,
                 send_inventory=partial(self._send_inventory, job),
                 report_pre_existing=partial(self._report_pre_existing, job),
+                report_sync_total=partial(self._report_sync_total, job),
                 shared=self.shared,
             )
             result = handler(context, job.payload)
@@ -157,6 +166,9 @@ class ConnectorAgent:
 
     def _report_pre_existing(self, job: LeasedJob, pre_existing: bool) -> None:
         self._report(partial(self.client.grant_progress, job, pre_existing))
+
+    def _report_sync_total(self, job: LeasedJob, accounts_total: int) -> None:
+        self._report(partial(self.client.sync_progress, job, accounts_total))
 
     def _send_inventory(self, job: LeasedJob, account: AccountInventory) -> None:
         try:
@@ -205,8 +217,19 @@ class ConnectorAgent:
                 delay = min(delay * 2, self.settings.max_backoff_seconds)
 
     def _free_slots(self) -> int:
+        """Free slots of both kinds. A lease cannot ask for job types, so a job of another
+        type may take a free grant/revoke slot (the pool has a thread for it)."""
         with self._lock:
-            return self.settings.concurrency - len(self._inflight)
+            assigning = sum(
+                1 for f in self._inflight.values() if f.job.type in ASSIGNMENT_JOB_TYPES
+            )
+            others = len(self._inflight) - assigning
+        free = max(0, self.settings.concurrency - others)
+        free += max(0, self.settings.assignment_jobs - assigning)
+        return min(free, self._pool_size() - assigning - others)
+
+    def _pool_size(self) -> int:
+        return self.settings.concurrency + self.settings.assignment_jobs
 
     def _lease_once(self, pool: ThreadPoolExecutor) -> None:
         free = self._free_slots()
@@ -228,7 +251,7 @@ class ConnectorAgent:
         self._discover_identity()
         beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         heartbeat_started = False
-        with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="job") as pool:
+        with ThreadPoolExecutor(self._pool_size(), thread_name_prefix="job") as pool:
             while not self.stopping.is_set():
                 try:
                     if not heartbeat_started:

@@ -43,6 +43,16 @@ GROUP_ID_PATTERN = (
 )
 GRANTABLE_GROUPS = "GrantableGroupIds"
 ALLOW_MANAGEMENT_ACCOUNT = "AllowManagementAccountAssignments"
+SESSION_CUTS = "SessionCutsOnAssignablePermissionSets"
+# Ending a revoked user's sessions on a customer's own (assignable) permission set: write its
+# inline policy (the cut's deny statement) and provision it; reads are granted already.
+SESSION_CUT_ACTIONS = frozenset(
+    {
+        "sso:PutInlinePolicyToPermissionSet",
+        "sso:DeleteInlinePolicyFromPermissionSet",
+        "sso:ProvisionPermissionSet",
+    }
+)
 # ConnectorRoleArn until an admin confirms the connector's role (never a valid role ARN)
 ROLE_ARN_PLACEHOLDER = "<confirm-the-connector-role-first>"
 
@@ -150,6 +160,23 @@ def _identity_center_statements() -> list[Json]:
             [_sub(_SSO_INSTANCE), _sub(_SSO_ACCOUNT)],
         ),
     ]
+
+
+def _session_cut_policy() -> Json:
+    """With SessionCutsOnAssignablePermissionSets: the cut's writes on the customer's
+    assignable permission sets (the instance and account resources of these actions are
+    allowed by InstanceAndAccountsOfTaggedPermissionSets; the management account stays
+    guarded by ManagementAccountGuard)."""
+    assignable = (registry.ASSIGNABLE_TAG_KEY, registry.ASSIGNABLE_TAG_VALUE)
+    assert _actions(registry.POOLED_PERMISSION_SET, OperationKind.WRITE) >= SESSION_CUT_ACTIONS
+    return _policy(
+        _statement(
+            "CutSessionsOnAssignablePermissionSets",
+            SESSION_CUT_ACTIONS,
+            _sub(_SSO_PERMISSION_SET),
+            Condition=_tagged(*assignable),
+        )
+    )
 
 
 def _identity_store_arns(*kinds: str) -> list[Json]:
@@ -331,6 +358,14 @@ def _parameters() -> Json:
             "Description": "Whether Grantflow may assign permission sets in the management "
             "account itself (false: denied, whatever the permission set)",
         },
+        SESSION_CUTS: {
+            "Type": "String",
+            "Default": "false",
+            "AllowedValues": ["false", "true"],
+            "Description": "Whether Grantflow may end revoked users' sessions on your "
+            "assignable permission sets (writes their inline policy and provisions them; "
+            "Grantflow's own permission sets always allow it)",
+        },
     }
 
 
@@ -348,7 +383,7 @@ def _metadata() -> Json:
                 },
                 {
                     "Label": {"default": "What Grantflow may grant"},
-                    "Parameters": [GRANTABLE_GROUPS, ALLOW_MANAGEMENT_ACCOUNT],
+                    "Parameters": [GRANTABLE_GROUPS, ALLOW_MANAGEMENT_ACCOUNT, SESSION_CUTS],
                 },
             ],
             "ParameterLabels": {
@@ -357,6 +392,7 @@ def _metadata() -> Json:
                 "OrganizationalUnitId": {"default": "Organizational unit or root ID"},
                 GRANTABLE_GROUPS: {"default": "Groups Grantflow may grant"},
                 ALLOW_MANAGEMENT_ACCOUNT: {"default": "Allow grants in the management account"},
+                SESSION_CUTS: {"default": "End sessions on your permission sets at revocation"},
             },
         }
     }
@@ -450,6 +486,7 @@ def template_dict() -> Json:
             "ExcludeManagementAccount": {
                 "Fn::Equals": [{"Ref": ALLOW_MANAGEMENT_ACCOUNT}, "false"]
             },
+            "CutsSessionsOnAssignable": {"Fn::Equals": [{"Ref": SESSION_CUTS}, "true"]},
         },
         "Resources": {
             "ManagementRole": _management_role(),
@@ -476,6 +513,14 @@ def template_dict() -> Json:
                     _management_account_guard(),
                 ),
                 "Condition": "ExcludeManagementAccount",
+            },
+            "SessionCutPolicy": {
+                **_managed_policy(
+                    "GrantflowSessionCuts",
+                    "Grantflow ends revoked users' sessions on assignable permission sets",
+                    _session_cut_policy(),
+                ),
+                "Condition": "CutsSessionsOnAssignable",
             },
             "AuditPolicy": {
                 **_managed_policy(
@@ -518,6 +563,7 @@ class GrantScope:
 
     group_ids: tuple[str, ...] = ()
     allow_management_account: bool = False
+    session_cuts: bool = False  # SessionCutsOnAssignablePermissionSets
 
     def values(self) -> dict[str, str]:
         values: dict[str, str] = {}
@@ -526,6 +572,8 @@ class GrantScope:
             values[GRANTABLE_GROUPS] = ",".join(sorted(set(ids)))
         if self.allow_management_account:
             values[ALLOW_MANAGEMENT_ACCOUNT] = "true"
+        if self.session_cuts:
+            values[SESSION_CUTS] = "true"
         return values
 
 

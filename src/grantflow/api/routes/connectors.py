@@ -341,6 +341,13 @@ def template(
             "on, else empty (no session audit)",
         ),
     ] = None,
+    session_cuts: Annotated[
+        bool,
+        Query(
+            description="SessionCutsOnAssignablePermissionSets=true on the command and link: "
+            "end revoked users' sessions on your own permission sets too",
+        ),
+    ] = False,
 ) -> TemplatePublic:
     with read_transaction(ctx.sessions) as session:
         connector = connectors.get(session, connector_id)
@@ -350,13 +357,14 @@ def template(
             audit_bucket = _audit_bucket_in_use(session, connector_id)
     command = url = None
     if organizational_unit_id is not None:
+        scope = cloudformation.GrantScope(session_cuts=session_cuts)
         command = cloudformation.deploy_command(
-            connector_id, role_arn, organizational_unit_id, audit_bucket=audit_bucket
+            connector_id, role_arn, organizational_unit_id, audit_bucket=audit_bucket, scope=scope
         )
         if ctx.settings.template_url and role_arn is not None:
             url = cloudformation.quick_create_url(
                 ctx.settings.template_url, region, connector_id, role_arn, organizational_unit_id,
-                audit_bucket=audit_bucket,
+                audit_bucket=audit_bucket, scope=scope,
             )  # fmt: skip
     return TemplatePublic(
         connector_id=connector_id,

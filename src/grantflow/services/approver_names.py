@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.flows import ApproverSet
@@ -30,15 +31,43 @@ class ApproverNames:
         """Everyone named by ``sets``, in order, each once."""
         return list(dict.fromkeys(n for s in sets for n in self.names(s.principals)))
 
+    def preload(self, refs: Iterable[str], user_ids: Iterable[str] = ()) -> dict[str, User]:
+        """Name ``refs`` with two statements (users, groups) instead of one per ref; the
+        users of ``refs`` and of ``user_ids`` are returned by id (list pages)."""
+        refs = list(refs)
+        wanted = {r.partition(":")[2] for r in refs if r.startswith("user:")} | set(user_ids)
+        users: dict[str, User] = {}
+        if wanted:
+            found = self._session.scalars(select(User).where(User.id.in_(sorted(wanted))))
+            users = {u.id: u for u in found}
+        group_ids = sorted({r.partition(":")[2] for r in refs if r.startswith("group:")})
+        groups = {}
+        if group_ids:
+            groups = {g.id: g for g in self._session.scalars(
+                select(Group).where(Group.id.in_(group_ids)))}  # fmt: skip
+        for ref in refs:
+            kind, _, key = ref.partition(":")
+            if ref in self._cache or kind not in ("user", "group"):
+                continue
+            self._cache[ref] = (self._user_name(users.get(key)) if kind == "user"
+                                else self._group_name(groups.get(key)))  # fmt: skip
+        return users
+
+    @staticmethod
+    def _user_name(user: User | None) -> str:
+        if user is None:
+            return "a user who no longer exists"
+        shown = user.display_name or user.username
+        return shown if shown == user.username else f"{shown} ({user.username})"
+
+    @staticmethod
+    def _group_name(group: Group | None) -> str:
+        return f"group {group.name}" if group is not None else "a group that no longer exists"
+
     def _lookup(self, ref: str) -> str:
         kind, _, key = ref.partition(":")
         if kind == "user":
-            user = self._session.get(User, key)
-            if user is None:
-                return "a user who no longer exists"
-            shown = user.display_name or user.username
-            return shown if shown == user.username else f"{shown} ({user.username})"
+            return self._user_name(self._session.get(User, key))
         if kind == "group":
-            group = self._session.get(Group, key)
-            return f"group {group.name}" if group is not None else "a group that no longer exists"
+            return self._group_name(self._session.get(Group, key))
         return ref

@@ -6,26 +6,22 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from grantflow.api.deps import Ctx, CurrentUser, actor_of
+from grantflow.api.paging import MAX_OFFSET
+from grantflow.api.session_cut_view import SessionCutPublic
 from grantflow.domain.authz import Principal, Role
-from grantflow.domain.flows import FlowDefinition
-from grantflow.services import access_requests, grant_building, plans
-from grantflow.services.approver_names import ApproverNames
+from grantflow.services import access_requests, plans, request_lists, request_views
 from grantflow.services.errors import Conflict, Forbidden, NotFound
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import (
-    AccessFlow,
     AccessRequest,
     Approval,
-    Grant,
-    Integration,
-    Resource,
     User,
 )
 
@@ -66,6 +62,9 @@ class GrantPublic(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     access: dict[str, Any] = Field(default_factory=dict)
+    session_cut: SessionCutPublic | None = Field(
+        None, description="the cut of the user's existing AWS sessions when the grant ended"
+    )
 
 
 class ApprovalPublic(BaseModel):
@@ -122,54 +121,10 @@ def _visible(session: Session, request: AccessRequest, user: User, principal: Pr
 def to_public(
     session: Session, request: AccessRequest, viewer: User | None = None
 ) -> RequestPublic:
-    requester = session.get(User, request.requester_id)
-    integ = session.get(Integration, request.integration_id)
-    grants = []
-    for grant in session.scalars(select(Grant).where(Grant.request_id == request.id)):
-        resource = session.get(Resource, grant.resource_id) if grant.resource_id else None
-        access: dict[str, Any] = {}
-        if grant.state == "granted" and integ is not None:
-            access = grant_building.access_details(
-                integ, grant.handle, resource, request.permission
-            )
-        grants.append(GrantPublic(
-            id=grant.id, resource_id=grant.resource_id,
-            resource_name=resource.name if resource else None,
-            resource_type=resource.type if resource else None,
-            account_id=resource.account_id if resource else None, state=grant.state,
-            pre_existing=grant.pre_existing, error=grant.error, granted_at=grant.granted_at,
-            expires_at=grant.expires_at, revoked_at=grant.revoked_at, access=access,
-        ))  # fmt: skip
-    approvals = []
-    for a in session.scalars(select(Approval).where(Approval.request_id == request.id)):
-        approver = session.get(User, a.approver_id)
-        approvals.append(ApprovalPublic(approver_id=a.approver_id,
-                                        approver=approver.username if approver else "?",
-                                        decision=a.decision, reason=a.reason,
-                                        created_at=a.created_at))  # fmt: skip
-    data = {c: getattr(request, c) for c in RequestPublic.model_fields if hasattr(request, c)}
-    data.update(requester=requester.username if requester else "?", approvals=approvals,
-                grants=grants, approval=_named_approval(session, request.approval),
-                max_extensions=_max_extensions(session, request))  # fmt: skip
-    data["can_approve"] = bool(
-        viewer and request.state == "pending"
-        and access_requests.can_approve(session, request, viewer)
-    )  # fmt: skip
-    return RequestPublic.model_validate(data)
-
-
-def _max_extensions(session: Session, request: AccessRequest) -> int:
-    flow = session.get(AccessFlow, request.flow_id) if request.flow_id else None
-    return FlowDefinition.stored(flow.definition).max_extensions if flow is not None else 0
-
-
-def _named_approval(session: Session, approval: dict[str, Any] | None) -> dict[str, Any]:
-    """The stored approval sets, each with ``names``: its approvers as people read them."""
-    namer = ApproverNames(session)
-    data = dict(approval or {})
-    data["sets"] = [{**s, "names": namer.names(s.get("principals", []))}
-                    for s in data.get("sets", [])]  # fmt: skip
-    return data
+    mine = bool(viewer and request.state == "pending"
+                and access_requests.can_approve(session, request, viewer))  # fmt: skip
+    view = request_views.views(session, [request], viewer, {request.id} if mine else set())
+    return RequestPublic.model_validate(view[0])
 
 
 def _load(session: Session, request_id: str, principal: Principal) -> tuple[AccessRequest, User]:
@@ -200,26 +155,27 @@ def create(body: RequestCreate, ctx: Ctx, user: CurrentUser, request: Request) -
 def list_requests(
     ctx: Ctx,
     user: CurrentUser,
+    response: Response,
     scope: Scope = Scope.MINE,
     state: Annotated[str | None, Query(max_length=16)] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[RequestPublic]:
+    """Newest first, ``limit`` from ``offset``; the header ``X-Total-Count`` counts them all."""
+    if scope is Scope.ALL and user.role is not Role.ADMIN:
+        raise Forbidden("only admins can list all requests")
     with read_transaction(ctx.sessions) as session:
         me = _user(session, user)
-        query = select(AccessRequest).order_by(AccessRequest.created_at.desc())
-        if state:
-            query = query.where(AccessRequest.state == state)
         if scope is Scope.MINE:
-            query = query.where(AccessRequest.requester_id == me.id)
-        elif scope is Scope.ALL and user.role is not Role.ADMIN:
-            raise Forbidden("only admins can list all requests")
+            found = request_lists.mine(session, me, state, offset, limit)
         elif scope is Scope.TO_APPROVE:
-            query = query.where(AccessRequest.state == "pending",
-                                AccessRequest.requester_id != me.id)  # fmt: skip
-        rows = session.scalars(query.limit(limit if scope is not Scope.TO_APPROVE else 2000)).all()
-        if scope is Scope.TO_APPROVE:
-            rows = [r for r in rows if access_requests.can_approve(session, r, me)][:limit]
-        return [to_public(session, r, me) for r in rows]
+            found = request_lists.to_approve(session, me, state, offset, limit)
+        else:
+            found = request_lists.everything(session, state, offset, limit)
+        approvable = {r.id for r in found.rows} if scope is Scope.TO_APPROVE else None
+        rows = request_views.views(session, found.rows, me, approvable)
+    response.headers["X-Total-Count"] = str(found.total)
+    return [RequestPublic.model_validate(r) for r in rows]
 
 
 @router.get("/{request_id}", response_model=RequestPublic)

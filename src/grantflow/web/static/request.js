@@ -29,7 +29,25 @@ document.addEventListener("DOMContentLoaded", () => {
         GF.el("span", { class: "muted mono" }, " ", a.sign_in_url)) : null,
       a.cli_profile ? [GF.el("div", { class: "label", text: "AWS CLI profile (~/.aws/config), then aws sso login" }), GF.el("pre", { dataset: { testid: "cli" }, text: a.cli_profile }),
         GF.el("button", { type: "button", text: "Copy CLI profile", on: { click: () => navigator.clipboard?.writeText(a.cli_profile).then(() => GF.toast("Copied")) } })] : null,
-      a.custom_access_details ? [GF.el("div", { class: "label", text: "Details from your administrators" }), GF.accessDetails(a.custom_access_details)] : null);
+      a.custom_access_details ? [GF.el("div", { class: "label", text: "Details from your administrators" }), GF.accessDetails(a.custom_access_details)] : null,
+      sessionCut(g.session_cut));
+  }
+
+  // Revocation also ends the AWS sessions already issued (a deny on sessions issued before the
+  // cut, lifted once they have expired): when that happened, as the API reports it.
+  function sessionCut(c) {
+    if (!c) return null;
+    const lines = {
+      pending: ["Ending the AWS sessions already issued…"],
+      active: ["AWS sessions issued before ", GF.when(c.not_before), " were ended ", GF.when(c.cut_at),
+        c.release_after ? [" (the block is lifted after ", GF.when(c.release_after), ", when they have expired)."] : "."],
+      released: ["AWS sessions issued before ", GF.when(c.not_before), " were ended ", GF.when(c.cut_at),
+        "; the block was lifted ", GF.when(c.released_at), "."],
+      unneeded: ["Existing AWS sessions ended with the permission set, deleted with its last assignment."],
+    }[c.state] || [c.state];
+    return GF.el("div", { class: "session-cut", dataset: { testid: "session-cut", state: c.state } },
+      GF.el("div", { class: "label", text: "Existing sessions" }), GF.el("p", {}, ...lines),
+      c.error && c.state === "pending" ? GF.el("p", { class: "notice bad", text: "Not done yet, retrying: " + c.error }) : null);
   }
 
   // Who approves, by name: "Ada Lovelace (ada) or group platform (owner tag of the resource)".

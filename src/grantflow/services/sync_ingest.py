@@ -137,6 +137,7 @@ def ingest_account(session: Session, sync_run_id: str, inventory: AccountInvento
     run, row = run_of(session, sync_run_id)
     _merge_counts(run, _land(session, row, inventory, run.generation, inventory.account_id))
     accounts = dict(run.accounts)
+    before = int(accounts.get(inventory.account_id, {}).get("resources", 0))
     accounts[inventory.account_id] = {
         "name": inventory.name,
         "status": inventory.status,
@@ -147,18 +148,12 @@ def ingest_account(session: Session, sync_run_id: str, inventory: AccountInvento
         "resources": len(inventory.resources),
     }
     run.accounts = accounts
-    _progress(run)
+    # Progress: a batch sent again (the job is delivered at least once) counts once.
+    run.accounts_done = len(accounts)
+    run.resources_seen = (run.resources_seen or 0) + len(inventory.resources) - before
+    run.updated_at = utcnow()
     run.aws_calls += inventory.aws_calls
     return run
-
-
-def _progress(run: SyncRun, extra_resources: int = 0) -> None:
-    """Accounts done and records seen so far, from the per-account record: a batch sent
-    again (the job is delivered at least once) counts once."""
-    run.accounts_done = len(run.accounts)
-    seen = sum(int(info.get("resources", 0)) for info in run.accounts.values())
-    run.resources_seen = seen + extra_resources
-    run.updated_at = utcnow()
 
 
 def report_total(session: Session, sync_run_id: str, accounts_total: int) -> SyncRun:
@@ -263,8 +258,9 @@ def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> Syn
     owners.resolve_integration_owners(session, row)
     run.finished_at = utcnow()
     run.accounts_total = summary.accounts_total
-    management = summary.management_resources
-    _progress(run, len(management.resources) if management is not None else 0)
+    if summary.management_resources is not None:
+        run.resources_seen = (run.resources_seen or 0) + len(summary.management_resources.resources)
+    run.updated_at = run.finished_at
     run.aws_calls = summary.aws_calls
     warnings = [
         w for w in (integrations.owner_warning(session, row), _ou_warning(row, summary)) if w

@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import signal
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -251,6 +253,8 @@ def _options() -> Options:
 
 def main() -> None:
     opts = _options()
+    # SIGTERM stops the stack too (the finally in run), not only this process
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     env.run_and_exit(
         f"grant load: {opts.rate:g}/s for {opts.minutes:g} min, burst {opts.burst}, "
         f"emulated Identity Center {opts.async_spec}",

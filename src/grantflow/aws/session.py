@@ -121,7 +121,7 @@ class ClientFactory:
 
     def __init__(
         self,
-        session: boto3.Session,
+        session: boto3.Session | _CoreSession,
         *,
         region: str | None = None,
         settings: ClientSettings | None = None,
@@ -182,6 +182,16 @@ class ClientFactory:
             raise translate(e, action="sts:GetCallerIdentity", role_arn=self.role_arn) from e
         return CallerIdentity(account=found["Account"], arn=found["Arn"], user_id=found["UserId"])
 
+    def assume_now(self) -> None:
+        """Fetch this factory's credentials now (for an assumed role: call ``AssumeRole``),
+        so that a refused role fails here, translated, without an extra call to learn it."""
+        try:
+            credentials = self._session.get_credentials()
+            if credentials is not None:
+                credentials.get_frozen_credentials()
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, action="sts:AssumeRole", role_arn=self.role_arn) from e
+
     def assume_role(
         self,
         role_arn: str,
@@ -199,17 +209,62 @@ class ClientFactory:
             self, role_arn, external_id, session_name[:_SESSION_NAME_MAX], duration_seconds
         )
         credentials = DeferredRefreshableCredentials(refresh_using=refresher, method="assume-role")
-        core = botocore.session.Session()
+        core = _shared_components(botocore.session.Session())
         core.register_component(
             "credential_provider", CredentialResolver([_StaticProvider(credentials)])
         )
         return ClientFactory(
-            boto3.Session(botocore_session=core, region_name=self.region),
+            _CoreSession(core, self.region),
             region=self.region,
             settings=self.settings,
             counter=CallCounter(parent=self.calls),
             role_arn=role_arn,
         )
+
+
+class _CoreSession:
+    """What a factory needs of a boto3 session, over a plain botocore session: an assumed
+    role's session shares the process's loader, and ``boto3.Session`` would add its data path
+    to that shared loader once more for each role assumed."""
+
+    def __init__(self, core: botocore.session.Session, region: str) -> None:
+        self._core = core
+        self.region_name = region
+
+    def client(self, service: str, *, region_name: str, config: Config) -> BaseClient:
+        return self._core.create_client(service, region_name=region_name, config=config)
+
+    def get_credentials(self) -> Any:
+        return self._core.get_credentials()
+
+
+_SHARED: dict[str, tuple[Any, ...]] = {}
+_SHARED_LOCK = threading.Lock()
+# Components every botocore session of the process may share: they hold what botocore read
+# from its data files (service models, endpoint rules, partitions, defaults) or build from
+# it (exception classes), and change only by caching more of it.
+_SHARED_COMPONENTS = ("data_loader", "response_parser_factory")
+_SHARED_INTERNAL = ("endpoint_resolver", "exceptions_factory", "default_config_resolver")
+
+
+def _shared_components(core: botocore.session.Session) -> botocore.session.Session:
+    """``core``, reusing the one loader (and what is built from its data) of the process.
+
+    Without it each assumed role's session parses the service models of every client it
+    makes again (EC2's alone is megabytes of JSON): a sync reading accounts eight at a time
+    held eight copies and spent most of its CPU parsing them.
+    """
+    with _SHARED_LOCK:  # lazy components are made on first use: once, under the lock
+        if not _SHARED:
+            source = botocore.session.Session()
+            _SHARED["public"] = tuple(source.get_component(n) for n in _SHARED_COMPONENTS)
+            # botocore has no public way to share its internal components.
+            _SHARED["internal"] = tuple(source._get_internal_component(n) for n in _SHARED_INTERNAL)
+    for name, component in zip(_SHARED_COMPONENTS, _SHARED["public"], strict=True):
+        core.register_component(name, component)
+    for name, component in zip(_SHARED_INTERNAL, _SHARED["internal"], strict=True):
+        core._register_internal_component(name, component)
+    return core
 
 
 def _assume_role_refresher(

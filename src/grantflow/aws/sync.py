@@ -23,8 +23,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from itertools import islice
 
 from grantflow.aws import registry
 from grantflow.aws.discovery.account import AccountPlan, member_readers, sync_account
@@ -42,6 +43,7 @@ from grantflow.domain.inventory import (
 )
 
 SESSION_NAME = "grantflow-sync"
+WINDOW_PER_WORKER = 2  # accounts read or waiting to be emitted, per worker
 ALL_TYPES: tuple[str, ...] = tuple(rt.key for rt in registry.REGISTRY)
 
 Emit = Callable[[AccountInventory], None]
@@ -170,19 +172,33 @@ def _sync_accounts(
     emit: Emit,
     progress: Progress | None,
 ) -> None:
-    """Read the accounts, at most ``max_workers`` at a time; emit each as it completes."""
+    """Read the accounts, at most ``max_workers`` at a time; emit each as it completes.
+
+    At most ``WINDOW_PER_WORKER * max_workers`` accounts are read or waiting to be emitted at
+    any time, and an emitted inventory is let go: memory does not grow with the organization,
+    and a slow ``emit`` (the control plane ingesting) holds the reading back.
+    """
     total = len(accounts)
     if progress is not None:
         progress(0, total)
+    window = WINDOW_PER_WORKER * max_workers
+    waiting = iter(accounts)
+    pending: set[Future[AccountInventory]] = set()
+    done_count = 0
     pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grantflow-sync")
     try:
-        futures: list[Future[AccountInventory]] = [
-            pool.submit(sync_account, management, account, plan) for account in accounts
-        ]
-        for done, future in enumerate(as_completed(futures), start=1):
-            emit(future.result())  # a bug (not an AwsError) in one account fails the sync
-            if progress is not None:
-                progress(done, total)
+        while True:
+            for account in islice(waiting, window - len(pending)):
+                pending.add(pool.submit(sync_account, management, account, plan))
+            if not pending:
+                break
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                emit(future.result())  # a bug (not an AwsError) in one account fails the sync
+                done_count += 1
+                if progress is not None:
+                    progress(done_count, total)
+            del finished
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

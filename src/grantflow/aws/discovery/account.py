@@ -198,7 +198,7 @@ def _read_through_member_role(
     types_read = [ACCOUNT_TYPE_KEY] if records else []
     member = management.assume_role(plan.member_role_arn(account.id), None, MEMBER_SESSION_NAME)
     try:
-        member.caller_identity()  # assume the role now: a denial is this account's outcome
+        member.assume_now()  # assume the role now: a denial is this account's outcome
     except AwsError as err:
         denied = isinstance(err, AccessDenied)
         return _inventory(

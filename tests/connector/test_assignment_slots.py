@@ -51,3 +51,15 @@ def test_a_lease_never_asks_for_more_than_the_pool_has_threads() -> None:
     _running(agent, "sync", 10)  # other jobs leased into free grant slots
     assert agent._free_slots() == 14
     agent.client.close()
+
+
+def test_a_busy_connector_leases_grants_in_batches_an_idle_one_at_once() -> None:
+    agent = _agent()  # lease_batch 5
+    assert agent._wait_for_a_batch() is False  # idle
+    _running(agent, "sync", 2)
+    assert agent._wait_for_a_batch() is False  # no grant or revoke running
+    _running(agent, "grant", 15)
+    assert agent._wait_for_a_batch() is False  # 5 grant slots free: lease them together
+    _running(agent, "revoke", 1)
+    assert agent._wait_for_a_batch() is True  # 4 free: wait for one more
+    agent.client.close()

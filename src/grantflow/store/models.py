@@ -243,6 +243,8 @@ class Resource(Base):
     tags: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     owners: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    # The sync that last wrote the row, and when: a record found unchanged is not rewritten
+    # (services.sync_ingest); which accounts a sync read is its run's per-account record.
     sync_generation: Mapped[int] = mapped_column(BigInteger, default=0)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

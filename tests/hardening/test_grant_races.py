@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.services import grant_jobs, job_outcomes, jobs
-from grantflow.store.db import transaction
+from grantflow.store.db import build_engine, transaction
 from grantflow.store.models import AccessRequest, Connector, Grant, Integration, Job, User
 from grantflow.store.types import utcnow
+from tests.fixtures.db import postgresql_only
 
 CID = "gfc-racesracesracesraces"
 TUPLE = "assignment:111111111111:arn:aws:sso:::permissionSet/ssoins-1/ps-1:u-1"
@@ -201,6 +202,24 @@ def test_standing_access_stays_pre_existing_for_every_grant(
         assert b.pre_existing is True
 
 
+def _someone_waits_for_a_lock(db_url: str) -> bool:
+    """A session of this test's database waits for a lock (its own connection: inside a
+    transaction, PostgreSQL shows the activity as it was when the transaction first looked)."""
+    engine = build_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            waiting = conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        return bool(waiting)
+    finally:
+        engine.dispose()
+
+
+@postgresql_only  # SQLite serializes every write transaction: no row locks to interleave
 def test_a_finishing_job_and_an_expiry_do_not_deadlock(
     sessions: sessionmaker[Session], db_url: str
 ) -> None:
@@ -212,8 +231,6 @@ def test_a_finishing_job_and_an_expiry_do_not_deadlock(
 
     from grantflow.services import audit
 
-    if not db_url.startswith("postgresql"):
-        return  # SQLite serializes every write transaction: no row locks to interleave
     with transaction(sessions) as session:
         integ_id, user_id = _setup(session)
         a = _request(session, integ_id, user_id, "revoking", "granted")
@@ -237,7 +254,10 @@ def test_a_finishing_job_and_an_expiry_do_not_deadlock(
         audit.record(expiring, audit.SYSTEM, "request.expire", "access_request", "x")
         finisher = threading.Thread(target=finish)
         finisher.start()
-        time.sleep(1.0)  # the finisher is now waiting on a lock
+        deadline = time.monotonic() + 60
+        while not _someone_waits_for_a_lock(db_url):  # the finisher reached the audit lock
+            assert finisher.is_alive() and time.monotonic() < deadline, errors
+            time.sleep(0.05)
         row = expiring.get(Grant, a_id)
         assert row is not None
         row.error = "touched by the expiry"

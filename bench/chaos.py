@@ -6,7 +6,11 @@ once. ``--cycles`` requests (60 s, auto-approved; half revoked a few seconds aft
 granted, half left to expire) are submitted meanwhile, retrying while the server is down.
 At the end: AWS holds exactly what it held before (no assignment outlives its grant, nothing
 duplicated), every request ended with each of its audit events recorded once, and the audit
-chain verifies. Prints kills per process and recovery times. Exits 1 on any problem.
+chain verifies. Session cuts (issue 21) are on for the cycles' permission sets: every ended
+grant's sessions are cut, AWS holds exactly the live cut statements, and once the sessions
+have expired (``release_after`` moved into the past) every statement is lifted again — with
+the kills going on meanwhile. Prints kills per process and recovery times. Exits 1 on any
+problem.
 
     PYTHONPATH=. .venv/bin/python bench/chaos.py --cycles 200 --seed 7
 """
@@ -23,6 +27,7 @@ import httpx
 from sqlalchemy import select
 
 from bench import hardening_env as env
+from bench import session_cut_checks
 from grantflow.store.db import transaction
 from grantflow.store.models import Connector
 from grantflow.store.types import utcnow
@@ -72,11 +77,13 @@ class Chaos:
 
 def run(cycles: int, seed: int, tmp: Path, *, every: tuple[float, float] = (4.0, 12.0),
         fast_expiry: bool = False, submit_per_second: float = 2.0,
-        timeout: float = 1800) -> env.Report:  # fmt: skip
+        timeout: float = 1800, session_cuts: bool = True) -> env.Report:  # fmt: skip
     started = time.monotonic()
     stack = env.build_stack(tmp, f"sqlite:///{tmp}/chaos.db")
     try:
         baseline = env.aws_assignments(stack)
+        if session_cuts:
+            session_cut_checks.opt_in(stack)
         driver = env.Driver(stack, env.plan_cycles(stack, cycles, seed),
                             submit_per_second=submit_per_second, fast_expiry=fast_expiry)  # fmt: skip
         chaos = Chaos(stack, random.Random(seed), every)
@@ -86,6 +93,9 @@ def run(cycles: int, seed: int, tmp: Path, *, every: tuple[float, float] = (4.0,
         except httpx.HTTPError as err:
             raise RuntimeError("the server is not up at the end") from err
         report = env.verify(stack, driver, baseline)
+        if session_cuts:
+            session_cut_checks.check(stack, report, set(driver.request_ids.values()),
+                                     on_tick=chaos.tick)  # fmt: skip
         report.check(sum(chaos.kills.values()) > 0, "nothing was killed")
         report.figures["kills"] = dict(chaos.kills)
         for victim, times in chaos.recovery.items():

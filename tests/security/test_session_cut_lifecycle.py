@@ -313,3 +313,27 @@ def test_reconciliation_checks_live_cuts_and_reports_a_repair_as_drift(
         assert event.data["session_cuts"]["permission_set_arn"] == PS
         cut = _cut(session, grant_id)
         assert cut is not None and cut.state == "active"
+
+
+def test_a_cut_made_while_the_sets_job_waits_joins_that_job(
+    sessions: sessionmaker[Session],
+) -> None:
+    integ_id, first = _revoke(sessions)
+    with transaction(sessions) as session:
+        (waiting,) = _cut_jobs(session)
+        waiting.available_at = utcnow() + timedelta(hours=1)  # e.g. waiting out a retry delay
+        session.add(DirectoryPrincipal(identity_store_id="d-1", principal_id="u-2",
+                                       user_name="bob@example.com"))  # fmt: skip
+        handle = {**_handle(), "principal_id": "u-2", "assignment": [ACCOUNT, PS, "u-2"]}
+        grant = _grant(session, integ_id, "revoking", handle)
+        grant.tuple_key = f"ps|{ACCOUNT}|b|ro|u-2"
+        job = grant_jobs.enqueue_revoke(session, grant)
+        assert job is not None
+        job_id, second = job.id, grant.id
+    _finish(sessions, job_id, {"status": "revoked"})
+    with transaction(sessions) as session:
+        (waiting,) = _cut_jobs(session)  # one job per permission set
+        names = sorted(c["user_name"] for c in waiting.payload["cuts"])
+        assert names == ["alice@example.com", "bob@example.com"]
+        cut_ids = {_cut(session, g).id for g in (first, second)}  # type: ignore[union-attr]
+        assert {c["cut_id"] for c in waiting.payload["cuts"]} == cut_ids

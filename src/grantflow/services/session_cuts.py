@@ -204,9 +204,12 @@ def enqueue_for(
         # and the provisioning); a check only when it had to write
         "provision": "if-changed" if checking else "always",
     }
-    return jobs.enqueue(session, integ.connector_id, JOB_TYPE, payload,
-                        idempotency_key=_key(integ.id, permission_set_arn), max_attempts=8,
-                        available_at=now + timedelta(seconds=delay))  # fmt: skip
+    job = jobs.enqueue(session, integ.connector_id, JOB_TYPE, payload,
+                       idempotency_key=_key(integ.id, permission_set_arn), max_attempts=8,
+                       available_at=now + timedelta(seconds=delay))  # fmt: skip
+    if job.state == JobState.QUEUED.value and job.payload != payload and not checking:
+        job.payload = payload  # still waiting: it carries the cuts as they are now
+    return job
 
 
 def _lately_released(session: Session, integration_id: str, arn: str) -> set[str]:

@@ -18,9 +18,9 @@ from grantflow.aws.grants import (
     plan_grant,
     plan_revoke,
 )
-from grantflow.aws.session_policy import run_job as run_session_cuts
 from grantflow.aws.identity_center import OperationFailed
 from grantflow.aws.session import ClientFactory
+from grantflow.aws.session_policy import run_job as run_session_cuts
 from grantflow.aws.sync import SyncOptions, sync_organization
 from grantflow.aws.verify import verify_management_access
 from grantflow.connector.shared import Shared

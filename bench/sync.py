@@ -37,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 from tests.fixtures.live import LiveServer, Proc
 
@@ -129,11 +130,13 @@ class Result:
     server_after_mb: float
     connector_peak_mb: float
     connector_hwm_mb: float
+    server_idle_mb: float
+    connector_idle_mb: float
     org_reused: bool
 
     @property
     def calls_ratio(self) -> float:
-        return self.calls / self.floor_calls
+        return self.calls / self.floor_calls if self.floor_calls else float("nan")
 
     @property
     def time_ratio(self) -> float:
@@ -158,7 +161,14 @@ def _wait_for_sync(live: LiveServer, integration_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + SYNC_TIMEOUT_SECONDS
     with live.http() as admin:
         while time.monotonic() < deadline:
-            found = admin.get(f"/api/v1/integrations/{integration_id}").json()
+            assert live.server is not None and live.server.process is not None
+            if live.server.process.poll() is not None:
+                raise RuntimeError(f"the server exited:\n{live.server.logs()[-4000:]}")
+            try:
+                found = admin.get(f"/api/v1/integrations/{integration_id}").json()
+            except httpx.TransportError:  # a busy machine: ask again
+                time.sleep(1.0)
+                continue
             last = found.get("last_sync")
             if last and last["state"] in FINAL and not found.get("current_sync"):
                 return dict(last)
@@ -185,7 +195,9 @@ def _start_connector(live: LiveServer, org: CachedOrg, managed: bool) -> tuple[s
     return created["id"], proc
 
 
-def run_one(accounts: int, resources: int, *, fresh: bool, managed: bool, workers: int) -> Result:
+def run_one(
+    accounts: int, resources: int, *, fresh: bool, managed: bool, workers: int, floor: bool = True
+) -> Result:
     org, reused = ensure_org(accounts, resources, fresh=fresh)
     os.environ.update(org.env())
     tmp = Path(tempfile.mkdtemp(prefix=f"gf-sync-{accounts}-"))
@@ -204,7 +216,10 @@ def run_one(accounts: int, resources: int, *, fresh: bool, managed: bool, worker
         pids = {"server": live.server.process.pid}
         if connector is not None and connector.process is not None:
             pids["connector"] = connector.process.pid
-        sampler = RssSampler(pids).start()
+        sampler = RssSampler(pids)
+        sampler.sample()
+        idle = dict(sampler.last_kb)  # before the sync: what the processes need anyway
+        sampler.start()
         with live.http() as admin:
             created = admin.post("/api/v1/integrations", json=_integration_body(org, connector_id))
             created.raise_for_status()
@@ -214,7 +229,7 @@ def run_one(accounts: int, resources: int, *, fresh: bool, managed: bool, worker
         summary = _summary(db_url, run["id"])
     finally:
         live.stop_all()
-    floor = run_floor(org, connector_id, workers)
+    floored = run_floor(org, connector_id, workers) if floor else None
     started = datetime.fromisoformat(run["started_at"])
     finished = datetime.fromisoformat(run["finished_at"])
     mb = 1 / 1024
@@ -223,11 +238,14 @@ def run_one(accounts: int, resources: int, *, fresh: bool, managed: bool, worker
         state=run["state"], wall_seconds=(finished - started).total_seconds(),
         connector_seconds=float(summary.get("duration_seconds", 0.0)),
         calls=int(summary["aws_calls"]), calls_by_op=dict(summary["aws_calls_by_operation"]),
-        floor_calls=floor.total, floor_by_op=dict(floor.calls), floor_seconds=floor.seconds,
+        floor_calls=floored.total if floored else 0,
+        floor_by_op=dict(floored.calls) if floored else {},
+        floor_seconds=floored.seconds if floored else float("nan"),
         server_peak_mb=sampler.peak_kb["server"] * mb, server_hwm_mb=hwm["server"] * mb,
         server_after_mb=sampler.last_kb["server"] * mb,
         connector_peak_mb=sampler.peak_kb.get("connector", 0) * mb,
-        connector_hwm_mb=hwm.get("connector", 0) * mb, org_reused=reused,
+        connector_hwm_mb=hwm.get("connector", 0) * mb, server_idle_mb=idle["server"] * mb,
+        connector_idle_mb=idle.get("connector", 0) * mb, org_reused=reused,
     )  # fmt: skip
 
 
@@ -251,8 +269,9 @@ def _print(r: Result) -> None:
         f"floor {r.floor_seconds:.1f} s → {r.time_ratio:.2f}x\n"
         f"AWS calls {r.calls} vs minimum {r.floor_calls} → {r.calls_ratio:.3f}x\n"
         f"server RSS peak {r.server_peak_mb:.0f} MB (VmHWM {r.server_hwm_mb:.0f} MB, "
-        f"{r.server_after_mb:.0f} MB after the sync); connector RSS peak "
-        f"{r.connector_peak_mb:.0f} MB (VmHWM {r.connector_hwm_mb:.0f} MB)",
+        f"{r.server_after_mb:.0f} MB after the sync, {r.server_idle_mb:.0f} MB before it); "
+        f"connector RSS peak {r.connector_peak_mb:.0f} MB (VmHWM {r.connector_hwm_mb:.0f} MB, "
+        f"{r.connector_idle_mb:.0f} MB before the sync)",
         flush=True,
     )
     ops = sorted(set(r.calls_by_op) | set(r.floor_by_op))
@@ -272,6 +291,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="build the organizations again")
     parser.add_argument("--managed", action="store_true",
                         help="the server's managed connector instead of a connector process")  # fmt: skip
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare boto3 floor")
     parser.add_argument("--stop-moto", action="store_true", help="stop the cached moto servers")
     args = parser.parse_args()
     if args.stop_moto:
@@ -280,7 +300,7 @@ def main() -> None:
     results = []
     for n in (int(x) for x in args.accounts.split(",")):
         results.append(run_one(n, args.resources, fresh=args.fresh, managed=args.managed,
-                               workers=args.workers))  # fmt: skip
+                               workers=args.workers, floor=not args.no_floor))  # fmt: skip
         _print(results[-1])
     print("\n| accounts | resources | wall | AWS calls / minimum | ÷ boto3 floor "
           "| server RSS peak | connector RSS peak |")  # fmt: skip

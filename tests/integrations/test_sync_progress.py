@@ -46,6 +46,7 @@ def test_progress_is_visible_while_the_sync_runs(api: Api) -> None:
     current = _current(d)
     assert _progress(current) == ("running", 1, 3, 4)
     assert current["updated_at"] is not None
+    assert current["accounts"] is None  # the page polls this: progress, not every account
     # A batch delivered again (at-least-once) counts once.
     r = _post(d, job, "sync-batch", {"account": first})
     assert r.json() == {"accounts_done": 1, "accounts_total": 3, "resources_seen": 4}

@@ -109,8 +109,12 @@ class IntegrationPublic(BaseModel):
         description="Regions scanned for regional resources (EC2, RDS): config.sync_regions, "
         "or only config.region when that list is empty",
     )
-    current_sync: SyncRunPublic | None = None
-    last_sync: SyncRunPublic | None = None
+    current_sync: SyncRunPublic | None = Field(
+        default=None, description="The running sync's progress (accounts: see …/syncs/{id})"
+    )
+    last_sync: SyncRunPublic | None = Field(
+        default=None, description="The last finished sync (accounts: see …/syncs/{id})"
+    )
     created_at: datetime
 
 
@@ -172,7 +176,13 @@ def _view(
 
 
 def _run(run: SyncRun | None) -> SyncRunPublic | None:
-    return SyncRunPublic.model_validate(run, from_attributes=True) if run else None
+    """A run as the integration shows it: without its per-account record (a thousand
+    accounts on every poll of a page), which ``GET …/syncs/{id}`` returns."""
+    if run is None:
+        return None
+    return SyncRunPublic.model_validate(run, from_attributes=True).model_copy(
+        update={"accounts": None}
+    )
 
 
 def _scanned_regions(config: dict[str, Any]) -> list[str]:

@@ -27,8 +27,9 @@ from fastapi.testclient import TestClient
 
 from bench.list_world import Size, World, build
 from grantflow.api.app import create_app
+from grantflow.logs import configure_logging
 from grantflow.services.startup import prepare_database
-from grantflow.settings import Settings
+from grantflow.settings import LogFormat, Settings
 from grantflow.store.db import build_engine
 
 ADMIN_TOKEN = "gf_pat_bench-admin-token-0123456789abcdef"  # noqa: S105 (a local benchmark)
@@ -144,4 +145,5 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
 
 
 if __name__ == "__main__":
+    configure_logging("WARNING", LogFormat.CONSOLE)  # a line per request would drown the table
     main()

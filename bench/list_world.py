@@ -68,7 +68,7 @@ class Size:
 
     @classmethod
     def quick(cls) -> Size:
-        return cls(requests=600, audit_events=20_000, resources=3_000, users=120, flows=12)
+        return cls(requests=300, audit_events=5_000, resources=1_500, users=60, flows=8)
 
 
 @dataclass

@@ -21,8 +21,8 @@ def _rule(world: ListWorld, who: str) -> set[str]:
     with read_transaction(world.sessions) as session:
         me = session.get_one(User, world.ids[who])
         rows = session.scalars(select(AccessRequest)).all()
-        return {r.id for r in rows
-                if r.state == "pending" and access_requests.can_approve(session, r, me)}  # fmt: skip
+        pending = [r for r in rows if r.state == "pending"]
+        return {r.id for r in pending if access_requests.can_approve(session, r, me)}
 
 
 def _walk(world: ListWorld, who: str, limit: int, **params: object) -> list[dict[str, object]]:

@@ -92,12 +92,12 @@ def person_keys_of(session: Session, user_ids: Iterable[str]) -> dict[str, froze
         keys[uid], emails[uid] = {f"user:{uid}"}, {_email(email)}
     found = select(DirectoryPrincipal.user_id, DirectoryPrincipal.identity_store_id,
                    DirectoryPrincipal.principal_id, DirectoryPrincipal.email)  # fmt: skip
-    for uid, store, pid, email in session.execute(
+    for owner, store, pid, email in session.execute(
         found.where(DirectoryPrincipal.user_id.in_(ids))
     ):
-        if uid in keys:
-            keys[uid].add(f"principal:{store}/{pid}")
-            emails[uid].add(_email(email))
+        if owner in keys:
+            keys[owner].add(f"principal:{store}/{pid}")
+            emails[owner].add(_email(email))
     for uid, mails in emails.items():
         keys[uid].update(f"email:{email}" for email in mails if email is not None)
     return {uid: frozenset(k) for uid, k in keys.items()}

@@ -57,7 +57,7 @@ def _names_any(session: Session, refs: Iterable[str]) -> ColumnElement[bool]:
     if session.get_bind().dialect.name == "postgresql":
         path = cast("$.sets[*].principals[*]", JSONPATH)
         named = func.jsonb_path_query_array(AccessRequest.approval, path)
-        return named.op("?|")(cast(array(wanted), ARRAY(Text)))  # type: ignore[no-any-return]
+        return named.op("?|")(cast(array(wanted), ARRAY(Text)))
     sets = func.json_each(AccessRequest.approval, "$.sets").table_valued("value").alias("s")
     named_in = func.json_each(sets.c.value, "$.principals").table_valued("value").alias("p")
     joined = select(literal(1)).select_from(sets).join(named_in, true())
@@ -72,7 +72,7 @@ def _same_person(session: Session, me: Approver, requester_ids: Iterable[str]) -
 
 def _approvable(
     session: Session, me: Approver, among: Sequence[str] | None = None
-) -> Select[tuple[AccessRequest]]:
+) -> Select[AccessRequest]:
     pending = select(AccessRequest).where(
         AccessRequest.state == PENDING,
         AccessRequest.requester_id != me.user_id,
@@ -89,9 +89,7 @@ def _approvable(
     return pending.where(AccessRequest.requester_id.not_in(theirs)) if theirs else pending
 
 
-def _paged(
-    session: Session, query: Select[tuple[AccessRequest]], offset: int, limit: int
-) -> RequestList:
+def _paged(session: Session, query: Select[AccessRequest], offset: int, limit: int) -> RequestList:
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = session.scalars(
         query.order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc())
@@ -101,7 +99,7 @@ def _paged(
     return RequestList(list(rows), total or 0)
 
 
-def _in_state(query: Select[tuple[AccessRequest]], state: str | None) -> Select[Any]:
+def _in_state(query: Select[AccessRequest], state: str | None) -> Select[Any]:
     return query.where(AccessRequest.state == state) if state else query
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -165,10 +166,13 @@ def _wait_for_sync(live: LiveServer, integration_id: str) -> dict[str, Any]:
             if live.server.process.poll() is not None:
                 raise RuntimeError(f"the server exited:\n{live.server.logs()[-4000:]}")
             try:
-                found = admin.get(f"/api/v1/integrations/{integration_id}").json()
+                answer = admin.get(f"/api/v1/integrations/{integration_id}")
             except httpx.TransportError:  # a busy machine: ask again
+                answer = None
+            if answer is None or answer.status_code != 200:  # e.g. 503 "did not answer in time"
                 time.sleep(1.0)
                 continue
+            found = answer.json()
             last = found.get("last_sync")
             if last and last["state"] in FINAL and not found.get("current_sync"):
                 return dict(last)
@@ -176,6 +180,24 @@ def _wait_for_sync(live: LiveServer, integration_id: str) -> dict[str, Any]:
                 raise RuntimeError(f"integration failed: {found['status_message']}")
             time.sleep(0.5)
     raise TimeoutError("the sync did not end in time")
+
+
+def _start_server(live: LiveServer, within: float = 600.0) -> None:
+    """``grantflow serve``, waiting longer than the tests do: this machine may be busy."""
+    live.server = Proc([sys.executable, "-m", "grantflow.cli.main", "serve"], live.env(),
+                       live.tmp / "server.log").start()  # fmt: skip
+    assert live.server.process is not None
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if live.server.process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{live.server.logs()}")
+        try:
+            if httpx.get(f"{live.url}/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"server did not become ready:\n{live.server.logs()}")
 
 
 def _start_connector(live: LiveServer, org: CachedOrg, managed: bool) -> tuple[str, Proc | None]:
@@ -209,7 +231,7 @@ def run_one(
                      GRANTFLOW_CONNECTOR_ROLE_ARN=org.connector_role_arn)  # fmt: skip
     live = LiveServer(url=f"http://127.0.0.1:{port}", port=port, db_url=db_url, tmp=tmp,
                       extra_env=extra)  # fmt: skip
-    live.start()
+    _start_server(live)
     try:
         connector_id, connector = _start_connector(live, org, managed)
         assert live.server is not None and live.server.process is not None
@@ -229,6 +251,11 @@ def run_one(
         summary = _summary(db_url, run["id"])
     finally:
         live.stop_all()
+    print(f"sync of {accounts} accounts: {run['state']}, run {run['started_at']} → "
+          f"{run['finished_at']}, {summary.get('aws_calls')} AWS calls; RSS peak server "
+          f"{sampler.peak_kb['server'] / 1024:.0f} MB, connector "
+          f"{sampler.peak_kb.get('connector', 0) / 1024:.0f} MB (idle {idle}); floor next",
+          flush=True)  # fmt: skip
     floored = run_floor(org, connector_id, workers) if floor else None
     started = datetime.fromisoformat(run["started_at"])
     finished = datetime.fromisoformat(run["finished_at"])

@@ -9,6 +9,10 @@ per-service ``AWS_ENDPOINT_URL_<SERVICE>``) point every client at an emulator su
 
 Each factory counts the calls its clients make, per ``(service, operation)``; counts also
 flow up to the factory it was assumed from, so the root factory sees the whole chain.
+
+Every assumed role's botocore session shares the process's one loader (and the endpoint
+resolver and exception classes built from its data): a service model is parsed once per
+process, not once per account a sync reads.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from bench import chaos
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # with session cuts checked
 
 
 def test_twenty_cycles_with_processes_killed(

@@ -59,6 +59,8 @@ def deploy_stack(
     connector_role_arn: str,
     target_ou: str,
     audit_bucket: str = "",
+    *,
+    session_cuts: bool = False,
 ) -> tuple[str, str]:
     """Create the management stack; returns (stack id, ManagementAccountRoleArnOutput)."""
     cfn = session.client("cloudformation")
@@ -67,6 +69,7 @@ def deploy_stack(
         "ConnectorRoleArn": connector_role_arn,
         "OrganizationalUnitId": target_ou,
         "AuditBucketName": audit_bucket,
+        cloudformation.SESSION_CUTS: "true" if session_cuts else "false",
     }
     stack_id = cfn.create_stack(
         StackName=STACK_NAME,

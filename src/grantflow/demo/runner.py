@@ -258,8 +258,9 @@ def run_demo(port: int, seed: int, console: Console) -> None:
         bucket = f"org-trail-{org.organization_id}"
         session.client("s3").create_bucket(Bucket=bucket)
         _stack, role_arn = deploy_stack(
-            session, connector_id, connector_role, org.root_id, audit_bucket=bucket
-        )
+            session, connector_id, connector_role, org.root_id, audit_bucket=bucket,
+            session_cuts=True,  # the demo integration ends sessions on its own sets too
+        )  # fmt: skip
         deploy_member_roles(session, role_arn, _stack_set_targets(org), ["us-east-1"])
         console.print(
             f"CloudFormation stack deployed in the management account {org.management_account_id}: "

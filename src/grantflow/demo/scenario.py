@@ -74,6 +74,8 @@ def create_integration(
             "enable_audit": True,
             "audit_bucket": audit_bucket,
             "custom_access_details": CUSTOM_DETAILS,
+            # revoking in the demo also ends the sessions (the request shows the cut)
+            "cut_sessions_on_own_permission_sets": True,
         },
     }  # fmt: skip
     created = _check(client.post("/api/v1/integrations", json=body), "create the integration")

@@ -21,7 +21,7 @@ from bench import hardening_env as env
 from grantflow.domain import session_cuts as rules
 from grantflow.domain.jobs import FINAL_STATES, JobState
 from grantflow.store.db import transaction
-from grantflow.store.models import Grant, Job
+from grantflow.store.models import AuditEvent, Grant, Job
 from grantflow.store.models_session_cuts import SessionCut
 from grantflow.store.types import utcnow
 
@@ -97,6 +97,13 @@ def ended_without_cut(stack: env.Stack, request_ids: set[str]) -> list[str]:
             and g.handle and g.tuple_key not in held and g.id not in cut]  # fmt: skip
 
 
+def _audited(stack: env.Stack) -> tuple[int, int]:
+    with transaction(stack.sessions()) as session:
+        actions = list(session.scalars(select(AuditEvent.action).where(
+            AuditEvent.action.in_(("sessions.revoked", "sessions.release")))))  # fmt: skip
+    return actions.count("sessions.revoked"), actions.count("sessions.release")
+
+
 def expire_all(stack: env.Stack) -> int:
     """An hour passes for every live cut: the sessions they target have expired."""
     with transaction(stack.sessions()) as session:
@@ -127,6 +134,12 @@ def check(stack: env.Stack, report: env.Report, request_ids: set[str],
         live = list(session.scalars(select(SessionCut.id).where(SessionCut.state.in_(
             ("pending", "active")))))  # fmt: skip
     report.check(not live, f"{len(live)} cut(s) not lifted")
+    with transaction(stack.sessions()) as session:
+        released = len(list(session.scalars(
+            select(SessionCut.id).where(SessionCut.state == "released"))))  # fmt: skip
+    audited, wanted = _audited(stack), (sum(states.values()), released)
+    report.check(audited == wanted, f"sessions.revoked / sessions.release events {audited}, "
+                 f"wanted {wanted}: each cut and each lift recorded once")  # fmt: skip
     report.figures["session cuts"] = (
         f"{states} after the run (settled in {settle:.1f}s); {lifted} lifted in {release:.1f}s, "
         f"no statement left in AWS: {not leftover}"

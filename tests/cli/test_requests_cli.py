@@ -140,7 +140,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 extra_env={
                     "GRANTFLOW_MANAGED_CONNECTOR": "true",
                     "GRANTFLOW_CONNECTOR_ROLE_ARN": connector_role,
-                    "GRANTFLOW_CONNECTOR_LEASE_SECONDS": "6",
                 },
             )
             live.start()

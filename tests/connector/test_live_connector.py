@@ -45,7 +45,7 @@ def test_connector_killed_holding_a_job_is_leased_again_and_completed_once(
     live_server: LiveServer,
 ) -> None:
     cid, token = _create_connector(live_server)
-    first = live_server.start_connector(cid, token, "--lease-seconds", "10")
+    first = live_server.start_connector(cid, token)
     with live_server.http() as c:
         _wait(
             lambda: c.get(f"/api/v1/connectors/{cid}").json()["status"] == "connected",
@@ -57,7 +57,8 @@ def test_connector_killed_holding_a_job_is_leased_again_and_completed_once(
     first.kill()  # SIGKILL while it holds the job
     leased = _job(live_server, cid, job_id)
     assert leased["state"] == "leased" and leased["attempts"] == 1
-    second = live_server.start_connector(cid, token, "--lease-seconds", "10")
+    assert live_server.expire_leases() == 1  # time passes: the dead connector's lease ends
+    second = live_server.start_connector(cid, token)
     _wait(lambda: _job(live_server, cid, job_id)["state"] == "succeeded", 60, "completion")
     done = _job(live_server, cid, job_id)
     assert done["attempts"] == 2
@@ -82,7 +83,7 @@ def test_sigterm_releases_unfinished_jobs(live_server: LiveServer) -> None:
 
 def test_connector_survives_the_control_plane_going_away(live_server: LiveServer) -> None:
     cid, token = _create_connector(live_server)
-    proc = live_server.start_connector(cid, token, "--lease-seconds", "10")
+    proc = live_server.start_connector(cid, token)
     with live_server.http() as c:
         _wait(
             lambda: c.get(f"/api/v1/connectors/{cid}").json()["status"] == "connected",
@@ -100,7 +101,7 @@ def test_connector_survives_the_control_plane_going_away(live_server: LiveServer
 
 def test_tokens_never_reach_the_logs(live_server: LiveServer) -> None:
     cid, token = _create_connector(live_server)
-    live_server.start_connector(cid, token, "--lease-seconds", "5")
+    live_server.start_connector(cid, token)
     job_id = _ping(live_server, cid, delay=0)
     _wait(lambda: _job(live_server, cid, job_id)["state"] == "succeeded", 30, "completion")
     with httpx.Client(base_url=live_server.url) as c:

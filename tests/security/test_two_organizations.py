@@ -183,8 +183,7 @@ def world(
     live = LiveServer(
         url=f"http://127.0.0.1:{port}", port=port, db_url=db_url, tmp=tmp_path,
         extra_env={"GRANTFLOW_MANAGED_CONNECTOR": "true",
-                   "GRANTFLOW_CONNECTOR_ROLE_ARN": connector_role,
-                   "GRANTFLOW_CONNECTOR_LEASE_SECONDS": "6"},
+                   "GRANTFLOW_CONNECTOR_ROLE_ARN": connector_role},
     )  # fmt: skip
     live.start()
     try:

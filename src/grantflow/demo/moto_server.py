@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-READY_TIMEOUT_SECONDS = 30.0
+READY_TIMEOUT_SECONDS = 120.0  # only a failure waits that long; a loaded machine needs it
 
 
 class MotoServerError(RuntimeError):

@@ -59,10 +59,10 @@ def test_at_most_max_in_flight_operations() -> None:
             pass  # another instance has its own slots
         worker = threading.Thread(target=eleventh)
         worker.start()
-        assert started.wait(5)
+        assert started.wait(30)
         assert not finished.wait(0.2)  # blocked while ten are in flight
-    assert finished.wait(5)  # one slot freed: it runs
-    worker.join(5)
+    assert finished.wait(30)  # one slot freed: it runs
+    worker.join(30)
     assert limiter.in_flight(INSTANCE) == 0
 
 

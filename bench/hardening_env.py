@@ -532,8 +532,9 @@ def emulated_figure(spec: str, stats: dict[str, Any]) -> str:
         f"{counts.get(f'{kind}_started', 0)} {kind}s ({counts.get(f'{kind}_failed', 0)} FAILED)"
         for kind in ("create", "delete", "provision")
     )
-    return (f"{spec}: {ops}, {counts.get('conflicts', 0)} conflicts; most IN_PROGRESS at "
-            f"once {stats.get('max_in_flight', 0)}")  # fmt: skip
+    return (f"{spec}: {ops}, {counts.get('conflicts', 0)} conflicts, "
+            f"{counts.get('create_of_existing', 0)} creates of an existing assignment; most "
+            f"IN_PROGRESS at once {stats.get('max_in_flight', 0)}")  # fmt: skip
 
 
 def fault_stats(path: Path) -> dict[str, Any]:

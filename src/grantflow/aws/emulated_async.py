@@ -501,18 +501,7 @@ class AsyncEmulator:
         if op.fails:
             status, reason = "FAILED", op.failure_reason
         else:
-            try:
-                client = op.forward()
-                getattr(client, xform_name(op.operation))(**op.params)
-            except ClientError as err:
-                error = err.response.get("Error", {})
-                code = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
-                status = "FAILED"
-                reason = (
-                    f"Received a {code} status error: {error.get('Message') or error.get('Code')}"
-                )
-            except BotoCoreError as err:
-                status, reason = "FAILED", f"{INTERNAL_ERROR} ({type(err).__name__})"
+            status, reason = self._send(op)
         with self._lock:
             op.status, op.reason, op.applying = status, reason, False
             self._active -= 1
@@ -522,6 +511,39 @@ class AsyncEmulator:
             self._write_stats()
         if status == "FAILED":
             log.info("ic_async_emulated_failure", kind=op.kind, reason=reason)
+
+    def _send(self, op: _Operation) -> tuple[str, str | None]:
+        """Send a due operation to the emulator behind, once: its client does not retry, so
+        after a connection error the assignment is looked at before sending again (a create
+        sent twice would leave moto with two copies). A create of an assignment that already
+        exists is still sent (Grantflow should not make one) and counted."""
+        client = op.forward()
+        if op.kind == "create" and self._assignment_exists(client, op.params):
+            with self._lock:
+                self.counts["create_of_existing"] += 1
+        last: Exception | None = None
+        for _ in range(3):
+            try:
+                getattr(client, xform_name(op.operation))(**op.params)
+                return "SUCCEEDED", None
+            except ClientError as err:
+                error = err.response.get("Error", {})
+                code = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+                return (
+                    "FAILED",
+                    f"Received a {code} status error: {error.get('Message') or error.get('Code')}",
+                )
+            except BotoCoreError as err:
+                last = err
+                if op.kind == "provision":
+                    continue
+                try:
+                    exists = self._assignment_exists(client, op.params)
+                except (ClientError, BotoCoreError):
+                    continue
+                if exists == (op.kind == "create"):
+                    return "SUCCEEDED", None  # it got there; only the answer was lost
+        return "FAILED", f"{INTERNAL_ERROR} ({type(last).__name__})"
 
     def _prune(self) -> None:  # under the lock
         now = self.clock()

@@ -170,8 +170,9 @@ class ClientFactory:
         if self.settings.faults is not None:
             self.settings.faults.install(client, service)
         if self.settings.emulated_async is not None:
-            # Due operations reach the emulator through a plain client: uncounted, no faults.
-            config = self.settings.botocore_config()
+            # Due operations reach the emulator through a plain client: uncounted, no faults,
+            # no retries (the emulator looks before sending an operation again).
+            config = replace(self.settings, max_attempts=1).botocore_config()
             self.settings.emulated_async.install(
                 client,
                 service,

@@ -341,3 +341,19 @@ def test_the_grant_job_retries_a_failed_operation(
     assert result["handle"]["pre_existing"] is False
     assert len(directory.assignments(ACCOUNT, directory.permission_set_arn)) == 1
     assert (emulator.counts["create_failed"], emulator.counts["create_succeeded"]) == (1, 1)
+
+
+def test_a_create_of_an_existing_assignment_is_counted(
+    directory: Directory, emulated: Emulated
+) -> None:
+    """Identity Center keeps one copy; moto would keep two: the emulator counts such creates
+    (Grantflow should never send one) and still sends them, so the hardening runs see them."""
+    user = directory.users[0]
+    directory.sso.create_account_assignment(**_params(directory, user))
+    emulator, sso, clock = emulated("in_progress=1s")
+    started = sso.create_account_assignment(**_params(directory, user))
+    clock.now = 1.0
+    request_id = started["AccountAssignmentCreationStatus"]["RequestId"]
+    assert _creation(sso, directory, request_id)["Status"] == "SUCCEEDED"
+    assert emulator.counts["create_of_existing"] == 1
+    assert len(directory.assignments(ACCOUNT, directory.permission_set_arn)) == 2

@@ -23,6 +23,7 @@ from grantflow.services import principals
 from grantflow.store.models import AccessRequest, GroupMembership, User
 
 PENDING = RequestState.PENDING.value
+NEWEST_FIRST = (AccessRequest.created_at.desc(), AccessRequest.id.desc())
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,32 +71,27 @@ def _same_person(session: Session, me: Approver, requester_ids: Iterable[str]) -
     return {uid for uid, theirs in keys.items() if uid == me.user_id or theirs & me.keys}
 
 
-def _approvable(
-    session: Session, me: Approver, among: Sequence[str] | None = None
-) -> Select[AccessRequest]:
-    pending = select(AccessRequest).where(
+def _approvable(session: Session, me: Approver, among: Sequence[str] | None = None) -> list[str]:
+    """The ids of the pending requests ``me`` may decide, newest first: one pass over the
+    pending requests' snapshots, then the requesters that are ``me`` (another account of the
+    same person) left out."""
+    if not me.active:
+        return []
+    query = select(AccessRequest.id, AccessRequest.requester_id).where(
         AccessRequest.state == PENDING,
         AccessRequest.requester_id != me.user_id,
         _names_any(session, me.refs),
     )
     if among is not None:
-        pending = pending.where(AccessRequest.id.in_(among))
-    if not me.active:
-        return pending.where(literal(False))
-    requesters = session.scalars(
-        pending.with_only_columns(AccessRequest.requester_id).distinct()
-    ).all()
-    theirs = _same_person(session, me, requesters)
-    return pending.where(AccessRequest.requester_id.not_in(theirs)) if theirs else pending
+        query = query.where(AccessRequest.id.in_(among))
+    found = session.execute(query.order_by(*NEWEST_FIRST)).all()
+    theirs = _same_person(session, me, {requester for _, requester in found})
+    return [request_id for request_id, requester in found if requester not in theirs]
 
 
 def _paged(session: Session, query: Select[AccessRequest], offset: int, limit: int) -> RequestList:
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = session.scalars(
-        query.order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    rows = session.scalars(query.order_by(*NEWEST_FIRST).offset(offset).limit(limit)).all()
     return RequestList(list(rows), total or 0)
 
 
@@ -115,7 +111,12 @@ def to_approve(
     Another ``state`` than pending matches nothing: only pending requests are decided."""
     if state and state != PENDING:
         return RequestList([], 0)
-    return _paged(session, _approvable(session, approver(session, user)), offset, limit)
+    ids = _approvable(session, approver(session, user))
+    page = ids[offset : offset + limit]
+    rows = {
+        r.id: r for r in session.scalars(select(AccessRequest).where(AccessRequest.id.in_(page)))
+    }
+    return RequestList([rows[i] for i in page if i in rows], len(ids))
 
 
 def everything(session: Session, state: str | None, offset: int, limit: int) -> RequestList:
@@ -128,5 +129,4 @@ def approvable_among(session: Session, user: User, rows: Sequence[AccessRequest]
     pending = [r.id for r in rows if r.state == PENDING]
     if not pending:
         return set()
-    query = _approvable(session, approver(session, user), pending)
-    return set(session.scalars(query.with_only_columns(AccessRequest.id)))
+    return set(_approvable(session, approver(session, user), pending))

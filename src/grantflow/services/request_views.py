@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from grantflow.domain.flows import FlowDefinition
 from grantflow.services import grant_building, request_lists, session_cuts
@@ -34,11 +34,17 @@ REQUEST_FIELDS = (
 )  # fmt: skip
 
 
-def _by_id(session: Session, model: type[Any], ids: Iterable[str | None]) -> dict[str, Any]:
+def _by_id(
+    session: Session, model: type[Any], ids: Iterable[str | None], *only: Any
+) -> dict[str, Any]:
+    """Rows by id (``only`` these columns loaded, when given: JSON columns cost the most)."""
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return {}
-    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(wanted)))}
+    query = select(model).where(model.id.in_(wanted))
+    if only:
+        query = query.options(load_only(*only))
+    return {row.id: row for row in session.scalars(query)}
 
 
 def _approval_refs(rows: Sequence[AccessRequest]) -> set[str]:
@@ -86,7 +92,9 @@ def views(
     approvals: dict[str, list[Approval]] = defaultdict(list)
     for a in session.scalars(select(Approval).where(Approval.request_id.in_(ids))):
         approvals[a.request_id].append(a)
-    resources = _by_id(session, Resource, (g.resource_id for gs in grants.values() for g in gs))
+    granted = (g.resource_id for gs in grants.values() for g in gs)
+    shown = (Resource.name, Resource.type, Resource.account_id, Resource.aws_id)
+    resources = _by_id(session, Resource, granted, *shown)
     cuts = session_cuts.of_requests(session, ids)
     integrations = _by_id(session, Integration, (r.integration_id for r in rows))
     flows = _by_id(session, AccessFlow, (r.flow_id for r in rows))

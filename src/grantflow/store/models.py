@@ -230,6 +230,9 @@ class Resource(Base):
             name="uq_resources_identity",
         ),
         Index("ix_resources_integration_type", "integration_id", "type"),
+        # the resources page's order, and what its name search tests (0015)
+        Index("ix_resources_listing", "type", "account_id", "name", "aws_id"),
+        Index("ix_resources_aws_id", "aws_id"),  # flows name resources by AWS id (0012)
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
@@ -275,6 +278,8 @@ class AccessFlow(Timestamps, Base):
 
 class AccessRequest(Timestamps, Base):
     __tablename__ = "access_requests"
+    # request lists are newest first (0015)
+    __table_args__ = (Index("ix_access_requests_created_at", "created_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     requester_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id"), index=True)

@@ -6,13 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import Select, func, or_, select
 
 from grantflow.api.deps import Ctx, CurrentUser
 from grantflow.api.paging import MAX_OFFSET
-from grantflow.services.errors import Invalid
+from grantflow.services import resource_lists
 from grantflow.store.db import read_transaction
-from grantflow.store.models import Resource
 
 router = APIRouter(prefix="/api/v1", tags=["resources"])
 
@@ -39,44 +37,6 @@ class ResourcePage(BaseModel):
     limit: int
 
 
-def _filtered(
-    integration_id: str | None,
-    type_: str | None,
-    account: str | None,
-    ou: str | None,
-    tag: str | None,
-    q: str | None,
-) -> Select[Any]:
-    query = select(Resource)
-    if integration_id:
-        query = query.where(Resource.integration_id == integration_id)
-    if type_:
-        query = query.where(Resource.type == type_)
-    if account:
-        query = query.where(Resource.account_id == account)
-    if ou:
-        # ou_path holds OU ids from the root down; a JSON text match finds nested members.
-        query = query.where(func.cast(Resource.ou_path, _text()).contains(f'"{ou}"'))
-    if tag:
-        key, _, value = tag.partition("=")
-        if not key:
-            raise Invalid("tag filter is key or key=value", field="tag")
-        needle = f'"{key}": "{value}"' if value else f'"{key}":'
-        query = query.where(func.cast(Resource.tags, _text()).contains(needle))
-    if q:
-        like = f"%{q.lower()}%"
-        query = query.where(
-            or_(func.lower(Resource.name).like(like), func.lower(Resource.aws_id).like(like))
-        )
-    return query
-
-
-def _text() -> Any:
-    from sqlalchemy import Text
-
-    return Text()
-
-
 @router.get("/resources", response_model=ResourcePage)
 def list_resources(
     ctx: Ctx,
@@ -90,13 +50,8 @@ def list_resources(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ResourcePage:
-    query = _filtered(integration_id, type, account, ou, tag, q)
+    found = resource_lists.ResourceFilter(integration_id, type, account, ou, tag, q)
     with read_transaction(ctx.sessions) as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(
-            query.order_by(Resource.type, Resource.account_id, Resource.name)
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        items = [ResourcePublic.model_validate(r, from_attributes=True) for r in rows]
-    return ResourcePage(items=items, total=total, offset=offset, limit=limit)
+        result = resource_lists.page(session, found, offset, limit)
+        items = [ResourcePublic.model_validate(r, from_attributes=True) for r in result.rows]
+    return ResourcePage(items=items, total=result.total, offset=offset, limit=limit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.api.metrics import Metrics
+from grantflow.metrics import Metrics
 from grantflow.services import audit, metrics_observer
 from grantflow.store.db import transaction
 

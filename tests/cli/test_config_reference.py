@@ -9,8 +9,8 @@ from pydantic import Field
 from typer.testing import CliRunner
 
 from grantflow.cli.main import app
-from grantflow.services import config_reference
-from grantflow.services.config_reference import REGENERATE, reference
+from grantflow.cli import config_reference
+from grantflow.cli.config_reference import REGENERATE, reference
 from grantflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +82,6 @@ def test_the_cli_prints_writes_and_checks(tmp_path: Path) -> None:
 
 def test_the_cli_default_path_is_the_reference_path() -> None:
     from grantflow.cli import config as cli_config
-    from grantflow.services import config_reference
+    from grantflow.cli import config_reference
 
     assert cli_config.DOC_PATH == config_reference.DOC_PATH

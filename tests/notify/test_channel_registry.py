@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grantflow.api.metrics import Metrics
+from grantflow.metrics import Metrics
 from grantflow.notify.registry import build_channels, configured_names
 from grantflow.services import scheduler
 from grantflow.services.workers import Workers

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.app import create_app
-from grantflow.api.metrics import Metrics
+from grantflow.metrics import Metrics
 from grantflow.notify.base import DeliveryError, Notice, NoticeKind, Recipient
 from grantflow.notify.registry import build_channels, by_name
 from grantflow.notify.webhook import WebhookChannel

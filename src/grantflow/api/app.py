@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from grantflow import __version__
 from grantflow.api.context import AppContext
 from grantflow.api.errors import document_errors, install_error_handlers
-from grantflow.api.metrics import Metrics
 from grantflow.api.middleware import install_middleware
 from grantflow.api.routes import (
     access_flows,
@@ -37,6 +36,7 @@ from grantflow.api.routes import (
     user_identities,
     users,
 )
+from grantflow.metrics import Metrics
 from grantflow.services import audit_keys, scheduler
 from grantflow.services.audit import use_keyring
 from grantflow.settings import Settings

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.api.metrics import Metrics
+from grantflow.metrics import Metrics
 from grantflow.services.workers import Workers
 from grantflow.settings import Settings
 

@@ -19,8 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grantflow.api.body_limits import BodyLimits, BoundedInputs, ConnectorCheck
 from grantflow.api.context import AppContext
-from grantflow.api.metrics import Metrics
 from grantflow.domain.authz import Requirement, authorize
+from grantflow.metrics import Metrics
 from grantflow.services import tokens
 from grantflow.store.db import transaction
 

@@ -10,7 +10,7 @@ from rich.console import Console
 
 config_app = typer.Typer(help="Configuration (GRANTFLOW_* variables).", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)
-DOC_PATH = "docs/configuration.md"  # services.config_reference.DOC_PATH; a test keeps them equal
+DOC_PATH = "docs/configuration.md"  # cli.config_reference.DOC_PATH; a test keeps them equal
 _STYLE = {"error": "red", "warning": "yellow", "ok": "green"}
 
 
@@ -47,7 +47,7 @@ def config_reference(
 
     `--write` updates docs/configuration.md; `--check` fails when it is out of date.
     """
-    from grantflow.services.config_reference import REGENERATE, reference
+    from grantflow.cli.config_reference import REGENERATE, reference
 
     text = reference()
     if check_file:

@@ -15,8 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from grantflow.notify.base import NoticeKind
-
 EXPIRY_WARNING = timedelta(minutes=10)
 
 CHANNEL_EMAIL = "email"
@@ -27,6 +25,16 @@ CHANNEL_WEBHOOK = "webhook"
 # request has left pending. Its payload names the approval delivery it edits.
 APPROVAL_UPDATE = "approval_update"
 UPDATES_KEY = "updates_delivery"
+
+
+class NoticeKind(StrEnum):
+    APPROVAL_NEEDED = "approval_needed"  # to approvers: a new request waits for them
+    APPROVED = "approved"  # to the requester
+    REJECTED = "rejected"  # to the requester
+    GRANTED = "granted"  # to the requester: access is live, with how to use it
+    EXPIRING = "expiring"  # to the requester: ten minutes left
+    ENDED = "ended"  # to the requester: expired or revoked
+    FAILED = "failed"  # to the requester (and admins): grant or revoke failed
 
 
 class Audience(StrEnum):

@@ -11,18 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-
-class NoticeKind(StrEnum):
-    APPROVAL_NEEDED = "approval_needed"  # to approvers: a new request waits for them
-    APPROVED = "approved"  # to the requester
-    REJECTED = "rejected"  # to the requester
-    GRANTED = "granted"  # to the requester: access is live, with how to use it
-    EXPIRING = "expiring"  # to the requester: ten minutes left
-    ENDED = "ended"  # to the requester: expired or revoked
-    FAILED = "failed"  # to the requester (and admins): grant or revoke failed
+from grantflow.domain.notifications import NoticeKind as NoticeKind  # re-exported: a channel's word
 
 
 @dataclass(frozen=True, slots=True)

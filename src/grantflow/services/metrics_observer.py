@@ -15,9 +15,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.api.metrics import Metrics
 from grantflow.domain.jobs import JobState
 from grantflow.domain.request_states import RequestState
+from grantflow.metrics import Metrics
 from grantflow.store.db import transaction
 from grantflow.store.models import AccessRequest, AuditEvent, Job, SyncRun
 from grantflow.store.models_audit import SessionAuditEvent

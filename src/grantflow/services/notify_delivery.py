@@ -25,9 +25,9 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.api.metrics import Metrics
 from grantflow.domain.jobs import backoff_seconds
 from grantflow.domain.notifications import APPROVAL_UPDATE, UPDATES_KEY
+from grantflow.metrics import Metrics
 from grantflow.notify.base import Channel, DeliveryError, NoticeKind, UpdatableChannel
 from grantflow.notify.payload import from_payload
 from grantflow.services import audit

@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.api.metrics import Metrics
+from grantflow.metrics import Metrics
 from grantflow.notify.base import Channel
 from grantflow.notify.registry import build_channels, by_name
 from grantflow.services import (

@@ -264,6 +264,7 @@ def flow_views(session: Session, rows: Iterable[AccessFlow] | None = None) -> li
         rows = session.scalars(select(AccessFlow)).all()
     by_integration: dict[str, tuple[bool, tuple[str, ...]]] = {}  # enabled, owner refs
     offered: dict[str, Integration] = {}
+    valid: dict[tuple[str, str], set[str] | None] = {}  # read once per integration and type
     views = []
     for row in rows:
         if row.integration_id not in by_integration:
@@ -273,20 +274,25 @@ def flow_views(session: Session, rows: Iterable[AccessFlow] | None = None) -> li
             offered[row.integration_id] = integ
         integ_enabled, owners = by_integration[row.integration_id]
         definition = _existing_only(session, offered[row.integration_id],
-                                    FlowDefinition.stored(row.definition))  # fmt: skip
+                                    FlowDefinition.stored(row.definition), valid)  # fmt: skip
         views.append(FlowView(row.id, row.name, row.enabled and integ_enabled,
                               row.integration_id, definition, owners))  # fmt: skip
     return views
 
 
 def _existing_only(
-    session: Session, integ: Integration, definition: FlowDefinition
+    session: Session,
+    integ: Integration,
+    definition: FlowDefinition,
+    cache: dict[tuple[str, str], set[str] | None],
 ) -> FlowDefinition:
     """The definition offering only permissions that still exist (a permission set deleted
     in Identity Center since the flow was saved is not offered; ``flow_warnings`` says so)."""
     kept = {}
     for rtype, names in definition.permissions.items():
-        valid = valid_permissions(session, integ, rtype)
+        if (integ.id, rtype) not in cache:
+            cache[(integ.id, rtype)] = valid_permissions(session, integ, rtype)
+        valid = cache[(integ.id, rtype)]
         kept[rtype] = names if valid is None else [n for n in names if n in valid]
     if kept == definition.permissions:
         return definition

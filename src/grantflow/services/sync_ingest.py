@@ -26,6 +26,7 @@ from grantflow.domain.request_policy import Check
 from grantflow.services import audit, identity_store, integrations, owners, policy_withdrawal
 from grantflow.services.errors import Conflict, NotFound
 from grantflow.services.integrations import Status
+from grantflow.store import resource_index
 from grantflow.store.models import AccessRequest, Grant, Integration, Permission, Resource, SyncRun
 from grantflow.store.types import utcnow
 
@@ -267,6 +268,7 @@ def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> Syn
     ]
     _status(row, run, warnings)
     _end_access_in_inactive_accounts(session, row, run, actor)
+    resource_index.refresh_statistics(session)  # for the eligibility index's query plans
     audit.record(session, actor, "integration.synced", "integration", row.id,
                  {"sync_run_id": run.id, "state": run.state, "counts": run.counts})  # fmt: skip
     return run

@@ -11,7 +11,7 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.store import audit_guard
+from grantflow.store import audit_guard, resource_index  # noqa: F401  (index listener)
 
 
 class DatabaseUnavailable(RuntimeError):

@@ -6,7 +6,12 @@ from alembic import context
 from sqlalchemy import Engine
 
 # registers the sign-in tables and the notification outbox with the metadata
-from grantflow.store import models_auth, models_notify  # noqa: F401
+from grantflow.store import (  # noqa: F401
+    models_auth,
+    models_index,
+    models_notify,
+    models_session_cuts,
+)
 from grantflow.store.models import Base
 
 target_metadata = Base.metadata

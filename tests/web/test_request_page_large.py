@@ -40,7 +40,9 @@ def test_the_first_results_show_within_a_second_on_a_large_organization(
     timings = []
     for _ in range(3):  # the first visit after sign-in, then two more: each must be fast
         tab.goto("/")
-        expect(tab.page.locator("#results tr[data-resource-id]").first).to_be_visible()
+        # wait well past the bound, so that a failure says how long the row took
+        first_row = tab.page.locator("#results tr[data-resource-id]").first
+        expect(first_row).to_be_visible(timeout=90_000)
         timings.append(float(tab.page.evaluate("window.__firstRowMs")))
     expect(tab.page.locator("#result-count")).to_contain_text("resources you can request")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

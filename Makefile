@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit venv services browser clean hardening
+.PHONY: demo test lint typecheck unit venv services browser clean hardening perf
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ browser:
 
 test: $(STAMP) services browser $(BIN)/helm lint typecheck
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+# Speed bounds asserted in a real browser (issue 18): only meaningful on a quiet machine,
+# so `make test` deselects them (pyproject addopts) and this target runs them alone.
+perf: $(STAMP) services browser
+	$(BIN)/pytest -m perf -q
 
 # The long hardening runs (minutes each); `make test` runs their short variants.
 # Their connectors see Identity Center's asynchrony emulated (grantflow.aws.emulated_async):

@@ -2,12 +2,16 @@
 resources and 500 flows of every scope kind (``tests/web/large_world.py``), a member in 5 of
 60 groups. The first result row is on screen within a second of navigation start, measured in
 the page itself (``performance.now()`` when the row is added; navigation start is its origin),
-so Playwright's polling adds nothing to the figure."""
+so Playwright's polling adds nothing to the figure.
+
+A speed bound holds only on a quiet machine, so this is a ``perf`` test: `make test`
+deselects it (a loaded CI machine cannot keep a 1 s bound) and `make perf` runs it alone."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.fixtures.live import LiveServer
@@ -28,6 +32,7 @@ WATCH_FIRST_ROW = """
 """
 
 
+@pytest.mark.perf
 def test_the_first_results_show_within_a_second_on_a_large_organization(
     live_server: LiveServer, open_tab: TabFactory
 ) -> None:

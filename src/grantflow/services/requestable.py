@@ -153,16 +153,21 @@ def page(
     ids = requestable_ids(flows, filters)
     if ids is None:
         return 0, []
-    total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
-    rows = session.scalars(
-        select(Resource)
+    # The total rides on the page's own rows (a window over the whole set), so the set is
+    # computed once; only an empty page (past the end, or nothing matches) counts apart.
+    found = session.execute(
+        select(Resource, func.count().over().label("total"))
         .where(Resource.id.in_(ids))
         .order_by(Resource.type, Resource.name, Resource.id)
         .offset(offset)
         .limit(limit)
     ).all()
+    if found:
+        total = int(found[0].total)
+    else:
+        total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
     out = []
-    for resource in rows:
+    for resource in (row[0] for row in found):
         view = access_flows.resource_view(resource)
         matching = [
             f for f in flows

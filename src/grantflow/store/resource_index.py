@@ -83,6 +83,7 @@ def reindex(session: Session, resource_ids: Sequence[str] | None = None) -> int:
             conn.execute(delete(table))
         rows = conn.execute(query.order_by(Resource.id)).all()
         write(conn, ((r[0], r[1], r[2], r[3]) for r in rows), fresh=True)
+        refresh_statistics(session)  # a whole rebuild changes what the planner should know
         return len(rows)
     done = 0
     for chunk in _chunks(list(resource_ids)):

@@ -8,9 +8,9 @@ import pytest
 from pydantic import Field
 from typer.testing import CliRunner
 
-from grantflow.cli.main import app
 from grantflow.cli import config_reference
 from grantflow.cli.config_reference import REGENERATE, reference
+from grantflow.cli.main import app
 from grantflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -46,10 +46,11 @@ from grantflow.domain.inventory import (
     SyncSummary,
 )
 from grantflow.logs import configure_logging
-from grantflow.services import access_flows, sync_ingest
-from grantflow.services.audit import SYSTEM
-from grantflow.services.startup import prepare_database
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.access import access_flows
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.tokens import create_personal_token
+from grantflow.services.integrations import sync_ingest
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.settings import LogFormat, Settings
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import (

@@ -44,8 +44,8 @@ from grantflow.demo.deploy import (
 from grantflow.demo.moto_server import free_loopback_port, start_moto_server
 from grantflow.demo.org import build_org
 from grantflow.demo.org_shape import OrgShape
-from grantflow.services.audit import SYSTEM
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import AccessRequest, DirectoryPrincipal, User
 from grantflow.store.types import utcnow
@@ -343,7 +343,7 @@ def burst_part(n: int, tmp: Path, emulated_async: str, users: int) -> None:
 
 
 def eligibility_part(resources: int, flows: int, tmp: Path, samples: int = 20) -> None:
-    from grantflow.services.startup import prepare_database
+    from grantflow.services.runtime.startup import prepare_database
     from grantflow.settings import Settings
     from grantflow.store.models import (
         AccessFlow,

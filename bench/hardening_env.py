@@ -48,9 +48,9 @@ from grantflow.demo.org import build_org
 from grantflow.demo.org_shape import OrgShape
 from grantflow.demo.org_summary import OrgSummary
 from grantflow.domain.audit_chain import AuditKey, Keyring
-from grantflow.services import audit_verify
-from grantflow.services.audit import SYSTEM, use_keyring
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.audit import audit_verify
+from grantflow.services.audit.trail import SYSTEM, use_keyring
+from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import AccessRequest, AuditEvent, DirectoryPrincipal, Grant, Job, User
 from grantflow.store.types import utcnow

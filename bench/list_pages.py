@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 from bench.list_world import Size, World, build
 from grantflow.api.app import create_app
 from grantflow.logs import configure_logging
-from grantflow.services.startup import prepare_database
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.settings import LogFormat, Settings
 from grantflow.store.db import build_engine
 

@@ -31,7 +31,7 @@ import httpx
 from sqlalchemy import select
 
 from bench import hardening_env as env
-from grantflow.services import plans
+from grantflow.services.access import plans
 from grantflow.store.db import transaction
 from grantflow.store.models import AccessRequest, Job
 

@@ -44,7 +44,7 @@ class Metrics:
             "Leases that ran out and returned their job to the queue",
             registry=self.registry,
         )
-        # Observed from database timestamps by the scheduler (services/metrics_observer.py):
+        # Observed from database timestamps by the scheduler (services/runtime/metrics_observer.py):
         # every replica observes the same rows, so aggregate these with max(), not sum().
         self.requests_by_state = Gauge(
             "grantflow_access_requests",

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         "process's own AWS identity)",
     )
 
-    # Web sign-in (sessions are server-side rows; see services/sessions.py)
+    # Web sign-in (sessions are server-side rows; see services/auth/sessions.py)
     session_max_age_seconds: int = Field(
         default=8 * 3600, ge=300, description="How long a web sign-in lasts before it expires"
     )
@@ -167,7 +167,7 @@ class Settings(BaseSettings):
         default=8, ge=1, le=50, description="Delivery attempts before a notification is failed"
     )
 
-    # The audit anchor (domain/audit_chain.py, services/audit_checkpoints.py): a key outside
+    # The audit anchor (domain/audit_chain.py, services/audit/audit_checkpoints.py): a key outside
     # the database for the chain's MACs, and signed checkpoints sent outside it
     data_dir: str = Field(
         default=".",

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.domain.flows import FlowDefinition
-from grantflow.services import audit
-from grantflow.services.audit import SYSTEM
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.audit import trail as audit
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import transaction
 from grantflow.store.models import (
     AccessFlow,

@@ -2,7 +2,7 @@
 grow with the rows it lists. Each endpoint is called through the real app with 3 rows of each
 kind, then with 30; the statement counts must be equal (both backends).
 
-Before services/request_lists.py and request_views.py, "my requests" and "all" cost ~10
+Before services/access/request_lists.py and request_views.py, "my requests" and "all" cost ~10
 statements per row (requester, integration, grants, each grant's resource, approvals, each
 approver, flow, approver names) and "to approve" ~5 more per pending request it looked at."""
 
@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
 from grantflow.api.app import create_app
-from grantflow.services.startup import prepare_database
+from grantflow.services.runtime.startup import prepare_database
 from tests.api.list_world import ListWorld, build
 from tests.fixtures.api import ADMIN_TOKEN, Api, make_settings
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from grantflow.services import access_requests
+from grantflow.services.access import access_requests
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import AccessRequest, User
 from tests.api.list_world import ListWorld, build

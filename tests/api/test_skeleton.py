@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from grantflow.services.tokens import hash_token
+from grantflow.services.auth.tokens import hash_token
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import ApiToken, User
 from tests.fixtures.api import Api
@@ -59,8 +59,8 @@ def _member_token(api: Api) -> str:
             "/api/v1/me/tokens", json={"name": "x"}, headers=api.as_admin()
         )  # admin can mint their own; a member needs their own user row:
         assert r.status_code == 201
-        from grantflow.services.audit import SYSTEM
-        from grantflow.services.tokens import create_personal_token
+        from grantflow.services.audit.trail import SYSTEM
+        from grantflow.services.auth.tokens import create_personal_token
 
         with transaction(session_factory(engine)) as session:
             user = session.scalars(select(User).where(User.username == "mallory")).one()

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.services import audit
+from grantflow.services.audit import trail as audit
 from grantflow.store.db import transaction
 
 ACTOR = audit.Actor(type="user", id="u-1", source="api")

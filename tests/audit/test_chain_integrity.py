@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from grantflow.cli.main import app as cli
 from grantflow.domain.audit_chain import event_hash
-from grantflow.services import audit_verify
-from grantflow.services.audit import hashed_fields
+from grantflow.services.audit import audit_verify
+from grantflow.services.audit.trail import hashed_fields
 from grantflow.store.audit_guard import AuditImmutable
 from grantflow.store.db import transaction
 from grantflow.store.models import AuditEvent

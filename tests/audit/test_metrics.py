@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.metrics import Metrics
-from grantflow.services import audit, metrics_observer
+from grantflow.services.audit import trail as audit
+from grantflow.services.runtime import metrics_observer
 from grantflow.store.db import transaction
 
 

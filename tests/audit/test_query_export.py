@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from grantflow.api.app import create_app
 from grantflow.domain.audit_chain import GENESIS_HASH, event_hash
-from grantflow.services import audit
-from grantflow.services.startup import prepare_database
+from grantflow.services.audit import trail as audit
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import (
     AccessRequest,

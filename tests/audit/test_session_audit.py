@@ -20,9 +20,10 @@ from grantflow.connector.handlers import JobContext, audit_ingest
 from grantflow.demo.cloudtrail_files import SessionSpec, put_log_file, record, sso_role_name
 from grantflow.demo.moto_server import MotoServer
 from grantflow.domain.jobs import JobState
-from grantflow.services import job_outcomes, session_audit
-from grantflow.services.audit import SYSTEM
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.tokens import create_personal_token
+from grantflow.services.integrations import session_audit
+from grantflow.services.runtime import job_outcomes
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import AccessRequest, Connector, Grant, Integration, Job, User
 from grantflow.store.models_audit import AuditCursor, SessionAuditEvent

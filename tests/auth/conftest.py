@@ -11,8 +11,8 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from grantflow.api.app import create_app
-from grantflow.services import passwords
-from grantflow.services.startup import prepare_database
+from grantflow.services.auth import passwords
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User

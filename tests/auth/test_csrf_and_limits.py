@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from grantflow.services import passwords
+from grantflow.services.auth import passwords
 from tests.auth.conftest import BASE, AppFactory, AuthApp
 from tests.fixtures.api import ADMIN_TOKEN
 

@@ -22,7 +22,7 @@ import typer
 
 from grantflow.cli import browser_login
 from grantflow.demo.moto_server import free_loopback_port
-from grantflow.services import passwords
+from grantflow.services.auth import passwords
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
 from tests.fixtures.live import LiveServer

@@ -102,7 +102,7 @@ def test_weakened_single_sign_on_and_a_guessable_admin_token_are_flagged(tmp_pat
 def test_a_client_without_a_secret_is_what_serve_runs(tmp_path: Path) -> None:
     """`serve` runs a public client (PKCE, no secret) and refuses an issuer without a client
     id; the check says the same."""
-    from grantflow.services.oidc_client import OidcConfig
+    from grantflow.services.auth.oidc_client import OidcConfig
     from grantflow.settings import Settings
 
     public = {"GRANTFLOW_OIDC_ISSUER": "https://idp.example.com"}

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from grantflow.domain.ids import CONNECTOR_ID_RE
-from grantflow.services import jobs
-from grantflow.services.scheduler import requeue_expired_leases
+from grantflow.services.jobs import queue as jobs
+from grantflow.services.runtime.scheduler import requeue_expired_leases
 from grantflow.store.db import transaction
 from grantflow.store.models import Connector, Job
 from grantflow.store.types import utcnow

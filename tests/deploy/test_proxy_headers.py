@@ -17,8 +17,8 @@ import pytest
 
 from grantflow.cli.server import build_server
 from grantflow.demo.moto_server import free_loopback_port
-from grantflow.services import passwords
-from grantflow.services.config_check import Level, check
+from grantflow.services.auth import passwords
+from grantflow.services.runtime.config_check import Level, check
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.domain.inventory import DirectoryGroup, DirectorySnapshot, DirectoryUser
-from grantflow.services import audit, directory, identity_store
+from grantflow.services.audit import trail as audit
+from grantflow.services.directory import identity_store
+from grantflow.services.directory import people as directory
 from grantflow.services.errors import Conflict, Invalid
 from grantflow.store.db import transaction
 from grantflow.store.models import DirectoryPrincipal, Group, GroupMembership, User
@@ -266,7 +268,7 @@ def test_legacy_identity_center_rows_are_adopted_by_their_store(
 def test_owner_group_names_resolve_in_the_integration_store(
     sessions: sessionmaker[Session],
 ) -> None:
-    from grantflow.services import owners
+    from grantflow.services.identity import owners
 
     b_admins = DirectoryGroup(identity_store_group_id="b-g1", name="Admins")
     with transaction(sessions) as session:
@@ -288,7 +290,7 @@ def test_owner_group_names_resolve_in_the_integration_store(
 def test_flows_as_code_name_groups_of_the_integrations_store(
     sessions: sessionmaker[Session],
 ) -> None:
-    from grantflow.services import flows_as_code
+    from grantflow.services.access import flows_as_code
     from grantflow.store.models import AccessFlow, Connector, Integration
 
     b_admins = DirectoryGroup(identity_store_group_id="b-g1", name="Admins")

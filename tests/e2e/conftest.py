@@ -21,8 +21,8 @@ from grantflow.demo.deploy import (
 )
 from grantflow.demo.moto_server import MotoServer, free_loopback_port
 from grantflow.demo.org_summary import OrgSummary
-from grantflow.services.audit import SYSTEM
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
 from tests.fixtures.live import LiveServer

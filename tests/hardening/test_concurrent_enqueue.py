@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.services import audit, integrations, jobs
+from grantflow.services.audit import trail as audit
+from grantflow.services.integrations import lifecycle as integrations
+from grantflow.services.jobs import queue as jobs
 from grantflow.store.db import transaction
 from grantflow.store.models import Integration, SyncRun
 from tests.fixtures.db import postgresql_only

@@ -21,7 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.notify.base import Channel
-from grantflow.services import integrations, notify_outbox, reconcile, scheduler
+from grantflow.services.access import reconcile
+from grantflow.services.integrations import lifecycle as integrations
+from grantflow.services.notifications import notify_outbox
+from grantflow.services.runtime import scheduler
 from grantflow.store import duty_lock
 from grantflow.store.db import transaction
 from grantflow.store.models import (

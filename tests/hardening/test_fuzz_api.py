@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from grantflow.api.app import create_app
 from grantflow.api.routes import access_requests
-from grantflow.services.startup import prepare_database
+from grantflow.services.runtime.startup import prepare_database
 from tests.fixtures.api import make_settings
 from tests.fixtures.seed import seed_world
 

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.services import grant_jobs, job_outcomes, jobs
+from grantflow.services.access import grant_jobs
+from grantflow.services.jobs import queue as jobs
+from grantflow.services.runtime import job_outcomes
 from grantflow.store.db import build_engine, transaction
 from grantflow.store.models import AccessRequest, Connector, Grant, Integration, Job, User
 from grantflow.store.types import utcnow
@@ -229,7 +231,7 @@ def test_a_finishing_job_and_an_expiry_do_not_deadlock(
     import threading
     import time
 
-    from grantflow.services import audit
+    from grantflow.services.audit import trail as audit
 
     with transaction(sessions) as session:
         integ_id, user_id = _setup(session)
@@ -272,7 +274,7 @@ def test_reconciliation_does_not_revoke_again_what_another_grant_now_holds(
     """Reconciliation checked a revoked grant A; meanwhile B of the same tuple was granted, so
     AWS holds the assignment. That is no drift: it used to be reported and "repaired" by a
     second revoke of A (and a second grant.revoked event)."""
-    from grantflow.services import reconcile
+    from grantflow.services.access import reconcile
 
     with transaction(sessions) as session:
         integ_id, user_id = _setup(session)

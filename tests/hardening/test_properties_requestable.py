@@ -27,7 +27,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.domain.flows import FlowDefinition, in_scope, requestor_matches
-from grantflow.services import access_flows, access_requests, requestable
+from grantflow.services.access import access_flows, access_requests, requestable
 from grantflow.services.errors import Forbidden
 from grantflow.store.db import transaction
 from grantflow.store.models import (

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from grantflow.services.audit import SYSTEM
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import transaction
 from grantflow.store.models import User
 from tests.fixtures.api import Api

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from grantflow.services import owners
+from grantflow.services.identity import owners
 from tests.fixtures.api import Api
 from tests.integrations.connector_driver import Driver, account, directory
 

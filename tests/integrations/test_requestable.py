@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from grantflow.services.audit import SYSTEM
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import transaction
 from grantflow.store.models import Group, GroupMembership, Resource, User
 from tests.fixtures.api import Api

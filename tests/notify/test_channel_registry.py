@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from grantflow.metrics import Metrics
 from grantflow.notify.registry import build_channels, configured_names
-from grantflow.services import scheduler
-from grantflow.services.workers import Workers
+from grantflow.services.runtime import scheduler
+from grantflow.services.runtime.workers import Workers
 from tests.fixtures.api import make_settings
 from tests.notify.notify_support import SECRET
 

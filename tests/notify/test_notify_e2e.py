@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from grantflow.api.app import create_app
-from grantflow.services import grant_jobs, scheduler
-from grantflow.services.notify_outbox import Outbox
-from grantflow.services.startup import prepare_database
+from grantflow.services.access import grant_jobs
+from grantflow.services.notifications.notify_outbox import Outbox
+from grantflow.services.runtime import scheduler
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.store.db import transaction
 from grantflow.store.models import AccessRequest, Job
 from grantflow.store.types import utcnow

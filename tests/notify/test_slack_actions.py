@@ -20,8 +20,11 @@ from grantflow.api.app import create_app
 from grantflow.domain.flows import FlowDefinition
 from grantflow.notify import slack_actions, slack_blocks
 from grantflow.notify.registry import build_channels
-from grantflow.services import access_requests, audit, notify_outbox, scheduler
-from grantflow.services.startup import prepare_database
+from grantflow.services.access import access_requests
+from grantflow.services.audit import trail as audit
+from grantflow.services.notifications import notify_outbox
+from grantflow.services.runtime import scheduler
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.store.db import transaction
 from grantflow.store.models import (
     AccessFlow,

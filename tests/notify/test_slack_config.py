@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grantflow.services.config_check import Level, check
+from grantflow.services.runtime.config_check import Level, check
 
 
 def _slack_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> set[tuple]:

@@ -17,8 +17,9 @@ from grantflow.metrics import Metrics
 from grantflow.notify.base import DeliveryError, Notice, NoticeKind, Recipient
 from grantflow.notify.registry import build_channels, by_name
 from grantflow.notify.webhook import WebhookChannel
-from grantflow.services import notify_delivery, notify_outbox, scheduler
-from grantflow.services.startup import prepare_database
+from grantflow.services.notifications import notify_delivery, notify_outbox
+from grantflow.services.runtime import scheduler
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.settings import Settings, WebhookTarget
 from grantflow.store.db import transaction
 from grantflow.store.models_notify import NotificationDelivery

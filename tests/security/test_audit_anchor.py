@@ -39,19 +39,19 @@ from grantflow.domain.audit_chain import (
     keyed_fields,
 )
 from grantflow.domain.audit_checkpoint import Checkpoint, Head
-from grantflow.services import (
-    audit,
+from grantflow.services.audit import (
     audit_checkpoints,
     audit_keys,
     audit_query,
     audit_sinks,
     audit_verify,
-    config_check,
-    session_audit,
 )
-from grantflow.services.audit import hashed_fields, use_keyring
-from grantflow.services.audit_verify import Verification
-from grantflow.services.startup import prepare_database
+from grantflow.services.audit import trail as audit
+from grantflow.services.audit.audit_verify import Verification
+from grantflow.services.audit.trail import hashed_fields, use_keyring
+from grantflow.services.integrations import session_audit
+from grantflow.services.runtime import config_check
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.settings import Settings, WebhookTarget
 from grantflow.store.db import build_engine, read_transaction, session_factory, transaction
 from grantflow.store.migrate import upgrade

@@ -44,8 +44,11 @@ from grantflow.domain.inventory import (
     ResourceRecord,
     SyncSummary,
 )
-from grantflow.services import audit, audit_query, jobs, session_audit
-from grantflow.services.startup import prepare_database
+from grantflow.services.audit import audit_query
+from grantflow.services.audit import trail as audit
+from grantflow.services.integrations import session_audit
+from grantflow.services.jobs import queue as jobs
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.settings import Settings
 from grantflow.store.db import transaction
 from grantflow.store.models import AuditEvent, Connector, Integration

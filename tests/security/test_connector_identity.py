@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from grantflow.aws import cloudformation
-from grantflow.services.managed_connector import ensure_managed_connector
+from grantflow.services.integrations.managed_connector import ensure_managed_connector
 from grantflow.store.db import transaction
 from grantflow.store.models import Connector
 from tests.fixtures.api import Api, make_settings

@@ -22,8 +22,10 @@ from sqlalchemy.orm import Session
 
 from grantflow.api.app import create_app
 from grantflow.domain.inventory import DirectorySnapshot, DirectoryUser
-from grantflow.services import audit, identity_store, passwords, tokens
-from grantflow.services.startup import prepare_database
+from grantflow.services.audit import trail as audit
+from grantflow.services.auth import passwords, tokens
+from grantflow.services.directory import identity_store
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import ApiToken, AuditEvent, User

@@ -33,9 +33,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from grantflow.api.app import create_app
 from grantflow.demo.moto_server import free_loopback_port
 from grantflow.domain import device_login as dl
-from grantflow.services import audit, device_approval, passwords
+from grantflow.services.audit import trail as audit
+from grantflow.services.auth import device_approval, passwords
 from grantflow.services.errors import Forbidden
-from grantflow.services.startup import prepare_database
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import ApiToken, AuditEvent, User
 from grantflow.store.models_auth import DeviceAuthorization

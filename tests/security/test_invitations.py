@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.app import create_app
 from grantflow.notify.email import EmailChannel
-from grantflow.services import passwords
-from grantflow.services.startup import prepare_database
+from grantflow.services.auth import passwords
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.store.db import transaction
 from grantflow.store.models import ApiToken, AuditEvent, User
 from grantflow.store.types import utcnow

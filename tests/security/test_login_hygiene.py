@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from grantflow.domain.secrets import hash_token
-from grantflow.services import password_login
-from grantflow.services.password_login import address_key
-from grantflow.services.startup import prepare_database
+from grantflow.services.auth import password_login
+from grantflow.services.auth.password_login import address_key
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import ApiToken, Connector

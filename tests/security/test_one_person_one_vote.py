@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from grantflow.domain.flows import ApprovalMode, ApproverSet, FlowDefinition
 from grantflow.domain.inventory import DirectorySnapshot, DirectoryUser
 from grantflow.domain.request_states import Vote, approval_complete
-from grantflow.services import directory, identity_store
-from grantflow.services.audit import SYSTEM
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.tokens import create_personal_token
+from grantflow.services.directory import identity_store
+from grantflow.services.directory import people as directory
 from grantflow.store.db import transaction
 from grantflow.store.models import (
     AccessFlow,

@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.routes import access_requests as routes
 from grantflow.domain.jobs import JobPriority
-from grantflow.services import audit, grant_jobs, jobs, plans
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.access import grant_jobs, plans
+from grantflow.services.audit import trail as audit
+from grantflow.services.auth.tokens import create_personal_token
+from grantflow.services.jobs import queue as jobs
 from grantflow.store.db import transaction
 from grantflow.store.models import (
     AccessRequest,

@@ -12,7 +12,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.domain.jobs import JobPriority
-from grantflow.services import grant_jobs, job_outcomes, jobs, session_cuts
+from grantflow.services.access import grant_jobs, session_cuts
+from grantflow.services.jobs import queue as jobs
+from grantflow.services.runtime import job_outcomes
 from grantflow.store.db import transaction
 from grantflow.store.models import (
     AccessRequest,

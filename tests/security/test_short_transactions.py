@@ -47,8 +47,8 @@ from grantflow.api.routes import requestable as requestable_routes
 from grantflow.api.routes import resources as resources_routes
 from grantflow.api.routes import scim as scim_routes
 from grantflow.api.routes import users as users_routes
-from grantflow.services.audit import SYSTEM
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import build_engine, read_transaction, session_factory, transaction
 from grantflow.store.models import (
     AccessRequest,

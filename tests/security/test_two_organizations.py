@@ -35,8 +35,8 @@ from grantflow.demo.moto_server import MotoServer, free_loopback_port
 from grantflow.demo.org import build_org
 from grantflow.demo.org_shape import OrgShape
 from grantflow.demo.org_summary import OrgSummary
-from grantflow.services.audit import SYSTEM
-from grantflow.services.tokens import create_personal_token
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import DirectoryPrincipal, Grant, Group, GroupMembership, User
 from tests.e2e.conftest import wait_for

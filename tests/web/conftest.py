@@ -16,9 +16,9 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 from sqlalchemy import select
 
-from grantflow.services import directory
-from grantflow.services.audit import SYSTEM
-from grantflow.services.passwords import hash_password
+from grantflow.services.audit.trail import SYSTEM
+from grantflow.services.auth.passwords import hash_password
+from grantflow.services.directory import people as directory
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
 from tests.e2e.conftest import deployed  # noqa: F401 (the emulated org + live server)

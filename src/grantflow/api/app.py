@@ -37,8 +37,9 @@ from grantflow.api.routes import (
     users,
 )
 from grantflow.metrics import Metrics
-from grantflow.services import audit_keys, scheduler
-from grantflow.services.audit import use_keyring
+from grantflow.services.audit import audit_keys
+from grantflow.services.audit.trail import use_keyring
+from grantflow.services.runtime import scheduler
 from grantflow.settings import Settings
 from grantflow.store.db import build_engine, session_factory
 from grantflow.web import install as install_web

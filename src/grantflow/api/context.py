@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.metrics import Metrics
-from grantflow.services.workers import Workers
+from grantflow.services.runtime.workers import Workers
 from grantflow.settings import Settings
 
 

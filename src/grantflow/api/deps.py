@@ -10,8 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from grantflow.api.context import AppContext
 from grantflow.domain.authz import Principal, Requirement, authorize
-from grantflow.services import audit, tokens
-from grantflow.services import sessions as web_sessions
+from grantflow.services.audit import trail as audit
+from grantflow.services.auth import sessions as web_sessions
+from grantflow.services.auth import tokens
 from grantflow.store.db import transaction
 
 _bearer = HTTPBearer(auto_error=False, description="A Grantflow API, connector or SCIM token")

@@ -21,7 +21,7 @@ from grantflow.api.body_limits import BodyLimits, BoundedInputs, ConnectorCheck
 from grantflow.api.context import AppContext
 from grantflow.domain.authz import Requirement, authorize
 from grantflow.metrics import Metrics
-from grantflow.services import tokens
+from grantflow.services.auth import tokens
 from grantflow.store.db import transaction
 
 log = structlog.get_logger(__name__)

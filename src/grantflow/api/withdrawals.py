@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from grantflow.services.policy_withdrawal import Withdrawal
+from grantflow.services.access.policy_withdrawal import Withdrawal
 
 RevokeLive = Annotated[
     bool,

@@ -12,7 +12,7 @@ from rich.console import Console
 from grantflow.cli.errors import fail, friendly_errors
 
 if TYPE_CHECKING:
-    from grantflow.services.audit_verify import Verification
+    from grantflow.services.audit.audit_verify import Verification
     from grantflow.settings import Settings
 
 audit_app = typer.Typer(help="The tamper-evident activity log.", no_args_is_help=True)
@@ -68,7 +68,7 @@ def verify(
     before a checkpoint. Needs the audit key (GRANTFLOW_AUDIT_KEY, …) of the server.
     A read: writes nothing, takes no write lock.
     """
-    from grantflow.services import audit_keys, audit_sinks, audit_verify
+    from grantflow.services.audit import audit_keys, audit_sinks, audit_verify
     from grantflow.settings import Settings
     from grantflow.store.db import build_engine, check_connection, read_transaction, session_factory
 
@@ -101,7 +101,7 @@ def verify(
 def take_checkpoint() -> None:
     """Sign a checkpoint of both chains now and send it to every sink (the scheduler does
     this every GRANTFLOW_AUDIT_CHECKPOINT_INTERVAL_SECONDS while the chains move)."""
-    from grantflow.services import audit_checkpoints, audit_keys, audit_sinks
+    from grantflow.services.audit import audit_checkpoints, audit_keys, audit_sinks
     from grantflow.settings import Settings
     from grantflow.store.db import build_engine, check_connection, session_factory
 
@@ -135,7 +135,7 @@ def prepare_audit_key(settings: Settings) -> None:
     """For `serve`: make the audit key when none is configured (and say so, loudly), and
     name where the key and the checkpoints are."""
     from grantflow.cli.errors import err_console
-    from grantflow.services import audit_keys, audit_sinks
+    from grantflow.services.audit import audit_keys, audit_sinks
 
     try:
         made = audit_keys.ensure(settings)

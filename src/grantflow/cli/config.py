@@ -20,7 +20,7 @@ def config_check() -> None:
 
     Exit code 1 when any error is found (warnings alone exit 0).
     """
-    from grantflow.services.config_check import Level, check  # loads the database layer
+    from grantflow.services.runtime.config_check import Level, check  # loads the database layer
 
     findings = check()
     for f in findings:

@@ -39,8 +39,8 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(settings_problem(err)) from None
         except Exception as err:
             # Imported here: every CLI command loads this module, few touch the database.
-            from grantflow.services.audit_keys import AuditKeyError
-            from grantflow.services.startup import PortInUse
+            from grantflow.services.audit.audit_keys import AuditKeyError
+            from grantflow.services.runtime.startup import PortInUse
             from grantflow.store.db import DatabaseUnavailable
 
             if isinstance(err, DatabaseUnavailable | PortInUse | AuditKeyError):

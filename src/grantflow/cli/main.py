@@ -73,7 +73,7 @@ def serve(
         overrides["port"] = port
     if forwarded_allow_ips is not None:
         overrides["forwarded_allow_ips"] = forwarded_allow_ips
-    from grantflow.services.startup import prepare_database  # the database layer, on use
+    from grantflow.services.runtime.startup import prepare_database  # the database layer, on use
     from grantflow.settings import Settings
 
     settings = Settings(**overrides)  # type: ignore[arg-type]
@@ -81,7 +81,7 @@ def serve(
     console.print(f"database {report.database} is at the latest schema")
     _print_bootstrap(report.bootstrap_token)
     from grantflow.cli.server import run_server  # the web stack: only for `serve`
-    from grantflow.services.startup import ensure_port_free
+    from grantflow.services.runtime.startup import ensure_port_free
 
     ensure_port_free(settings.host, settings.port)  # before a key file is made for nothing
     prepare_audit_key(settings)
@@ -115,7 +115,7 @@ def demo(
 @friendly_errors
 def db_upgrade() -> None:
     """Bring the database (GRANTFLOW_DATABASE_URL) to the latest schema."""
-    from grantflow.services.startup import prepare_database
+    from grantflow.services.runtime.startup import prepare_database
     from grantflow.settings import Settings
 
     settings = Settings()

@@ -12,8 +12,8 @@ from grantflow.api.app import create_app
 from grantflow.api.context import AppContext
 from grantflow.connector.process import ConnectorOptions, run_managed
 from grantflow.logs import configure_logging
-from grantflow.services.managed_connector import ensure_managed_connector
-from grantflow.services.startup import ensure_port_free
+from grantflow.services.integrations.managed_connector import ensure_managed_connector
+from grantflow.services.runtime.startup import ensure_port_free
 from grantflow.settings import Settings
 from grantflow.store.db import transaction
 

@@ -39,8 +39,8 @@ from grantflow.demo.moto_server import moto_server
 from grantflow.demo.org import build_org
 from grantflow.demo.org_shape import OrgShape
 from grantflow.demo.org_summary import OrgSummary
-from grantflow.services import audit_keys
-from grantflow.services.startup import prepare_database
+from grantflow.services.audit import audit_keys
+from grantflow.services.runtime.startup import prepare_database
 from grantflow.settings import LogFormat, Settings, WebhookTarget
 
 READY_TIMEOUT_SECONDS = 60.0

@@ -13,8 +13,8 @@ import httpx
 from sqlalchemy import select
 
 from grantflow.demo.org_summary import OrgSummary
-from grantflow.services.passwords import hash_password
-from grantflow.services.principals import principals_of
+from grantflow.services.auth.passwords import hash_password
+from grantflow.services.identity.principals import principals_of
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
 
@@ -163,8 +163,8 @@ def demo_logins(database_url: str, org: OrgSummary) -> list[DemoLogin]:
 
 def _personal_token(database_url: str, username: str) -> str | None:
     """A personal API token for a synced demo user (as if they had made one in the UI)."""
-    from grantflow.services.audit import SYSTEM
-    from grantflow.services.tokens import create_personal_token
+    from grantflow.services.audit.trail import SYSTEM
+    from grantflow.services.auth.tokens import create_personal_token
 
     engine = build_engine(database_url)
     try:

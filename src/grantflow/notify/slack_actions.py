@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from grantflow.notify import slack_blocks
 from grantflow.notify.base import DeliveryError
 from grantflow.notify.slack import email_of
-from grantflow.services import access_requests, audit
+from grantflow.services.access import access_requests
+from grantflow.services.audit import trail as audit
 from grantflow.services.errors import ServiceError
 from grantflow.store.db import transaction
 from grantflow.store.models import User

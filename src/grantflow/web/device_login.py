@@ -4,7 +4,7 @@
 a code for anyone); ``POST /device`` looks the typed code up and shows where and when that
 sign-in started; ``POST /device/decision`` approves or denies it. Both posts need the browser
 session and its CSRF field; a bearer token cannot approve a sign-in. See
-`grantflow.services.device_approval` for the limits on wrong codes.
+`grantflow.services.auth.device_approval` for the limits on wrong codes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from grantflow.api.deps import Ctx, CurrentUser, actor_of, client_ip
 from grantflow.domain import device_login as dl
-from grantflow.services import device_approval
+from grantflow.services.auth import device_approval
 from grantflow.services.errors import ServiceError
 from grantflow.store.types import utcnow
 from grantflow.web.pages import MaybeViewer, Viewer, render

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from grantflow.services.directory import MIN_PASSWORD_LENGTH
+from grantflow.services.directory.people import MIN_PASSWORD_LENGTH
 from grantflow.web.pages import render
 
 router = APIRouter(include_in_schema=False)

@@ -31,7 +31,7 @@ from grantflow.domain.integration_config import (
     TAG_KEY_RE,
     OwnerAttribute,
 )
-from grantflow.services.oidc_login import safe_next
+from grantflow.services.auth.oidc_login import safe_next
 from grantflow.store.db import transaction
 from grantflow.store.models import User
 

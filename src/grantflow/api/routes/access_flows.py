@@ -16,8 +16,9 @@ from grantflow.api.patching import refuse_null
 from grantflow.api.withdrawals import RevokeLive, WithdrawalPublic, withdrawal_public
 from grantflow.domain.flows import FlowDefinition
 from grantflow.domain.notifications import FlowNotify
-from grantflow.services import access_flows, flows_as_code, integrations
+from grantflow.services.access import access_flows, flows_as_code
 from grantflow.services.errors import Invalid
+from grantflow.services.integrations import lifecycle as integrations
 from grantflow.settings import Settings
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import AccessFlow

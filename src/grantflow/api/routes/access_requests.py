@@ -16,7 +16,7 @@ from grantflow.api.deps import Ctx, CurrentUser, actor_of
 from grantflow.api.paging import MAX_OFFSET
 from grantflow.api.session_cut_view import SessionCutPublic
 from grantflow.domain.authz import Principal, Role
-from grantflow.services import access_requests, plans, request_lists, request_views
+from grantflow.services.access import access_requests, plans, request_lists, request_views
 from grantflow.services.errors import Conflict, Forbidden, NotFound
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import (

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.paging import MAX_CURSOR
-from grantflow.services import audit_query, audit_sinks, audit_verify
+from grantflow.services.audit import audit_query, audit_sinks, audit_verify
 from grantflow.store.db import read_transaction
 
 log = structlog.get_logger(__name__)

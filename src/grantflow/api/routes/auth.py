@@ -20,10 +20,11 @@ from starlette.concurrency import run_in_threadpool
 
 from grantflow.api.deps import Ctx, MaybePrincipal, client_ip
 from grantflow.api.errors import error_body
-from grantflow.services import audit, password_login
-from grantflow.services import sessions as web_sessions
+from grantflow.services.audit import trail as audit
+from grantflow.services.auth import password_login
+from grantflow.services.auth import sessions as web_sessions
+from grantflow.services.auth.oidc_login import safe_next
 from grantflow.services.errors import ServiceError
-from grantflow.services.oidc_login import safe_next
 from grantflow.settings import Settings
 from grantflow.store.db import transaction
 from grantflow.store.models import User

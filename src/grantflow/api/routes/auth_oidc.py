@@ -17,10 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from grantflow.api.deps import Ctx, client_ip
 from grantflow.api.routes.auth import error_response, set_session_cookie
-from grantflow.services import audit, oidc_login
-from grantflow.services import sessions as web_sessions
+from grantflow.services.audit import trail as audit
+from grantflow.services.auth import oidc_login
+from grantflow.services.auth import sessions as web_sessions
+from grantflow.services.auth.oidc_client import OidcClient, OidcConfig, OidcError
 from grantflow.services.errors import ServiceError
-from grantflow.services.oidc_client import OidcClient, OidcConfig, OidcError
 from grantflow.settings import Settings
 from grantflow.store.db import transaction
 from grantflow.store.models import User

@@ -18,8 +18,11 @@ from sqlalchemy.orm import Session
 
 from grantflow.api.deps import ConnectorAuth, Ctx
 from grantflow.domain.inventory import AccountInventory
-from grantflow.services import connectors, grant_jobs, job_outcomes, jobs, sync_ingest
+from grantflow.services.access import grant_jobs
 from grantflow.services.errors import Invalid
+from grantflow.services.integrations import connectors, sync_ingest
+from grantflow.services.jobs import queue as jobs
+from grantflow.services.runtime import job_outcomes
 from grantflow.store.db import transaction
 from grantflow.store.models import SyncRun
 

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.aws import cloudformation
 from grantflow.domain.connector_identity import IdentityState, assess, role_of
-from grantflow.services import audit, connectors, jobs
+from grantflow.services.audit import trail as audit
+from grantflow.services.integrations import connectors
+from grantflow.services.jobs import queue as jobs
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import Connector, Integration, Job, User
 from grantflow.store.types import utcnow

@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from grantflow.api.deps import Ctx, client_ip
 from grantflow.api.errors import ErrorResponse, error_body
 from grantflow.domain import device_login as dl
-from grantflow.services import audit, device_login
+from grantflow.services.audit import trail as audit
+from grantflow.services.auth import device_login
 
 router = APIRouter(prefix="/api/v1/auth/device", tags=["sign-in"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -16,9 +16,10 @@ from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.paging import MAX_OFFSET
 from grantflow.domain.identity_matching import Matched
 from grantflow.domain.secrets import issue_token
-from grantflow.services import audit, directory
+from grantflow.services.audit import trail as audit
+from grantflow.services.auth.tokens import SCIM_PREFIX
+from grantflow.services.directory import people as directory
 from grantflow.services.errors import NotFound
-from grantflow.services.tokens import SCIM_PREFIX
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import ApiToken, Group, GroupMembership, User
 from grantflow.store.types import utcnow

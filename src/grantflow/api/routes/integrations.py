@@ -22,9 +22,10 @@ from grantflow.api.patching import refuse_null
 from grantflow.api.withdrawals import RevokeLive, WithdrawalPublic, withdrawal_public
 from grantflow.domain.authz import Principal, Role
 from grantflow.domain.integration_config import AwsOrganizationConfig, valid_name
-from grantflow.services import integrations, requestable
+from grantflow.services.access import requestable
 from grantflow.services.errors import NotFound
-from grantflow.services.integrations import IntegrationInput
+from grantflow.services.integrations import lifecycle as integrations
+from grantflow.services.integrations.lifecycle import IntegrationInput
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import Integration, Resource, SyncRun, User
 
@@ -387,7 +388,7 @@ def reconcile_now(
 ) -> ReconcileQueued:
     """Compare what Grantflow granted (and recently revoked) with AWS; report drift as the
     audit event ``reconcile.drift`` and, with repair, grant or revoke again."""
-    from grantflow.services import reconcile
+    from grantflow.services.access import reconcile
 
     with transaction(ctx.sessions) as session:
         job = reconcile.enqueue(session, integrations.get(session, integration_id), repair)

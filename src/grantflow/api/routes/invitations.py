@@ -30,8 +30,9 @@ from grantflow.api.routes.auth import (
 )
 from grantflow.notify.base import DeliveryError
 from grantflow.notify.email import EmailChannel
-from grantflow.services import audit, invitations
-from grantflow.services import sessions as web_sessions
+from grantflow.services.audit import trail as audit
+from grantflow.services.auth import sessions as web_sessions
+from grantflow.services.directory import invitations
 from grantflow.services.errors import ServiceError
 from grantflow.store.db import transaction
 from grantflow.store.models import User

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from grantflow.api.deps import Ctx, CurrentUser, actor_of
-from grantflow.services import tokens
+from grantflow.services.auth import tokens
 from grantflow.services.errors import NotFound
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import ApiToken, User

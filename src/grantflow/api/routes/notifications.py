@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.paging import MAX_OFFSET
 from grantflow.notify.registry import configured_names
-from grantflow.services import notify_delivery
+from grantflow.services.notifications import notify_delivery
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models_notify import NotificationDelivery
 

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from grantflow.api.deps import AdminUser, Ctx
 from grantflow.api.routes.audit import utc
-from grantflow.services import activity_report, audit_query
+from grantflow.services.audit import activity_report, audit_query
 
 router = APIRouter(prefix="/api/v1/reports", tags=["audit"])
 

@@ -11,10 +11,10 @@ from sqlalchemy import func, or_, select
 from grantflow.api.deps import Ctx, CurrentUser
 from grantflow.api.paging import MAX_OFFSET
 from grantflow.domain.flows import FlowView, resolve_approvers
-from grantflow.services import requestable as requestable_service
-from grantflow.services.access_flows import resource_view
-from grantflow.services.approver_names import ApproverNames
+from grantflow.services.access import requestable as requestable_service
+from grantflow.services.access.access_flows import resource_view
 from grantflow.services.errors import NotFound
+from grantflow.services.identity.approver_names import ApproverNames
 from grantflow.store.db import read_transaction
 from grantflow.store.models import Integration, Resource, User
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from grantflow.api.deps import Ctx, CurrentUser
 from grantflow.api.paging import MAX_OFFSET
-from grantflow.services import resource_lists
+from grantflow.services.access import resource_lists
 from grantflow.store.db import read_transaction
 
 router = APIRouter(prefix="/api/v1", tags=["resources"])

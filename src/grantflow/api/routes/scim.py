@@ -36,9 +36,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
 from grantflow.api.deps import Ctx, ScimAuth, actor_of
-from grantflow.services import audit
-from grantflow.services import scim as service
-from grantflow.services.scim_resources import ScimGroup, ScimUser, provider
+from grantflow.services.audit import trail as audit
+from grantflow.services.directory import scim as service
+from grantflow.services.directory.scim_resources import ScimGroup, ScimUser, provider
 from grantflow.store.db import DatabaseUnavailable, read_transaction, transaction
 
 log = structlog.get_logger(__name__)

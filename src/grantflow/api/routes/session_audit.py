@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from grantflow.api.deps import Ctx, CurrentUser
 from grantflow.api.routes.access_requests import _load as load_visible_request
 from grantflow.domain.authz import Principal
-from grantflow.services import audit_query
+from grantflow.services.audit import audit_query
 from grantflow.store.db import read_transaction
 from grantflow.store.models import Grant
 from grantflow.store.models_audit import SessionAuditEvent

@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.domain.oidc_binding import SUBJECT_MAX
-from grantflow.services import user_identities
+from grantflow.services.auth.oidc_client import OidcClient
 from grantflow.services.errors import Invalid, NotFound
-from grantflow.services.oidc_client import OidcClient
+from grantflow.services.identity import user_identities
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import User
 

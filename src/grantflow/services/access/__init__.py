@@ -1,0 +1,1 @@
+"""Access flows, requests and grants: who may request what, approvals, granting, revoking."""

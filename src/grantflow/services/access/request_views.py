@@ -1,0 +1,125 @@
+"""Access requests as the API shows them, for one request or a page of them.
+
+Everything a page of requests shows — requesters, integrations, flows, grants and their
+resources, approvals and their approvers, approvers' names — is read with one statement per
+kind of row for the whole page, never one per request (no N+1).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, load_only
+
+from grantflow.domain.flows import FlowDefinition
+from grantflow.services.access import grant_building, request_lists, session_cuts
+from grantflow.services.identity.approver_names import ApproverNames
+from grantflow.store.models import (
+    AccessFlow,
+    AccessRequest,
+    Approval,
+    Grant,
+    Integration,
+    Resource,
+    User,
+)
+
+REQUEST_FIELDS = (
+    "id", "requester_id", "integration_id", "flow_id", "resource_type", "permission",
+    "justification", "duration_seconds", "state", "end_reason", "failure_reason",
+    "extensions", "created_at", "approved_at", "granted_at", "expires_at", "ended_at",
+)  # fmt: skip
+
+
+def _by_id(
+    session: Session, model: type[Any], ids: Iterable[str | None], *only: Any
+) -> dict[str, Any]:
+    """Rows by id (``only`` these columns loaded, when given: JSON columns cost the most)."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    query = select(model).where(model.id.in_(wanted))
+    if only:
+        query = query.options(load_only(*only))
+    return {row.id: row for row in session.scalars(query)}
+
+
+def _approval_refs(rows: Sequence[AccessRequest]) -> set[str]:
+    return {ref for r in rows for s in (r.approval or {}).get("sets", [])
+            for ref in s.get("principals", [])}  # fmt: skip
+
+
+def _named_approval(namer: ApproverNames, approval: dict[str, Any] | None) -> dict[str, Any]:
+    """The stored approval sets, each with ``names``: its approvers as people read them."""
+    data = dict(approval or {})
+    data["sets"] = [{**s, "names": namer.names(s.get("principals", []))}
+                    for s in data.get("sets", [])]  # fmt: skip
+    return data
+
+
+def _grant(grant: Grant, resource: Resource | None, integ: Integration | None,
+           permission: str) -> dict[str, Any]:  # fmt: skip
+    access: dict[str, Any] = {}
+    if grant.state == "granted" and integ is not None:
+        access = grant_building.access_details(integ, grant.handle, resource, permission)
+    return {
+        "id": grant.id, "resource_id": grant.resource_id,
+        "resource_name": resource.name if resource else None,
+        "resource_type": resource.type if resource else None,
+        "account_id": resource.account_id if resource else None, "state": grant.state,
+        "pre_existing": grant.pre_existing, "error": grant.error, "granted_at": grant.granted_at,
+        "expires_at": grant.expires_at, "revoked_at": grant.revoked_at, "access": access,
+    }  # fmt: skip
+
+
+def views(
+    session: Session,
+    rows: Sequence[AccessRequest],
+    viewer: User | None = None,
+    approvable: set[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The public form of ``rows``, in order. ``can_approve`` is for ``viewer`` (False
+    without one); pass ``approvable`` when the caller already knows which rows they are."""
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    grants: dict[str, list[Grant]] = defaultdict(list)
+    for grant in session.scalars(select(Grant).where(Grant.request_id.in_(ids))):
+        grants[grant.request_id].append(grant)
+    approvals: dict[str, list[Approval]] = defaultdict(list)
+    for a in session.scalars(select(Approval).where(Approval.request_id.in_(ids))):
+        approvals[a.request_id].append(a)
+    granted = (g.resource_id for gs in grants.values() for g in gs)
+    shown = (Resource.name, Resource.type, Resource.account_id, Resource.aws_id)
+    resources = _by_id(session, Resource, granted, *shown)
+    cuts = session_cuts.of_requests(session, ids)
+    integrations = _by_id(session, Integration, (r.integration_id for r in rows))
+    flows = _by_id(session, AccessFlow, (r.flow_id for r in rows))
+    extensions = {i: FlowDefinition.stored(f.definition).max_extensions for i, f in flows.items()}
+    people = {r.requester_id for r in rows} | {a.approver_id for v in approvals.values() for a in v}
+    namer = ApproverNames(session)
+    users = namer.preload(_approval_refs(rows), people)
+    if approvable is None:
+        approvable = request_lists.approvable_among(session, viewer, rows) if viewer else set()
+    out = []
+    for r in rows:
+        integ = integrations.get(r.integration_id)
+        requester = users.get(r.requester_id)
+        data = {name: getattr(r, name) for name in REQUEST_FIELDS}
+        data.update(
+            requester=requester.username if requester else "?",
+            grants=[{**_grant(g, resources.get(g.resource_id or ""), integ, r.permission),
+                     "session_cut": cuts.get(g.id)} for g in grants[r.id]],
+            approvals=[{"approver_id": a.approver_id,
+                        "approver": users[a.approver_id].username if a.approver_id in users
+                        else "?", "decision": a.decision, "reason": a.reason,
+                        "created_at": a.created_at} for a in approvals[r.id]],
+            approval=_named_approval(namer, r.approval),
+            max_extensions=extensions.get(r.flow_id or "", 0),
+            can_approve=r.id in approvable,
+        )  # fmt: skip
+        out.append(data)
+    return out

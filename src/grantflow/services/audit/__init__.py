@@ -1,0 +1,1 @@
+"""The audit trail: writing events, sinks, checkpoints, verification, queries, reports."""

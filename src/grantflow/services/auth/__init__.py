@@ -1,0 +1,1 @@
+"""Signing in and credentials: API tokens, sessions, passwords, OIDC, device login."""

@@ -1,0 +1,1 @@
+"""Keeping people in sync: SCIM, Identity Center identity stores, invitations, user lifecycle."""

@@ -1,0 +1,1 @@
+"""Who people are: principals, group membership views, owners, display names."""

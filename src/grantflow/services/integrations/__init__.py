@@ -1,0 +1,1 @@
+"""Connected AWS Organizations: lifecycle, connectors, sync ingest, session audit."""

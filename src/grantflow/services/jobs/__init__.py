@@ -1,0 +1,1 @@
+"""The connector job queue: enqueue, lease, report."""

@@ -1,0 +1,1 @@
+"""Notices about requests and their delivery (outbox, channels)."""

@@ -1,0 +1,1 @@
+"""What runs the control plane: startup, scheduler ticks, workers, job outcomes, metrics."""

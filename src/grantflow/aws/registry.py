@@ -82,16 +82,17 @@ class ResourceType:
     service: str
     list_operation: str
     paginator: str  # the boto3 paginator name, i.e. the snake_case client method
-    items_path: str  # JMESPath to the items inside one page
-    id_field: str
-    arn_field: str | None  # None: the ARN is built from the id
-    name_field: str  # "tag:Name" means the value of the Name tag
     account_scope: AccountScope
     regionality: Regionality
     permissions: tuple[PermissionSpec, ...]
     read_operations: tuple[Operation, ...]
     grant: GrantMechanism
     permissions_from: str | None = None  # set when permissions are discovered, not fixed
+
+    @property
+    def list_action(self) -> str:
+        """The IAM action of the call that lists this type (what its reader calls first)."""
+        return operation_to_action(self.service, self.list_operation)
 
     @property
     def read_actions(self) -> frozenset[str]:
@@ -231,10 +232,6 @@ REGISTRY: tuple[ResourceType, ...] = (
         service="organizations",
         list_operation="ListAccounts",
         paginator="list_accounts",
-        items_path="Accounts",
-        id_field="Id",
-        arn_field="Arn",
-        name_field="Name",
         account_scope=AccountScope.MANAGEMENT,
         regionality=Regionality.GLOBAL,
         permissions=(),
@@ -260,10 +257,6 @@ REGISTRY: tuple[ResourceType, ...] = (
         service="identitystore",
         list_operation="ListGroups",
         paginator="list_groups",
-        items_path="Groups",
-        id_field="GroupId",
-        arn_field=None,
-        name_field="DisplayName",
         account_scope=AccountScope.MANAGEMENT,
         regionality=Regionality.IDENTITY_CENTER,
         permissions=(PermissionSpec("member", "Member", "Membership of the group"),),
@@ -276,10 +269,6 @@ REGISTRY: tuple[ResourceType, ...] = (
         service="iam",
         list_operation="ListRoles",
         paginator="list_roles",
-        items_path="Roles",
-        id_field="RoleId",
-        arn_field="Arn",
-        name_field="RoleName",
         account_scope=AccountScope.MEMBER,
         regionality=Regionality.GLOBAL,
         permissions=(_ASSUME,),
@@ -292,10 +281,6 @@ REGISTRY: tuple[ResourceType, ...] = (
         service="s3",
         list_operation="ListBuckets",
         paginator="list_buckets",
-        items_path="Buckets",
-        id_field="Name",
-        arn_field=None,
-        name_field="Name",
         account_scope=AccountScope.MEMBER,
         regionality=Regionality.GLOBAL,
         permissions=(
@@ -311,10 +296,6 @@ REGISTRY: tuple[ResourceType, ...] = (
         service="ec2",
         list_operation="DescribeInstances",
         paginator="describe_instances",
-        items_path="Reservations[].Instances[]",
-        id_field="InstanceId",
-        arn_field=None,
-        name_field="tag:Name",
         account_scope=AccountScope.MEMBER,
         regionality=Regionality.REGIONAL,
         permissions=(
@@ -333,10 +314,6 @@ REGISTRY: tuple[ResourceType, ...] = (
         service="rds",
         list_operation="DescribeDBInstances",
         paginator="describe_db_instances",
-        items_path="DBInstances",
-        id_field="DBInstanceIdentifier",
-        arn_field="DBInstanceArn",
-        name_field="DBInstanceIdentifier",
         account_scope=AccountScope.MEMBER,
         regionality=Regionality.REGIONAL,
         permissions=(_CONNECT,),
@@ -352,10 +329,6 @@ REGISTRY: tuple[ResourceType, ...] = (
         service="rds",
         list_operation="DescribeDBClusters",
         paginator="describe_db_clusters",
-        items_path="DBClusters",
-        id_field="DBClusterIdentifier",
-        arn_field="DBClusterArn",
-        name_field="DBClusterIdentifier",
         account_scope=AccountScope.MEMBER,
         regionality=Regionality.REGIONAL,
         permissions=(_CONNECT,),

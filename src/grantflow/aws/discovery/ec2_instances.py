@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from grantflow.aws.discovery.scope import Raw, ReadScope, tag_dict, translated
+from grantflow.aws.discovery.scope import Raw, ReadScope, list_pages, tag_dict, translated
 from grantflow.aws.errors import AwsUnavailable
 from grantflow.domain.inventory import ResourceRecord
 
@@ -64,14 +64,12 @@ class SsmAvailability:
 
 
 def get_instances(scope: ReadScope) -> list[Raw]:
-    ec2: Any = scope.factory.client("ec2", region=scope.client_region)
-    with translated("ec2:DescribeInstances", scope.factory.role_arn):
-        return [
-            instance
-            for page in ec2.get_paginator("describe_instances").paginate()
-            for reservation in page["Reservations"]
-            for instance in reservation["Instances"]
-        ]
+    return [
+        instance
+        for page in list_pages(scope, TYPE_KEY)
+        for reservation in page["Reservations"]
+        for instance in reservation["Instances"]
+    ]
 
 
 def get_ssm_lookup(scope: ReadScope, availability: SsmAvailability) -> SsmLookup:

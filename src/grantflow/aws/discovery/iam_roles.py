@@ -6,7 +6,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grantflow.aws.discovery.scope import Raw, ReadScope, Tags, tag_dict, translated
+from grantflow.aws.discovery.scope import (
+    Raw,
+    ReadScope,
+    Tags,
+    list_pages,
+    tag_dict,
+    translated,
+)
 from grantflow.aws.registry import MANAGEMENT_ROLE_NAME, MEMBER_ROLE_NAME
 from grantflow.domain.inventory import ResourceRecord
 
@@ -58,13 +65,12 @@ def get_roles(scope: ReadScope, own_role_names: Iterable[str]) -> list[RawRole]:
     iam: Any = scope.factory.client("iam")
     role_arn = scope.factory.role_arn
     owned = frozenset(own_role_names)
-    with translated("iam:ListRoles", role_arn):
-        roles = [
-            role
-            for page in iam.get_paginator("list_roles").paginate()
-            for role in page["Roles"]
-            if is_grantable(role, owned)
-        ]
+    roles = [
+        role
+        for page in list_pages(scope, TYPE_KEY)
+        for role in page["Roles"]
+        if is_grantable(role, owned)
+    ]
     found: list[RawRole] = []
     with translated("iam:ListRoleTags", role_arn):
         for role in roles:

@@ -13,7 +13,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from grantflow.aws.discovery.scope import Raw, ReadScope, error_code, tag_dict, translated
+from grantflow.aws.discovery.scope import (
+    Raw,
+    ReadScope,
+    error_code,
+    list_pages,
+    tag_dict,
+    translated,
+)
 from grantflow.domain.inventory import ResourceRecord
 
 TYPE_KEY = "s3-bucket"
@@ -36,10 +43,7 @@ def bucket_region(location: str | None) -> str:
 def get_buckets(scope: ReadScope) -> list[RawBucket]:
     s3: Any = scope.factory.client("s3")
     role_arn = scope.factory.role_arn
-    with translated("s3:ListAllMyBuckets", role_arn):
-        buckets = [
-            b for page in s3.get_paginator("list_buckets").paginate() for b in page["Buckets"]
-        ]
+    buckets = [b for page in list_pages(scope, TYPE_KEY) for b in page["Buckets"]]
     found: list[RawBucket] = []
     for bucket in buckets:
         name = str(bucket["Name"])

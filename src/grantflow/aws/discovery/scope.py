@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from grantflow.aws import registry
 from grantflow.aws.errors import translate
 from grantflow.aws.session import ClientFactory
 from grantflow.domain.inventory import ResourceRecord
@@ -48,6 +49,15 @@ def translated(action: str, role_arn: str | None) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as err:
         raise translate(err, action=action, role_arn=role_arn) from err
+
+
+def list_pages(scope: ReadScope, type_key: str) -> list[Raw]:
+    """Every page of the call that lists ``type_key``: the operation (and the IAM action an
+    error names) is the one the registry declares, so the template grants what is called."""
+    rt = registry.resource_type(type_key)
+    client: Any = scope.factory.client(rt.service, region=scope.client_region)
+    with translated(rt.list_action, scope.factory.role_arn):
+        return list(client.get_paginator(rt.paginator).paginate())
 
 
 def tag_dict(tags: object) -> Tags:

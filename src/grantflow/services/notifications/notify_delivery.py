@@ -126,19 +126,26 @@ def _send(item: Claimed, channels: Mapping[str, Channel]
     return None, receipt if isinstance(receipt, dict) else None
 
 
+def _updates_of(
+    session: Session, approval: NotificationDelivery, state: str
+) -> list[NotificationDelivery]:
+    """The updates in ``state`` that edit the message ``approval`` posts (none unless it is
+    an approval delivery)."""
+    if approval.kind != NoticeKind.APPROVAL_NEEDED.value or not approval.request_id:
+        return []
+    rows = session.scalars(select(NotificationDelivery).where(
+        NotificationDelivery.request_id == approval.request_id,
+        NotificationDelivery.kind == APPROVAL_UPDATE,
+        NotificationDelivery.state == state,
+    ))  # fmt: skip
+    return [update for update in rows if update.payload.get(UPDATES_KEY) == approval.id]
+
+
 def _wake_updates(session: Session, row: NotificationDelivery, now: datetime) -> None:
     """An approval delivery just finished (posted, or failed for good): the updates waiting
     for it are due now."""
-    if row.kind != NoticeKind.APPROVAL_NEEDED.value or not row.request_id:
-        return
-    waiting = session.scalars(select(NotificationDelivery).where(
-        NotificationDelivery.request_id == row.request_id,
-        NotificationDelivery.kind == APPROVAL_UPDATE,
-        NotificationDelivery.state == "pending",
-    ))  # fmt: skip
-    for update in waiting:
-        if update.payload.get(UPDATES_KEY) == row.id:
-            update.next_attempt_at = now
+    for update in _updates_of(session, row, "pending"):
+        update.next_attempt_at = now
 
 
 def _record(session: Session, item: Claimed, error: DeliveryError | None, max_attempts: int,
@@ -227,17 +234,9 @@ def retry(session: Session, delivery_id: str, actor: audit.Actor) -> Notificatio
 def _rearm_updates(session: Session, approval: NotificationDelivery) -> None:
     """An approval message sent again after the request was decided: the updates that failed
     for want of it wait for it again, so the message it posts is edited too."""
-    if approval.kind != NoticeKind.APPROVAL_NEEDED.value or not approval.request_id:
-        return
-    failed = session.scalars(select(NotificationDelivery).where(
-        NotificationDelivery.request_id == approval.request_id,
-        NotificationDelivery.kind == APPROVAL_UPDATE,
-        NotificationDelivery.state == "failed",
-    ))  # fmt: skip
-    for update in failed:
-        if update.payload.get(UPDATES_KEY) == approval.id:
-            update.state, update.attempts = "pending", 0
-            update.next_attempt_at = approval.next_attempt_at
+    for update in _updates_of(session, approval, "failed"):
+        update.state, update.attempts = "pending", 0
+        update.next_attempt_at = approval.next_attempt_at
 
 
 def pending_count(session: Session) -> int:

@@ -5,15 +5,13 @@ Authenticated by a SCIM token (``POST /api/v1/scim/tokens``). Every answer is
 Error body with its ``scimType`` (routes use ``ScimRoute``, which converts exceptions).
 """
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from scim2_models import (
@@ -38,7 +36,7 @@ from starlette.exceptions import HTTPException
 from grantflow.api.deps import Ctx, ScimAuth, actor_of
 from grantflow.services.audit import trail as audit
 from grantflow.services.directory import scim as service
-from grantflow.services.directory.scim_resources import ScimGroup, ScimUser, provider
+from grantflow.services.directory.scim_resources import provider
 from grantflow.store.db import DatabaseUnavailable, read_transaction, transaction
 
 log = structlog.get_logger(__name__)
@@ -147,7 +145,7 @@ def _resource(request: Request, resource: Any, status: int = 200) -> Response:
     return ScimResponse(body, status_code=status, headers=headers)
 
 
-def _list(request: Request, found: ListResponse[Any], model: type[Any]) -> Response:
+def _list(request: Request, found: "ListResponse[Any]", model: type[Any]) -> Response:
     body = found.model_dump(
         scim_ctx=Context.SEARCH_RESPONSE,
         response_parameters=_response_parameters(request, model),
@@ -232,154 +230,84 @@ def schema(schema_id: str, request: Request, _scim: ScimAuth) -> Response:
     return _one(_schemas(request), schema_id, "schema")
 
 
-# --- users --------------------------------------------------------------------------------
+# --- users and groups --------------------------------------------------------------------
 
 
-@router.get("/Users")
-def list_users(request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
-    with read_transaction(ctx.sessions) as session:
-        found = service.list_users(session, _query(request), base_url(request))
-    return _list(request, found, ScimUser)
+def add_resource_routes(kind: service.Kind[Any, Any]) -> None:
+    """The seven routes of one resource type (``/Users``, ``/Groups``): the same for both.
+    The id's path parameter keeps its name (``user_id``, ``group_id``) in the document."""
+    path = f"/{kind.endpoint}"
+    item = f"{path}/{{{kind.noun}_id}}"
+    ResourceId = Annotated[str, Path(alias=f"{kind.noun}_id")]
 
+    def list_resources(request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
+        with read_transaction(ctx.sessions) as session:
+            found = kind.search(session, _query(request), base_url(request))
+        return _list(request, found, kind.model)
 
-@router.post("/Users/.search")
-def search_users(request: Request, ctx: Ctx, _scim: ScimAuth, body: Body) -> Response:
-    query = _search_query(body)
-    with read_transaction(ctx.sessions) as session:
-        found = service.list_users(session, query, base_url(request))
-    return _list(request, found, ScimUser)
+    def search_resources(request: Request, ctx: Ctx, _scim: ScimAuth, body: Body) -> Response:
+        query = _search_query(body)
+        with read_transaction(ctx.sessions) as session:
+            found = kind.search(session, query, base_url(request))
+        return _list(request, found, kind.model)
 
+    def create_resource(request: Request, ctx: Ctx, principal: ScimAuth, body: Body) -> Response:
+        actor = _actor(principal, request)
+        with transaction(ctx.sessions) as session:
+            resource = service.create(kind, session, body, base_url(request), actor)
+        return _resource(request, resource, 201)
 
-@router.post("/Users")
-def create_user(request: Request, ctx: Ctx, principal: ScimAuth, body: Body) -> Response:
-    with transaction(ctx.sessions) as session:
-        user = service.create_user(session, body, base_url(request), _actor(principal, request))
-    return _resource(request, user, 201)
+    def get_resource(
+        resource_id: ResourceId, request: Request, ctx: Ctx, _scim: ScimAuth
+    ) -> Response:
+        with read_transaction(ctx.sessions) as session:
+            resource = kind.get(session, resource_id, base_url(request))
+        return _resource(request, resource)
 
+    def change_route(patch: bool) -> Callable[..., Response]:
+        def change_resource(
+            resource_id: ResourceId,
+            request: Request,
+            ctx: Ctx,
+            principal: ScimAuth,
+            body: Body,
+            if_match: IfMatch = None,
+        ) -> Response:
+            actor = _actor(principal, request)
+            base = base_url(request)
+            with transaction(ctx.sessions) as session:
+                resource = service.change(
+                    kind, session, resource_id, body, base, actor, if_match, patch=patch
+                )
+            return _resource(request, resource)
 
-@router.get("/Users/{user_id}")
-def get_user(user_id: str, request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
-    with read_transaction(ctx.sessions) as session:
-        user = service.get_user(session, user_id, base_url(request))
-    return _resource(request, user)
+        return change_resource
 
+    def delete_resource(
+        resource_id: ResourceId,
+        request: Request,
+        ctx: Ctx,
+        principal: ScimAuth,
+        if_match: IfMatch = None,
+    ) -> Response:
+        actor = _actor(principal, request)
+        with transaction(ctx.sessions) as session:
+            service.delete(kind, session, resource_id, base_url(request), actor, if_match)
+        return Response(status_code=204)
 
-@router.put("/Users/{user_id}")
-def replace_user(
-    user_id: str,
-    request: Request,
-    ctx: Ctx,
-    principal: ScimAuth,
-    body: Body,
-    if_match: IfMatch = None,
-) -> Response:
-    with transaction(ctx.sessions) as session:
-        user = service.replace_user(
-            session, user_id, body, base_url(request), _actor(principal, request), if_match
-        )
-    return _resource(request, user)
-
-
-@router.patch("/Users/{user_id}")
-def patch_user(
-    user_id: str,
-    request: Request,
-    ctx: Ctx,
-    principal: ScimAuth,
-    body: Body,
-    if_match: IfMatch = None,
-) -> Response:
-    with transaction(ctx.sessions) as session:
-        user = service.patch_user(
-            session, user_id, body, base_url(request), _actor(principal, request), if_match
-        )
-    return _resource(request, user)
-
-
-@router.delete("/Users/{user_id}", status_code=204)
-def delete_user(
-    user_id: str, request: Request, ctx: Ctx, principal: ScimAuth, if_match: IfMatch = None
-) -> Response:
-    with transaction(ctx.sessions) as session:
-        service.delete_user(
-            session, user_id, base_url(request), _actor(principal, request), if_match
-        )
-    return Response(status_code=204)
-
-
-# --- groups -------------------------------------------------------------------------------
-
-
-@router.get("/Groups")
-def list_groups(request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
-    with read_transaction(ctx.sessions) as session:
-        found = service.list_groups(session, _query(request), base_url(request))
-    return _list(request, found, ScimGroup)
-
-
-@router.post("/Groups/.search")
-def search_groups(request: Request, ctx: Ctx, _scim: ScimAuth, body: Body) -> Response:
-    query = _search_query(body)
-    with read_transaction(ctx.sessions) as session:
-        found = service.list_groups(session, query, base_url(request))
-    return _list(request, found, ScimGroup)
-
-
-@router.post("/Groups")
-def create_group(request: Request, ctx: Ctx, principal: ScimAuth, body: Body) -> Response:
-    with transaction(ctx.sessions) as session:
-        group = service.create_group(session, body, base_url(request), _actor(principal, request))
-    return _resource(request, group, 201)
-
-
-@router.get("/Groups/{group_id}")
-def get_group(group_id: str, request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
-    with read_transaction(ctx.sessions) as session:
-        group = service.get_group(session, group_id, base_url(request))
-    return _resource(request, group)
-
-
-@router.put("/Groups/{group_id}")
-def replace_group(
-    group_id: str,
-    request: Request,
-    ctx: Ctx,
-    principal: ScimAuth,
-    body: Body,
-    if_match: IfMatch = None,
-) -> Response:
-    with transaction(ctx.sessions) as session:
-        group = service.replace_group(
-            session, group_id, body, base_url(request), _actor(principal, request), if_match
-        )
-    return _resource(request, group)
-
-
-@router.patch("/Groups/{group_id}")
-def patch_group(
-    group_id: str,
-    request: Request,
-    ctx: Ctx,
-    principal: ScimAuth,
-    body: Body,
-    if_match: IfMatch = None,
-) -> Response:
-    with transaction(ctx.sessions) as session:
-        group = service.patch_group(
-            session, group_id, body, base_url(request), _actor(principal, request), if_match
-        )
-    return _resource(request, group)
-
-
-@router.delete("/Groups/{group_id}", status_code=204)
-def delete_group(
-    group_id: str, request: Request, ctx: Ctx, principal: ScimAuth, if_match: IfMatch = None
-) -> Response:
-    with transaction(ctx.sessions) as session:
-        service.delete_group(
-            session, group_id, base_url(request), _actor(principal, request), if_match
-        )
-    return Response(status_code=204)
+    noun, plural = kind.noun, kind.endpoint.lower()
+    # The names (and so the operationIds) are those of the routes written out one by one.
+    router.add_api_route(path, list_resources, methods=["GET"], name=f"list_{plural}")
+    router.add_api_route(
+        f"{path}/.search", search_resources, methods=["POST"], name=f"search_{plural}"
+    )
+    router.add_api_route(path, create_resource, methods=["POST"], name=f"create_{noun}")
+    router.add_api_route(item, get_resource, methods=["GET"], name=f"get_{noun}")
+    router.add_api_route(item, change_route(False), methods=["PUT"], name=f"replace_{noun}")
+    router.add_api_route(item, change_route(True), methods=["PATCH"], name=f"patch_{noun}")
+    router.add_api_route(
+        item, delete_resource, methods=["DELETE"], name=f"delete_{noun}", status_code=204
+    )
 
 
 # --- search, unknown URLs and methods -----------------------------------------------------
@@ -394,6 +322,10 @@ def _search_query(body: Any) -> service.ListQuery:
         return service.ListQuery(body.get("filter"), start, None if count is None else int(count))
     except (TypeError, ValueError) as err:
         raise InvalidValueException(detail="startIndex and count must be integers") from err
+
+
+add_resource_routes(service.USERS)
+add_resource_routes(service.GROUPS)
 
 
 @router.post("/.search")

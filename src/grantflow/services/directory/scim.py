@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 from scim2_models import (
@@ -56,8 +56,11 @@ from grantflow.store.models import GroupMembership
 from grantflow.store.models import User as UserRow
 
 SCIM = directory.SCIM
-ADOPTABLE_USERS = frozenset({directory.IDENTITY_CENTER})
+# A name held by a row of one of these sources is adopted by SCIM (the row becomes SCIM's).
+ADOPTABLE = frozenset({directory.IDENTITY_CENTER})
 ModelT = TypeVar("ModelT", bound=Any)
+ResourceT = TypeVar("ResourceT", ScimUser, ScimGroup)
+RowT = TypeVar("RowT", UserRow, GroupRow)
 
 
 MAX_FILTER_BYTES = 4096  # a filter is parsed, then matched against every resource
@@ -177,17 +180,6 @@ def list_users(session: Session, query: ListQuery, base: str) -> ListResponse[An
     return _list(query, ScimUser, rows, lambda found: _render_users(session, found, base))
 
 
-def _claim_username(session: Session, username: str, self_id: str | None) -> UserRow | None:
-    """The row to adopt for ``username``, None for a new one; 409 when it is taken by a live
-    user (a deleted user's name is free: its row is never adopted)."""
-    existing = user_lifecycle.live_user_by_username(session, username)
-    if existing is None or existing.id == self_id:
-        return None
-    if self_id is None and existing.source in ADOPTABLE_USERS:
-        return existing
-    raise UniquenessException(detail=f"userName {username!r} is already taken")
-
-
 def _write_user(
     session: Session, row: UserRow, user: ScimUser, actor: audit.Actor, action: str
 ) -> None:
@@ -205,56 +197,7 @@ def _write_user(
     directory.refresh_user_mapping(session, row, actor)
 
 
-def create_user(session: Session, payload: Any, base: str, actor: audit.Actor) -> ScimUser:
-    user = parse(ScimUser, payload, Context.RESOURCE_CREATION_REQUEST)
-    row = _claim_username(session, str(user.user_name), None)
-    action = "user.adopted_by_scim" if row is not None else "user.created"
-    if row is None:
-        row = UserRow(username=str(user.user_name), role="member", source=SCIM, active=True)
-        session.add(row)
-    _write_user(session, row, user, actor, action)
-    return get_user(session, row.id, base)
-
-
-def replace_user(
-    session: Session,
-    user_id: str,
-    payload: Any,
-    base: str,
-    actor: audit.Actor,
-    if_match: str | None,
-) -> ScimUser:
-    current = get_user(session, user_id, base)
-    _check_version(current, if_match)
-    user = parse(ScimUser, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-    user.replace(current)
-    _claim_username(session, str(user.user_name), user_id)
-    _write_user(session, _user_row(session, user_id), user, actor, "user.updated")
-    return get_user(session, user_id, base)
-
-
-def patch_user(
-    session: Session,
-    user_id: str,
-    payload: Any,
-    base: str,
-    actor: audit.Actor,
-    if_match: str | None,
-) -> ScimUser:
-    current = get_user(session, user_id, base)
-    _check_version(current, if_match)
-    patch = parse(PatchOp[ScimUser], payload, Context.RESOURCE_PATCH_REQUEST)
-    if patch.patch(current, scim_policy=POLICY):
-        _claim_username(session, str(current.user_name), user_id)
-        _write_user(session, _user_row(session, user_id), current, actor, "user.updated")
-    return get_user(session, user_id, base)
-
-
-def delete_user(
-    session: Session, user_id: str, base: str, actor: audit.Actor, if_match: str | None
-) -> None:
-    _check_version(get_user(session, user_id, base), if_match)
-    row = _user_row(session, user_id)
+def _delete_user(session: Session, row: UserRow, actor: audit.Actor) -> None:
     for group in _scim_groups_of(session, [row.id])[row.id]:
         members = set(_member_ids(session, group.id)) - {row.id}
         directory.set_group_members(session, group, members, SCIM, actor)
@@ -304,15 +247,6 @@ def list_groups(session: Session, query: ListQuery, base: str) -> ListResponse[A
     return _list(query, ScimGroup, rows, render)
 
 
-def _claim_group_name(session: Session, name: str, self_id: str | None) -> GroupRow | None:
-    existing = directory.group_by_name(session, name)
-    if existing is None or existing.id == self_id:
-        return None
-    if self_id is None and existing.source == directory.IDENTITY_CENTER:
-        return existing
-    raise UniquenessException(detail=f"displayName {name!r} is already taken")
-
-
 def _wanted_members(session: Session, group: ScimGroup) -> set[str]:
     wanted: set[str] = set()
     for member in group.members or []:
@@ -337,56 +271,127 @@ def _write_group(
     directory.set_group_members(session, row, members, SCIM, actor)
 
 
-def create_group(session: Session, payload: Any, base: str, actor: audit.Actor) -> ScimGroup:
-    group = parse(ScimGroup, payload, Context.RESOURCE_CREATION_REQUEST)
-    row = _claim_group_name(session, str(group.display_name), None)
-    action = "group.adopted_by_scim" if row is not None else "group.created"
-    if row is None:
-        row = GroupRow(name=str(group.display_name), source=SCIM)
-        session.add(row)
-    _write_group(session, row, group, actor, action)
-    return get_group(session, row.id, base)
-
-
-def replace_group(
-    session: Session,
-    group_id: str,
-    payload: Any,
-    base: str,
-    actor: audit.Actor,
-    if_match: str | None,
-) -> ScimGroup:
-    current = get_group(session, group_id, base)
-    _check_version(current, if_match)
-    group = parse(ScimGroup, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-    group.replace(current)
-    _claim_group_name(session, str(group.display_name), group_id)
-    _write_group(session, _group_row(session, group_id), group, actor, "group.updated")
-    return get_group(session, group_id, base)
-
-
-def patch_group(
-    session: Session,
-    group_id: str,
-    payload: Any,
-    base: str,
-    actor: audit.Actor,
-    if_match: str | None,
-) -> ScimGroup:
-    current = get_group(session, group_id, base)
-    _check_version(current, if_match)
-    patch = parse(PatchOp[ScimGroup], payload, Context.RESOURCE_PATCH_REQUEST)
-    if patch.patch(current, scim_policy=POLICY):
-        _claim_group_name(session, str(current.display_name), group_id)
-        _write_group(session, _group_row(session, group_id), current, actor, "group.updated")
-    return get_group(session, group_id, base)
-
-
-def delete_group(
-    session: Session, group_id: str, base: str, actor: audit.Actor, if_match: str | None
-) -> None:
-    _check_version(get_group(session, group_id, base), if_match)
-    row = _group_row(session, group_id)
+def _delete_group(session: Session, row: GroupRow, actor: audit.Actor) -> None:
     audit.record(session, actor, "group.deleted", "group", row.id, {"name": row.name})
     session.delete(row)
     session.flush()
+
+
+# --- the use cases, the same for both types ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind(Generic[ResourceT, RowT]):
+    """One SCIM resource type: what differs between Users and Groups."""
+
+    endpoint: str  # "Users": the URL path
+    noun: str  # "user": audit actions, messages, the id's path parameter
+    model: type[ResourceT]
+    name_attribute: str  # the unique name, as SCIM calls it
+    name_of: Callable[[ResourceT], str]
+    by_name: Callable[[Session, str], RowT | None]  # the live row holding a name, any source
+    new_row: Callable[[ResourceT], RowT]
+    row: Callable[[Session, str], RowT]  # NotFound unless the row is SCIM's
+    get: Callable[[Session, str, str], ResourceT]
+    search: Callable[[Session, ListQuery, str], ListResponse[Any]]
+    write: Callable[[Session, RowT, ResourceT, audit.Actor, str], None]
+    delete: Callable[[Session, RowT, audit.Actor], None]
+
+
+def _claim(
+    kind: Kind[ResourceT, RowT], session: Session, name: str, self_id: str | None
+) -> RowT | None:
+    """The row to adopt for ``name``, None for a new one; 409 when it is taken by a live
+    row (a deleted user's name is free: its row is never adopted)."""
+    existing = kind.by_name(session, name)
+    if existing is None or existing.id == self_id:
+        return None
+    if self_id is None and existing.source in ADOPTABLE:
+        return existing
+    raise UniquenessException(detail=f"{kind.name_attribute} {name!r} is already taken")
+
+
+def create(
+    kind: Kind[ResourceT, RowT], session: Session, payload: Any, base: str, actor: audit.Actor
+) -> ResourceT:
+    resource = parse(kind.model, payload, Context.RESOURCE_CREATION_REQUEST)
+    row = _claim(kind, session, kind.name_of(resource), None)
+    action = f"{kind.noun}.adopted_by_scim" if row is not None else f"{kind.noun}.created"
+    if row is None:
+        row = kind.new_row(resource)
+        session.add(row)
+    kind.write(session, row, resource, actor, action)
+    return kind.get(session, row.id, base)
+
+
+def change(
+    kind: Kind[ResourceT, RowT],
+    session: Session,
+    resource_id: str,
+    payload: Any,
+    base: str,
+    actor: audit.Actor,
+    if_match: str | None,
+    *,
+    patch: bool,
+) -> ResourceT:
+    """Replace (PUT) or patch (PATCH) one resource."""
+    current = kind.get(session, resource_id, base)
+    _check_version(current, if_match)
+    changed: ResourceT | None = current
+    if patch:
+        model: Any = PatchOp[kind.model]  # type: ignore[name-defined]
+        operation = parse(model, payload, Context.RESOURCE_PATCH_REQUEST)
+        changed = current if operation.patch(current, scim_policy=POLICY) else None
+    else:
+        changed = parse(kind.model, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+        changed.replace(current)
+    if changed is not None:
+        _claim(kind, session, kind.name_of(changed), resource_id)
+        row = kind.row(session, resource_id)
+        kind.write(session, row, changed, actor, f"{kind.noun}.updated")
+    return kind.get(session, resource_id, base)
+
+
+def delete(
+    kind: Kind[ResourceT, RowT],
+    session: Session,
+    resource_id: str,
+    base: str,
+    actor: audit.Actor,
+    if_match: str | None,
+) -> None:
+    _check_version(kind.get(session, resource_id, base), if_match)
+    kind.delete(session, kind.row(session, resource_id), actor)
+
+
+USERS: Kind[ScimUser, UserRow] = Kind(
+    endpoint="Users",
+    noun="user",
+    model=ScimUser,
+    name_attribute="userName",
+    name_of=lambda user: str(user.user_name),
+    by_name=user_lifecycle.live_user_by_username,
+    new_row=lambda user: UserRow(
+        username=str(user.user_name), role="member", source=SCIM, active=True
+    ),
+    row=_user_row,
+    get=get_user,
+    search=list_users,
+    write=_write_user,
+    delete=_delete_user,
+)
+GROUPS: Kind[ScimGroup, GroupRow] = Kind(
+    endpoint="Groups",
+    noun="group",
+    model=ScimGroup,
+    name_attribute="displayName",
+    name_of=lambda group: str(group.display_name),
+    by_name=directory.group_by_name,
+    new_row=lambda group: GroupRow(name=str(group.display_name), source=SCIM),
+    row=_group_row,
+    get=get_group,
+    search=list_groups,
+    write=_write_group,
+    delete=_delete_group,
+)

@@ -19,6 +19,7 @@ from grantflow.aws.session import ClientFactory
 from grantflow.connector.handlers import JobContext, audit_ingest
 from grantflow.demo.cloudtrail_files import SessionSpec, put_log_file, record, sso_role_name
 from grantflow.demo.moto_server import MotoServer
+from grantflow.domain.connector_jobs import AuditIngestPayload, result_dump
 from grantflow.domain.jobs import JobState
 from grantflow.services.audit.trail import SYSTEM
 from grantflow.services.auth.tokens import create_personal_token
@@ -176,7 +177,8 @@ def _run(w: World, payload: dict[str, Any] | None = None) -> dict[str, Any]:
             s.flush()
         job_id = job.id
     factory = ClientFactory(boto3.Session(region_name=REGION))
-    result = audit_ingest(JobContext(connector_id=CONNECTOR, aws=factory), payload)
+    typed = AuditIngestPayload.model_validate(payload)
+    result = result_dump(audit_ingest(JobContext(connector_id=CONNECTOR, aws=factory), typed))
     with transaction(w.sessions) as s:
         job = s.get(Job, job_id)
         assert job is not None

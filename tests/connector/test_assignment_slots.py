@@ -22,7 +22,8 @@ def _agent() -> ConnectorAgent:
 def _running(agent: ConnectorAgent, job_type: str, count: int) -> None:
     for _ in range(count):
         n = len(agent._inflight)
-        job = LeasedJob(f"job-{n}", job_type, {}, 1, f"lease-{n}", datetime.now(UTC))
+        job = LeasedJob(id=f"job-{n}", type=job_type, payload={}, attempt=1,
+                        lease_id=f"lease-{n}", lease_expires_at=datetime.now(UTC))  # fmt: skip
         agent._inflight[job.id] = _InFlight(job, Future())
 
 

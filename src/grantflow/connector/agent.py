@@ -34,6 +34,7 @@ from grantflow.connector.handlers import (
     default_handlers,
 )
 from grantflow.connector.shared import Shared
+from grantflow.domain.connector_jobs import BadJobData, JobType, parse_payload, result_dump
 from grantflow.domain.inventory import AccountInventory
 
 log = structlog.get_logger(__name__)
@@ -43,7 +44,7 @@ log = structlog.get_logger(__name__)
 # asynchronous operations): they get slots of their own, so that many run at once and share
 # their reads and status rounds (grantflow.aws.assignment_reads, assignment_status) while the
 # shared limiter keeps them within Identity Center's limits.
-ASSIGNMENT_JOB_TYPES = frozenset({"grant", "revoke"})
+ASSIGNMENT_JOB_TYPES = frozenset({JobType.GRANT.value, JobType.REVOKE.value})
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,11 @@ class ConnectorAgent:
                 report_sync_total=partial(self._report_sync_total, job),
                 shared=self.shared,
             )
-            result = handler(context, job.payload)
+            try:
+                payload = parse_payload(job.type, job.payload)
+            except BadJobData as err:  # nothing a retry would change: fail it, say why
+                raise JobFailure(str(err), retryable=False) from err
+            result = result_dump(handler(context, payload))
         except Interrupted:
             bound.info("job_interrupted")
             self._report(partial(self.client.release, job))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import httpx
+
+from grantflow.domain.connector_jobs import LeasedJob
+
+__all__ = ["ControlPlaneClient", "ControlPlaneUnavailable", "LeaseLost", "LeasedJob", "Rejected"]
 
 
 class ControlPlaneUnavailable(RuntimeError):
@@ -24,16 +26,6 @@ class LeaseLost(RuntimeError):
 
 class Rejected(RuntimeError):
     """The control plane refused the call (bad token, wrong connector): retrying won't help."""
-
-
-@dataclass(frozen=True, slots=True)
-class LeasedJob:
-    id: str
-    type: str
-    payload: dict[str, Any]
-    attempt: int
-    lease_id: str
-    lease_expires_at: datetime
 
 
 class ControlPlaneClient:
@@ -76,17 +68,7 @@ class ControlPlaneClient:
     def lease(self, max_jobs: int, wait_seconds: float, lease_seconds: int) -> list[LeasedJob]:
         body = {"max_jobs": max_jobs, "wait_seconds": wait_seconds, "lease_seconds": lease_seconds}
         answer = self._post("/jobs/lease", body, timeout=wait_seconds + 10.0)
-        return [
-            LeasedJob(
-                id=j["id"],
-                type=j["type"],
-                payload=j["payload"],
-                attempt=j["attempt"],
-                lease_id=j["lease_id"],
-                lease_expires_at=datetime.fromisoformat(j["lease_expires_at"]),
-            )
-            for j in answer["jobs"]
-        ]
+        return [LeasedJob.model_validate(j) for j in answer["jobs"]]
 
     def complete(self, job: LeasedJob, result: dict[str, Any]) -> None:
         self._post(f"/jobs/{job.id}/complete", {"lease_id": job.lease_id, "result": result})

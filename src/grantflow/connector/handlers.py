@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,28 @@ from grantflow.aws.session_policy import run_job as run_session_cuts
 from grantflow.aws.sync import SyncOptions, sync_organization
 from grantflow.aws.verify import verify_management_access
 from grantflow.connector.shared import Shared
+from grantflow.domain.connector_jobs import (
+    AuditIngestPayload,
+    AuditIngestResult,
+    GrantPayload,
+    GrantResult,
+    JobType,
+    ManagementAccess,
+    PingPayload,
+    PingResult,
+    PlannedItem,
+    PlanPayload,
+    PlanResult,
+    Result,
+    RevokePayload,
+    RevokeResult,
+    SessionCutsPayload,
+    SessionCutsResult,
+    SyncPayload,
+    SyncResult,
+    VerifyPayload,
+    VerifyResult,
+)
 from grantflow.domain.grant_specs import (
     AccountAssignmentSpec,
     GrantHandle,
@@ -69,11 +91,10 @@ class JobContext:
     report_sync_total: Callable[[int], None] = _no_total
     shared: Shared | None = None
 
-    def management(self, payload: Mapping[str, Any]) -> tuple[ClientFactory, Shared]:
+    def management(self, payload: ManagementAccess) -> tuple[ClientFactory, Shared]:
         shared = self.shared or Shared(self.aws)
-        role = str(payload["management_role_arn"])
-        external_id = str(payload.get("external_id") or self.connector_id)
-        return shared.management(role, external_id), shared
+        external_id = payload.external_id or self.connector_id
+        return shared.management(payload.management_role_arn, external_id), shared
 
     def pause(self, seconds: float) -> None:
         """Sleep, unless the connector is stopping (then raise Interrupted)."""
@@ -81,7 +102,9 @@ class JobContext:
             raise Interrupted()
 
 
-Handler = Callable[[JobContext, Mapping[str, Any]], dict[str, Any]]
+# Each handler takes its job type's payload model (validated when leased: a payload that does
+# not fit fails the job before any handler runs) and returns its result model.
+Handler = Callable[[JobContext, Any], Result | dict[str, Any]]
 
 
 def failure_from_aws(err: AwsError) -> JobFailure:
@@ -93,50 +116,50 @@ def failure_from_aws(err: AwsError) -> JobFailure:
     return JobFailure(text, retryable=retryable)
 
 
-def verify(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
-    role_arn = str(payload["role_arn"])
-    external_id = str(payload.get("external_id") or ctx.connector_id)
+def verify(ctx: JobContext, payload: VerifyPayload) -> VerifyResult:
+    external_id = payload.external_id or ctx.connector_id
     try:
-        ou_ids = [str(ou) for ou in payload.get("exclude_ou_ids") or []]
-        found = verify_management_access(ctx.aws, role_arn, external_id, ou_ids)
+        found = verify_management_access(
+            ctx.aws, payload.role_arn, external_id, payload.exclude_ou_ids
+        )
     except AwsError as err:
         raise failure_from_aws(err) from err
-    return {
-        "organization_id": found.organization_id,
-        "management_account_id": found.management_account_id,
-        "management_account_email": found.management_account_email,
-        "assumed_identity_arn": found.identity.arn,
-        "unknown_exclude_ou_ids": list(found.unknown_ou_ids),
-    }
+    return VerifyResult(
+        organization_id=found.organization_id,
+        management_account_id=found.management_account_id,
+        management_account_email=found.management_account_email,
+        assumed_identity_arn=found.identity.arn,
+        unknown_exclude_ou_ids=list(found.unknown_ou_ids),
+    )
 
 
 MAX_PING_DELAY_SECONDS = 60.0
 
 
-def ping(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+def ping(ctx: JobContext, payload: PingPayload) -> PingResult:
     """Round trip through the job protocol (the console's "Test connector"); the optional
     delay lets an operator watch leases and their expiry."""
-    delay = min(float(payload.get("delay_seconds", 0.0)), MAX_PING_DELAY_SECONDS)
+    delay = min(payload.delay_seconds, MAX_PING_DELAY_SECONDS)
     if delay > 0:
         ctx.pause(delay)
-    return {"connector_id": ctx.connector_id, "pid": os.getpid(), "version": __version__}
+    return PingResult(connector_id=ctx.connector_id, pid=os.getpid(), version=__version__)
 
 
-def sync(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+def sync(ctx: JobContext, payload: SyncPayload) -> SyncResult:
     """Discovery: stream each account's inventory as it is read, return the summary."""
     options = SyncOptions(
-        management_role_arn=str(payload["management_role_arn"]),
-        external_id=str(payload.get("external_id") or ctx.connector_id),
-        regions=list(payload.get("regions") or [payload.get("region") or "us-east-1"]),
-        sso_region=str(payload.get("sso_region") or payload.get("region") or "us-east-1"),
-        resource_types=list(payload.get("resource_types") or ()),
-        excluded_ou_ids=list(payload.get("excluded_ou_ids") or ()),
+        management_role_arn=payload.management_role_arn,
+        external_id=payload.external_id or ctx.connector_id,
+        regions=list(payload.regions or [payload.region or "us-east-1"]),
+        sso_region=payload.sso_region or payload.region or "us-east-1",
+        resource_types=list(payload.resource_types or ()),
+        excluded_ou_ids=list(payload.excluded_ou_ids or ()),
     )
     try:
         summary = sync_organization(ctx.aws, options, ctx.send_inventory, _total_once(ctx))
     except AwsError as err:
         raise failure_from_aws(err) from err
-    return summary.model_dump(mode="json")
+    return SyncResult.model_validate(summary.model_dump(mode="json"))
 
 
 def _total_once(ctx: JobContext) -> Callable[[int, int], None]:
@@ -150,18 +173,16 @@ def _total_once(ctx: JobContext) -> Callable[[int, int], None]:
     return progress
 
 
-def grant(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+def grant(ctx: JobContext, payload: GrantPayload) -> GrantResult:
     """Plan, record what already existed, then apply. Idempotent: a retry finds the work done
     and, through ``known_pre_existing``, still knows what was there before the first try."""
     factory, shared = ctx.management(payload)
-    spec = parse_grant_spec(payload["spec"])
-    with shared.one_at_a_time(payload.get("tuple_key")):
+    spec = parse_grant_spec(payload.spec)
+    with shared.one_at_a_time(payload.tuple_key):
         return _grant(ctx, factory, shared, spec)
 
 
-def _grant(
-    ctx: JobContext, factory: ClientFactory, shared: Shared, spec: GrantSpec
-) -> dict[str, Any]:
+def _grant(ctx: JobContext, factory: ClientFactory, shared: Shared, spec: GrantSpec) -> GrantResult:
     try:
         if isinstance(spec, AccountAssignmentSpec):  # one read shared with concurrent grants
             handle = apply_assignment_grant(
@@ -171,7 +192,7 @@ def _grant(
                 settings=shared.grant_settings,
                 report_pre_existing=ctx.report_pre_existing,
             )
-            return {"handle": handle.model_dump(mode="json")}
+            return GrantResult(handle=handle.model_dump(mode="json"))
         if spec.known_pre_existing is None:
             plan = plan_grant(factory, spec, limiter=shared.limiter, settings=shared.grant_settings)
             ctx.report_pre_existing(plan.pre_existing)
@@ -179,97 +200,99 @@ def _grant(
         handle = apply_grant(factory, spec, shared.limiter, settings=shared.grant_settings)
     except AwsError as err:
         raise failure_from_aws(err) from err
-    return {"handle": handle.model_dump(mode="json")}
+    return GrantResult(handle=handle.model_dump(mode="json"))
 
 
-def revoke(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+def revoke(ctx: JobContext, payload: RevokePayload) -> RevokeResult:
     factory, shared = ctx.management(payload)
-    if not payload.get("handle"):
-        return {"status": "already_absent", "note": "nothing was granted"}
-    handle = GrantHandle.model_validate(payload["handle"])
-    still_needed = bool(payload.get("still_needed"))
+    if not payload.handle:
+        return RevokeResult(status="already_absent", note="nothing was granted")
+    handle = GrantHandle.model_validate(payload.handle)
+    still_needed = payload.still_needed
     try:
-        with shared.one_at_a_time(payload.get("tuple_key")):
+        with shared.one_at_a_time(payload.tuple_key):
             outcome = apply_revoke(
                 factory, handle, still_needed, shared.limiter, settings=shared.grant_settings
             )
     except AwsError as err:
         raise failure_from_aws(err) from err
-    return {
-        "status": outcome.status.value,
-        "permission_set_deleted": outcome.permission_set_deleted,
-        "plan": outcome.plan.render(),
-    }
+    return RevokeResult(
+        status=outcome.status.value,
+        permission_set_deleted=outcome.permission_set_deleted,
+        plan=outcome.plan.render(),
+    )
 
 
-def session_cuts(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+def session_cuts(ctx: JobContext, payload: SessionCutsPayload) -> SessionCutsResult:
     """End revoked users' existing sessions: the permission set's cut statements made exactly
     the payload's, then provisioned (aws.session_policy). Idempotent; one set at a time."""
     factory, shared = ctx.management(payload)
     try:
-        with shared.one_at_a_time(f"permission-set:{payload['permission_set_arn']}"):
-            return run_session_cuts(factory, payload, shared.limiter, shared.grant_settings)
+        with shared.one_at_a_time(f"permission-set:{payload.permission_set_arn}"):
+            wire = payload.model_dump(mode="json")
+            done = run_session_cuts(factory, wire, shared.limiter, shared.grant_settings)
+            return SessionCutsResult.model_validate(done)
     except PolicyError as err:  # too large, or a policy we cannot read: an admin must act
         raise JobFailure(str(err), retryable=False) from err
     except AwsError as err:
         raise failure_from_aws(err) from err
 
 
-def audit_ingest(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+def audit_ingest(ctx: JobContext, payload: AuditIngestPayload) -> AuditIngestResult:
     """Session audit: new CloudTrail files of the organization trail, only events made with
     the grants in the payload. Idempotent: the control plane keeps each eventID once."""
     factory, _shared = ctx.management(payload)
-    request = IngestRequest.model_validate(payload)
+    request = IngestRequest.model_validate(payload.model_dump(exclude_none=True))
     try:
         result = ingest(factory, request)
     except AwsError as err:
         raise failure_from_aws(err) from err
-    return result.model_dump(mode="json")
+    return AuditIngestResult.model_validate(result.model_dump(mode="json"))
 
 
-def plan(ctx: JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+def plan(ctx: JobContext, payload: PlanPayload) -> PlanResult:
     """Dry run: what granting or revoking each item would do, without doing it."""
     factory, shared = ctx.management(payload)
     out = []
     try:
-        for item in payload.get("items", []):
-            if item["action"] == "grant":
+        for item in payload.items:
+            if item.action == "grant":
                 steps = plan_grant(
                     factory,
-                    parse_grant_spec(item["spec"]),
+                    parse_grant_spec(item.spec),
                     limiter=shared.limiter,
                     settings=shared.grant_settings,
                 )
             else:
                 steps = plan_revoke(
                     factory,
-                    GrantHandle.model_validate(item["handle"]),
-                    bool(item.get("still_needed")),
+                    GrantHandle.model_validate(item.handle),
+                    item.still_needed,
                     limiter=shared.limiter,
                     settings=shared.grant_settings,
                 )
             out.append(
-                {
-                    "grant_id": item["grant_id"],
-                    "action": item["action"],
-                    "pre_existing": steps.pre_existing,
-                    "steps": steps.render(),
-                    "in_sync": steps.is_noop,
-                }
+                PlannedItem(
+                    grant_id=item.grant_id,
+                    action=item.action,
+                    pre_existing=steps.pre_existing,
+                    steps=steps.render(),
+                    in_sync=steps.is_noop,
+                )
             )
     except AwsError as err:
         raise failure_from_aws(err) from err
-    return {"items": out}
+    return PlanResult(items=out)
 
 
 def default_handlers() -> dict[str, Handler]:
     return {
-        "verify": verify,
-        "ping": ping,
-        "sync": sync,
-        "grant": grant,
-        "revoke": revoke,
-        "plan": plan,
-        "audit_ingest": audit_ingest,
-        "session_cuts": session_cuts,
+        JobType.VERIFY: verify,
+        JobType.PING: ping,
+        JobType.SYNC: sync,
+        JobType.GRANT: grant,
+        JobType.REVOKE: revoke,
+        JobType.PLAN: plan,
+        JobType.AUDIT_INGEST: audit_ingest,
+        JobType.SESSION_CUTS: session_cuts,
     }

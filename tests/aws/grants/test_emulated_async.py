@@ -21,6 +21,7 @@ from grantflow.aws.rate_limit import IdentityCenterLimiter
 from grantflow.aws.session import ClientFactory, ClientSettings
 from grantflow.connector.handlers import JobContext, JobFailure, grant
 from grantflow.connector.shared import Shared
+from grantflow.domain.connector_jobs import GrantPayload
 from grantflow.domain.grant_specs import AccountAssignmentSpec, Assignment, RevokeStatus
 from grantflow.domain.jobs import JobState, after_failure
 from grantflow.store.types import utcnow
@@ -325,20 +326,21 @@ def test_the_grant_job_retries_a_failed_operation(
     seen: list[bool] = []
     ctx = JobContext(connector_id="gfc-test", aws=factory, shared=shared,
                      report_pre_existing=seen.append)  # fmt: skip
-    payload = {
+    payload: dict[str, Any] = {
+        "grant_id": "g-1",
         "management_role_arn": "arn:aws:iam::123456789012:role/grantflow-management",
         "spec": _spec(directory, directory.users[2]).model_dump(mode="json"),
         "tuple_key": "t",
     }
     with pytest.raises(JobFailure) as caught:
-        grant(ctx, payload)
+        grant(ctx, GrantPayload.model_validate(payload))
     assert caught.value.retryable and "failed" in caught.value.message
     assert directory.assignments(ACCOUNT, directory.permission_set_arn) == []
     retry = after_failure(1, 8, caught.value.retryable, utcnow(), caught.value.message)
     assert retry.state is JobState.QUEUED
     payload["spec"] = {**payload["spec"], "known_pre_existing": seen[0]}  # as the server does
-    result = grant(ctx, payload)
-    assert result["handle"]["pre_existing"] is False
+    result = grant(ctx, GrantPayload.model_validate(payload))
+    assert result.handle["pre_existing"] is False
     assert len(directory.assignments(ACCOUNT, directory.permission_set_arn)) == 1
     assert (emulator.counts["create_failed"], emulator.counts["create_succeeded"]) == (1, 1)
 

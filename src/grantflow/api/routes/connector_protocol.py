@@ -17,6 +17,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from grantflow.api.deps import ConnectorAuth, Ctx
+from grantflow.domain.connector_jobs import (
+    BadJobData,
+    JobType,
+    LeasedJob,
+    parse_result,
+    result_dump,
+)
 from grantflow.domain.inventory import AccountInventory
 from grantflow.services.access import grant_jobs
 from grantflow.services.errors import Invalid
@@ -46,15 +53,6 @@ class LeaseRequest(BaseModel):
     max_jobs: int = Field(default=1, ge=1, le=50)
     wait_seconds: float = Field(default=20, ge=0, le=60)
     lease_seconds: int = Field(default=jobs.DEFAULT_LEASE_SECONDS, ge=2, le=jobs.MAX_LEASE_SECONDS)
-
-
-class LeasedJob(BaseModel):
-    id: str
-    type: str
-    payload: dict[str, Any]
-    attempt: int
-    lease_id: str
-    lease_expires_at: datetime
 
 
 class LeaseResponse(BaseModel):
@@ -131,12 +129,25 @@ async def lease(
         await asyncio.sleep(POLL_INTERVAL_SECONDS)
 
 
+def _valid_result(job_type: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The result as its job type's model has it. One that does not fit is refused (422,
+    naming the field) and the job stays leased; the connector then fails it for good with
+    this reason (connector.agent: a refused report is not retried)."""
+    try:
+        return result_dump(parse_result(job_type, result))
+    except BadJobData as err:
+        field = f"result.{err.field}"
+        raise Invalid(f"{field}: {err.reason}", field=field) from None
+
+
 @router.post("/jobs/{job_id}/complete", response_model=JobState)
 def complete(
     connector_id: str, job_id: str, body: Completion, ctx: Ctx, _connector: ConnectorAuth
 ) -> JobState:
     with transaction(ctx.sessions) as session:
-        job = jobs.complete(session, connector_id, job_id, body.lease_id, body.result)
+        leased = jobs.check_lease(session, connector_id, job_id, body.lease_id)  # 409 first
+        result = _valid_result(leased.type, body.result)
+        job = jobs.complete(session, connector_id, job_id, body.lease_id, result)
         job_outcomes.on_finished(session, job)
     ctx.metrics.jobs_finished.labels(job.type, job.state).inc()
     return JobState(id=job.id, state=job.state, attempts=job.attempts)
@@ -180,7 +191,7 @@ class SyncTotal(BaseModel):
 
 def _sync_run_id(session: Session, connector_id: str, job_id: str, lease_id: str) -> str:
     job = jobs.check_lease(session, connector_id, job_id, lease_id)
-    if job.type != "sync":
+    if job.type != JobType.SYNC:
         raise Invalid("only sync jobs report inventory and sync progress", field="job_id")
     return str(job.payload["sync_run_id"])
 
@@ -223,7 +234,7 @@ def grant_progress(
     """Before a grant changes anything: whether the access already existed in AWS."""
     with transaction(ctx.sessions) as session:
         job = jobs.check_lease(session, connector_id, job_id, body.lease_id)
-        if job.type != "grant":
+        if job.type != JobType.GRANT:
             raise Invalid("only grant jobs report grant progress", field="job_id")
         grant_jobs.record_pre_existing(session, str(job.payload["grant_id"]), body.pre_existing)
         return JobState(id=job.id, state=job.state, attempts=job.attempts)

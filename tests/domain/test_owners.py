@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from grantflow.domain.integration_config import OwnerAttribute, ResourceOwner
 from grantflow.domain.owners import (
     DirectoryView,
     GroupView,
     NoOwner,
-    OwnerAttribute,
-    OwnerAttributeKind,
     Owners,
     UserView,
     resolve_owners,
@@ -28,10 +27,12 @@ VIEW = DirectoryView(
     groups=(GroupView("g1", "Platform-Admins"), GroupView("g2", "data")),
 )
 
-GROUP = OwnerAttribute(OwnerAttributeKind.GROUP_NAME)
-EMAIL = OwnerAttribute(OwnerAttributeKind.USER_EMAIL)
-USERNAME = OwnerAttribute(OwnerAttributeKind.USERNAME)
-DEPARTMENT = OwnerAttribute(OwnerAttributeKind.USER_ATTRIBUTE, "department")
+GROUP = ResourceOwner(tag_key="owner", attribute=OwnerAttribute.GROUP_NAME)
+EMAIL = ResourceOwner(tag_key="owner", attribute=OwnerAttribute.USER_EMAIL)
+USERNAME = ResourceOwner(tag_key="owner", attribute=OwnerAttribute.USERNAME)
+DEPARTMENT = ResourceOwner(
+    tag_key="owner", attribute=OwnerAttribute.USER_ATTRIBUTE, attribute_name="department"
+)
 
 
 def test_group_name_is_case_insensitive() -> None:
@@ -65,12 +66,13 @@ def test_attribute_value_is_exact_after_trimming() -> None:
         (None, USERNAME, "missing or empty"),
     ],
 )
-def test_no_match_is_a_typed_reason(value: str | None, attr: OwnerAttribute, words: str) -> None:
+def test_no_match_is_a_typed_reason(value: str | None, attr: ResourceOwner, words: str) -> None:
     result = resolve_owners(value, attr, VIEW)
     assert isinstance(result, NoOwner)
     assert words in result.reason
 
 
-def test_user_attribute_needs_a_name() -> None:
-    with pytest.raises(ValueError, match="attribute name"):
-        OwnerAttribute(OwnerAttributeKind.USER_ATTRIBUTE)
+@pytest.mark.parametrize("name", [None, "", "  "])
+def test_user_attribute_needs_a_name(name: str | None) -> None:
+    with pytest.raises(ValueError, match="attribute_name is required"):
+        ResourceOwner(tag_key="owner", attribute=OwnerAttribute.USER_ATTRIBUTE, attribute_name=name)

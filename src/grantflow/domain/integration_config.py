@@ -80,7 +80,10 @@ class ResourceOwner(BaseModel):
 
     @model_validator(mode="after")
     def _attribute_name(self) -> ResourceOwner:
-        if self.attribute is OwnerAttribute.USER_ATTRIBUTE and not self.attribute_name:
+        if (
+            self.attribute is OwnerAttribute.USER_ATTRIBUTE
+            and not (self.attribute_name or "").strip()
+        ):
             raise ValueError("attribute_name is required when attribute is user_attribute")
         return self
 

@@ -20,31 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class OwnerAttributeKind(StrEnum):
-    GROUP_NAME = "group_name"
-    USER_EMAIL = "user_email"
-    USERNAME = "username"
-    USER_ATTRIBUTE = "user_attribute"
-
-
-@dataclass(frozen=True, slots=True)
-class OwnerAttribute:
-    """What an owner tag's value is matched against (``name`` only for USER_ATTRIBUTE)."""
-
-    kind: OwnerAttributeKind
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind is OwnerAttributeKind.USER_ATTRIBUTE and not (self.name or "").strip():
-            raise ValueError("a user_attribute owner attribute needs the attribute name")
-
-    def describe(self) -> str:
-        if self.kind is OwnerAttributeKind.USER_ATTRIBUTE:
-            return f"user attribute {self.name!r}"
-        return self.kind.value.replace("_", " ")
+from grantflow.domain.integration_config import OwnerAttribute, ResourceOwner
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +71,18 @@ def _attribute(attributes: Mapping[str, object], name: str) -> str | None:
     return None
 
 
-def _users_matching(users: Iterable[UserView], tag: str, attr: OwnerAttribute) -> set[str]:
-    if attr.kind is OwnerAttributeKind.USER_EMAIL:
+def _describe(setting: ResourceOwner) -> str:
+    if setting.attribute is OwnerAttribute.USER_ATTRIBUTE:
+        return f"user attribute {setting.attribute_name!r}"
+    return setting.attribute.value.replace("_", " ")
+
+
+def _users_matching(users: Iterable[UserView], tag: str, setting: ResourceOwner) -> set[str]:
+    if setting.attribute is OwnerAttribute.USER_EMAIL:
         return {u.id for u in users if u.active and _fold(u.email) == _fold(tag)}
-    if attr.kind is OwnerAttributeKind.USERNAME:
+    if setting.attribute is OwnerAttribute.USERNAME:
         return {u.id for u in users if u.active and _fold(u.username) == _fold(tag)}
-    name = attr.name or ""
+    name = setting.attribute_name or ""
     return {
         u.id
         for u in users
@@ -108,17 +91,20 @@ def _users_matching(users: Iterable[UserView], tag: str, attr: OwnerAttribute) -
     }
 
 
-def resolve_owners(tag_value: str | None, attr: OwnerAttribute, view: DirectoryView) -> OwnerResult:
-    """The owners named by ``tag_value`` under ``attr``, or why there are none."""
+def resolve_owners(
+    tag_value: str | None, setting: ResourceOwner, view: DirectoryView
+) -> OwnerResult:
+    """The owners named by ``tag_value`` (the resource's ``setting.tag_key`` tag) under the
+    integration's Resource Owner ``setting``, or why there are none."""
     tag = (tag_value or "").strip()
     if not tag:
         return NoOwner("the owner tag is missing or empty")
-    if attr.kind is OwnerAttributeKind.GROUP_NAME:
+    if setting.attribute is OwnerAttribute.GROUP_NAME:
         groups = frozenset(g.id for g in view.groups if _fold(g.name) == _fold(tag))
         if groups:
             return Owners(group_ids=groups)
         return NoOwner(f"no group is named {tag!r}")
-    users = frozenset(_users_matching(view.users, tag, attr))
+    users = frozenset(_users_matching(view.users, tag, setting))
     if users:
         return Owners(user_ids=users)
-    return NoOwner(f"no active user has {attr.describe()} {tag!r}")
+    return NoOwner(f"no active user has {_describe(setting)} {tag!r}")

@@ -12,8 +12,6 @@ from grantflow.domain.integration_config import AwsOrganizationConfig, OwnerKind
 from grantflow.domain.owners import (
     DirectoryView,
     GroupView,
-    OwnerAttribute,
-    OwnerAttributeKind,
     Owners,
     UserView,
     resolve_owners,
@@ -84,15 +82,12 @@ def resolve_integration_owners(session: Session, row: Integration) -> None:
     config = AwsOrganizationConfig.model_validate(row.config)
     fallback = integration_owner_refs(session, row)
     setting = config.resource_owner
-    attr = None
-    if setting is not None:
-        attr = OwnerAttribute(OwnerAttributeKind(setting.attribute.value), setting.attribute_name)
-    view = directory_view(session, principals.store_of(row)) if attr else DirectoryView()
+    view = directory_view(session, principals.store_of(row)) if setting else DirectoryView()
     for resource in _in_chunks(session, row.id):
         attributes = dict(resource.attributes or {})
         refs: list[str] = []
-        if attr is not None and setting is not None:
-            result = resolve_owners((resource.tags or {}).get(setting.tag_key), attr, view)
+        if setting is not None:
+            result = resolve_owners((resource.tags or {}).get(setting.tag_key), setting, view)
             if isinstance(result, Owners):
                 refs = _refs(result)
                 attributes["owner_source"] = TAG_SOURCE

@@ -40,13 +40,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.routes import access_flows as flows_routes
-from grantflow.api.routes import access_requests as requests_routes
 from grantflow.api.routes import audit as audit_routes
 from grantflow.api.routes import directory as directory_routes
 from grantflow.api.routes import requestable as requestable_routes
 from grantflow.api.routes import resources as resources_routes
 from grantflow.api.routes import scim as scim_routes
 from grantflow.api.routes import users as users_routes
+from grantflow.services.access import request_actions
 from grantflow.services.audit.trail import SYSTEM
 from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import build_engine, read_transaction, session_factory, transaction
@@ -272,11 +272,11 @@ class Hold:
 HELD = [
     ("requestable", requestable_routes, "rita", "GET", "/api/v1/requestable"),
     ("resources", resources_routes, "admin", "GET", "/api/v1/resources"),
-    ("requests-all", requests_routes, "admin", "GET", "/api/v1/access-requests?scope=all"),
-    ("requests-to-approve", requests_routes, "abe", "GET",
+    ("requests-all", request_actions, "admin", "GET", "/api/v1/access-requests?scope=all"),
+    ("requests-to-approve", request_actions, "abe", "GET",
      "/api/v1/access-requests?scope=to_approve"),
-    ("request", requests_routes, "rita", "GET", "/api/v1/access-requests/{pending}"),
-    ("submit-check", requests_routes, "rita", "POST", "/api/v1/access-requests"),
+    ("request", request_actions, "rita", "GET", "/api/v1/access-requests/{pending}"),
+    ("submit-check", request_actions, "rita", "POST", "/api/v1/access-requests"),
     ("audit-events", audit_routes, "admin", "GET", "/api/v1/audit-events"),
     ("groups", directory_routes, "admin", "GET", "/api/v1/groups"),
     ("users", users_routes, "admin", "GET", "/api/v1/users"),
@@ -333,7 +333,7 @@ def test_a_flow_changed_between_check_and_write_is_a_conflict(
     flow is disabled after the check, before the write transaction opens."""
     world = _world(api)
     hold = Hold(before_open=True)
-    hold.install(monkeypatch, requests_routes, ("transaction",))
+    hold.install(monkeypatch, request_actions, ("transaction",))
     with ThreadPoolExecutor(max_workers=1) as pool:
         slow = pool.submit(world.call, "rita", "POST", "/api/v1/access-requests",
                            json=world.submission())  # fmt: skip

@@ -8,22 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from grantflow.api.deps import Ctx, CurrentUser, actor_of
 from grantflow.api.paging import MAX_OFFSET
 from grantflow.api.session_cut_view import SessionCutPublic
 from grantflow.domain.authz import Principal, Role
-from grantflow.services.access import access_requests, plans, request_lists, request_views
-from grantflow.services.errors import Conflict, Forbidden, NotFound
-from grantflow.store.db import read_transaction, transaction
-from grantflow.store.models import (
-    AccessRequest,
-    Approval,
-    User,
-)
+from grantflow.domain.request_states import EndReason, RequestState
+from grantflow.services.access import plans, request_actions
+from grantflow.services.errors import Conflict, Forbidden
 
 router = APIRouter(prefix="/api/v1/access-requests", tags=["access requests"])
 
@@ -85,8 +78,8 @@ class RequestPublic(BaseModel):
     permission: str
     justification: str
     duration_seconds: int
-    state: str
-    end_reason: str | None
+    state: RequestState
+    end_reason: EndReason | None
     failure_reason: str | None
     extensions: int
     max_extensions: int = Field(0, description="extensions the request's flow allows")
@@ -101,54 +94,13 @@ class RequestPublic(BaseModel):
     can_approve: bool = False
 
 
-def _user(session: Session, principal: Principal) -> User:
-    user = session.get(User, principal.id)
-    if user is None:
-        raise NotFound("user not found")
-    return user
-
-
-def _visible(session: Session, request: AccessRequest, user: User, principal: Principal) -> bool:
-    return (
-        principal.role is Role.ADMIN
-        or request.requester_id == user.id
-        or access_requests.can_approve(session, request, user)
-        or session.scalar(select(Approval.id).where(Approval.request_id == request.id,
-                                                    Approval.approver_id == user.id)) is not None
-    )  # fmt: skip
-
-
-def to_public(
-    session: Session, request: AccessRequest, viewer: User | None = None
-) -> RequestPublic:
-    mine = bool(viewer and request.state == "pending"
-                and access_requests.can_approve(session, request, viewer))  # fmt: skip
-    view = request_views.views(session, [request], viewer, {request.id} if mine else set())
-    return RequestPublic.model_validate(view[0])
-
-
-def _load(session: Session, request_id: str, principal: Principal) -> tuple[AccessRequest, User]:
-    request = access_requests.get(session, request_id)
-    user = _user(session, principal)
-    if not _visible(session, request, user, principal):
-        raise NotFound(f"no access request {request_id}")
-    return request, user
-
-
 @router.post("", response_model=RequestPublic, status_code=status.HTTP_201_CREATED)
 def create(body: RequestCreate, ctx: Ctx, user: CurrentUser, request: Request) -> RequestPublic:
-    # checked while reading (flows, justification pattern, principals), then written in a
-    # short write transaction: nothing a member typed is worked on while writers wait
-    with read_transaction(ctx.sessions) as session:
-        checked = access_requests.check_submission(
-            session, _user(session, user), body.resource_ids, body.permission,
-            body.duration_seconds, body.justification,
-        )  # fmt: skip
-    with transaction(ctx.sessions) as session:
-        row = access_requests.record_submission(
-            session, _user(session, user), checked, actor_of(user, request)
-        )
-        return to_public(session, row)
+    found = request_actions.submit(
+        ctx.sessions, user, body.resource_ids, body.permission, body.duration_seconds,
+        body.justification, actor_of(user, request),
+    )  # fmt: skip
+    return RequestPublic.model_validate(found)
 
 
 @router.get("", response_model=list[RequestPublic])
@@ -164,34 +116,21 @@ def list_requests(
     """Newest first, ``limit`` from ``offset``; the header ``X-Total-Count`` counts them all."""
     if scope is Scope.ALL and user.role is not Role.ADMIN:
         raise Forbidden("only admins can list all requests")
-    with read_transaction(ctx.sessions) as session:
-        me = _user(session, user)
-        if scope is Scope.MINE:
-            found = request_lists.mine(session, me, state, offset, limit)
-        elif scope is Scope.TO_APPROVE:
-            found = request_lists.to_approve(session, me, state, offset, limit)
-        else:
-            found = request_lists.everything(session, state, offset, limit)
-        approvable = {r.id for r in found.rows} if scope is Scope.TO_APPROVE else None
-        rows = request_views.views(session, found.rows, me, approvable)
-    response.headers["X-Total-Count"] = str(found.total)
+    rows, total = request_actions.listed(ctx.sessions, user, scope.value, state, offset, limit)
+    response.headers["X-Total-Count"] = str(total)
     return [RequestPublic.model_validate(r) for r in rows]
 
 
 @router.get("/{request_id}", response_model=RequestPublic)
 def get(request_id: str, ctx: Ctx, user: CurrentUser) -> RequestPublic:
-    with read_transaction(ctx.sessions) as session:
-        row, me = _load(session, request_id, user)
-        return to_public(session, row, me)
+    return RequestPublic.model_validate(request_actions.show(ctx.sessions, request_id, user))
 
 
 def _decide(
     request_id: str, approve: bool, body: Decision, ctx: Ctx, user: Principal, request: Request
 ) -> RequestPublic:
-    with transaction(ctx.sessions) as session:
-        row, me = _load(session, request_id, user)
-        access_requests.decide(session, row, me, approve, body.reason, actor_of(user, request))
-        public = to_public(session, row, me)
+    public = RequestPublic.model_validate(request_actions.decide(
+        ctx.sessions, request_id, user, approve, body.reason, actor_of(user, request)))  # fmt: skip
     if approve and public.state == "failed":
         # today's policy no longer allows it (services.request_policy): failed, and committed
         raise Conflict(f"approval refused, the request is now failed: {public.failure_reason}")
@@ -214,31 +153,28 @@ def reject(
 
 @router.post("/{request_id}/cancel", response_model=RequestPublic)
 def cancel(request_id: str, ctx: Ctx, user: CurrentUser, request: Request) -> RequestPublic:
-    with transaction(ctx.sessions) as session:
-        row, me = _load(session, request_id, user)
-        access_requests.cancel(session, row, me, actor_of(user, request))
-        return to_public(session, row, me)
+    found = request_actions.cancel(ctx.sessions, request_id, user, actor_of(user, request))
+    return RequestPublic.model_validate(found)
 
 
 @router.post("/{request_id}/revoke", response_model=RequestPublic)
 def revoke(
     request_id: str, body: Decision, ctx: Ctx, user: CurrentUser, request: Request
 ) -> RequestPublic:
-    with transaction(ctx.sessions) as session:
-        row, me = _load(session, request_id, user)
-        access_requests.revoke(session, row, me, user.role is Role.ADMIN,
-                               actor_of(user, request), body.reason)  # fmt: skip
-        return to_public(session, row, me)
+    found = request_actions.revoke(
+        ctx.sessions, request_id, user, body.reason, actor_of(user, request)
+    )
+    return RequestPublic.model_validate(found)
 
 
 @router.post("/{request_id}/extend", response_model=RequestPublic)
 def extend(
     request_id: str, body: Extension, ctx: Ctx, user: CurrentUser, request: Request
 ) -> RequestPublic:
-    with transaction(ctx.sessions) as session:
-        row, me = _load(session, request_id, user)
-        access_requests.extend(session, row, me, body.seconds, actor_of(user, request))
-        return to_public(session, row, me)
+    found = request_actions.extend(
+        ctx.sessions, request_id, user, body.seconds, actor_of(user, request)
+    )
+    return RequestPublic.model_validate(found)
 
 
 class PlanPublic(BaseModel):
@@ -289,30 +225,16 @@ async def plan(
     from fastapi.concurrency import run_in_threadpool
 
     from grantflow.services.errors import Unavailable
-    from grantflow.store.models import Job
-
-    def enqueue() -> str:
-        with transaction(ctx.sessions) as session:
-            row, _ = _load(session, request_id, user)
-            return plans.plan_job(session, row, user.id).id
 
     try:
         plans.admit_call(user.id)
-        job_id = await run_in_threadpool(enqueue)
+        job_id = await run_in_threadpool(request_actions.plan_job, ctx.sessions, request_id, user)
     except plans.TooManyPlans as err:
         raise _too_many(err) from err
 
-    def outcome(job_id: str) -> Job | None:
-        with read_transaction(ctx.sessions) as session:  # waiting callers never take a lock
-            job = session.get(Job, job_id)
-            if job is None or job.finished_at is None:
-                return None
-            session.expunge(job)
-            return job
-
     deadline = time.monotonic() + PLAN_WAIT_SECONDS
     while time.monotonic() < deadline:
-        job = await run_in_threadpool(outcome, job_id)
+        job = await run_in_threadpool(request_actions.finished_job, ctx.sessions, job_id)
         if job is not None:
             if job.state != "succeeded":
                 raise Unavailable(f"the connector could not plan: {job.last_error}")

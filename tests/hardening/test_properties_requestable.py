@@ -5,12 +5,15 @@ accounts (some suspended), resources of two types with tags, flows of every scop
 every kind of exclusion, requestors by group, user or everyone — on both backends:
 
 * ``requestable`` lists exactly the resources some flow for the user allows by
-  ``domain.flows.in_scope``, with exactly those flows, with and without a type filter;
+  ``domain.flows.in_scope``, with exactly those flows, with and without a type filter, a
+  name search or an account filter, and paged in pieces gives the same list in order;
 * request validation (``access_requests``) accepts a resource exactly when it is listed.
 
 Each example writes its world through the ORM, so the index is kept by the same listener as
 in production (``store.resource_index``); then a resource is retagged, moved to other OUs or
-suspended, and the answers are checked again.
+suspended, and the answers are checked again. The answers go through the in-process cache
+(``services.access.eligibility_cache``): the second check is served from a cache built before
+the change unless the change moved the eligibility generation — the answer must follow.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.domain.flows import FlowDefinition, in_scope, requestor_matches
-from grantflow.services.access import access_flows, access_requests, requestable
+from grantflow.services.access import access_requests, flow_views, requestable
+from grantflow.services.access.eligibility_cache import Criteria
 from grantflow.services.errors import Forbidden
 from grantflow.store.db import transaction
 from grantflow.store.models import (
@@ -159,20 +163,29 @@ def _requester_flows(s: Session, fixed: Fixed) -> list[Any]:
     integration is enabled."""
     user = s.get(User, fixed.user_id)
     assert user is not None
-    requester = access_flows.requester_view(s, user)
-    views = access_flows.flow_views(s)
+    requester = flow_views.requester_view(s, user)
+    views = flow_views.flow_views(s)
     return [
         v for v in views
         if v.enabled and requestor_matches(v.definition.requestors, requester)
     ]  # fmt: skip
 
 
-def _expected(s: Session, views: list[Any], rtype: str | None) -> dict[str, set[str]]:
+def _passes(row: Resource, criteria: Criteria) -> bool:
+    q = (criteria.q or "").lower()
+    return (
+        (criteria.type is None or row.type == criteria.type)
+        and (criteria.account is None or row.account_id == criteria.account)
+        and (not q or q in row.name.lower() or q in row.aws_id.lower())
+    )
+
+
+def _expected(s: Session, views: list[Any], criteria: Criteria) -> dict[str, set[str]]:
     out = {}
     for row in s.scalars(select(Resource)):
-        if rtype is not None and row.type != rtype:
+        if not _passes(row, criteria):
             continue
-        view = access_flows.resource_view(row)
+        view = flow_views.resource_view(row)
         matching = {f.id for f in views if f.integration_id == view.integration_id
                     and in_scope(f.definition.scope, view) is None}  # fmt: skip
         if matching:
@@ -180,14 +193,18 @@ def _expected(s: Session, views: list[Any], rtype: str | None) -> dict[str, set[
     return out
 
 
-def _listed(s: Session, fixed: Fixed, rtype: str | None) -> dict[str, set[str]]:
+def _listed(s: Session, fixed: Fixed, criteria: Criteria) -> dict[str, set[str]]:
     user = s.get(User, fixed.user_id)
     assert user is not None
     flows_ = requestable.flows_for(s, user)
-    filters = [Resource.type == rtype] if rtype is not None else []
-    total, rows = requestable.page(s, flows_, filters, 0, 200)
+    total, rows = requestable.page(s, flows_, criteria, 0, 200)
     listed = {r.id: {f.id for f in matching} for r, matching in rows}
     assert total == len(listed)
+    order = [(r.type, r.name, r.id) for r, _ in rows]
+    assert order == sorted(order)  # the listing's order (names are ASCII here)
+    pieces = [r.id for offset in range(0, total + 2, 2)
+              for r, _ in requestable.page(s, flows_, criteria, offset, 2)[1]]  # fmt: skip
+    assert pieces == [r.id for r, _ in rows]
     return listed
 
 
@@ -204,11 +221,15 @@ def _validation_agrees(s: Session, fixed: Fixed, listed: dict[str, set[str]]) ->
             assert flow.id in listed[row.id]
 
 
+CRITERIA = [Criteria(), Criteria(type="s3-bucket"), Criteria(q="RES-1"), Criteria(q="arn:r2"),
+            Criteria(account=ACCOUNTS[0], type="aws-account")]  # fmt: skip
+
+
 def _check(s: Session, fixed: Fixed) -> None:
     views = _requester_flows(s, fixed)
-    for rtype in (None, "s3-bucket"):
-        assert _listed(s, fixed, rtype) == _expected(s, views, rtype)
-    _validation_agrees(s, fixed, _listed(s, fixed, None))
+    for criteria in CRITERIA:
+        assert _listed(s, fixed, criteria) == _expected(s, views, criteria), criteria
+    _validation_agrees(s, fixed, _listed(s, fixed, Criteria()))
 
 
 @settings(max_examples=max(EXAMPLES, 10), deadline=None,

@@ -4,11 +4,19 @@ Derived from ``resources`` (never edited by hand): ``store.resource_index`` rewr
 resource's rows whenever a flush writes its ``ou_path``, ``tags`` or ``attributes``, and the
 foreign keys remove them with the resource. ``services.requestable`` compiles each flow's
 scope into set operations over these tables instead of reading JSON text row by row.
+
+``eligibility_generation`` is one row naming the current state of all this: a new random token
+is written in the same transaction as every change to resources or the index, so an in-process
+cache labelled with a token (``services.access.eligibility_cache``) is never served once the
+data it was built from has changed.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, String
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, ForeignKey, Index, Integer, String, Table, event, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grantflow.store.models import Base
@@ -49,3 +57,25 @@ class InactiveResource(Base):
     resource_id: Mapped[str] = mapped_column(
         ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class EligibilityGeneration(Base):
+    """The one row (``id`` 1) whose ``token`` changes with every write to resources or the
+    index (``store.resource_index.bump``). A random token, not a counter: a counter's value
+    comes back after a rolled-back change, and a cache built inside that transaction would
+    then be taken for the state that follows."""
+
+    __tablename__ = "eligibility_generation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def _first_row(table: Table, connection: Connection, **_kw: Any) -> None:
+    connection.execute(insert(table).values(id=1, token=new_token()))
+
+
+event.listen(EligibilityGeneration.__table__, "after_create", _first_row)

@@ -5,6 +5,12 @@ imported — ``store.db`` imports it): a resource inserted, or updated in its ``
 ``tags`` or ``attributes``, has its index rows rewritten in the same transaction; a deleted
 resource loses them through ``ON DELETE CASCADE``. Writers that bypass the unit of work (bulk
 inserts, raw SQL) call :func:`reindex` for the resources they wrote.
+
+The same flush replaces the eligibility generation's token (:func:`bump`) whenever what
+"what can I request" reads changes: a resource inserted or deleted (or its integration
+deleted: the rows go by cascade), or updated in a column the answer depends on. The in-process
+cache of ``services.access.eligibility_cache`` is labelled with that token, so it is rebuilt
+after the change commits, on every replica; a rolled-back change leaves the old token.
 """
 
 from __future__ import annotations
@@ -12,14 +18,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, event, insert, inspect, select
+from sqlalchemy import Connection, delete, event, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from grantflow.domain.flows import INACTIVE_ACCOUNT_STATES
-from grantflow.store.models import Resource
-from grantflow.store.models_index import MAX_INDEXED, InactiveResource, ResourceOu, ResourceTag
+from grantflow.store.models import Integration, Resource
+from grantflow.store.models_index import (
+    MAX_INDEXED,
+    EligibilityGeneration,
+    InactiveResource,
+    ResourceOu,
+    ResourceTag,
+    new_token,
+)
 
 _WATCHED = ("ou_path", "tags", "attributes")
+# What the requestable listing reads of a resource besides the index: its order (type, name),
+# its search (name, AWS id), its filters (account, integration) and the id scopes (AWS id).
+_LISTED = ("integration_id", "type", "name", "aws_id", "account_id", "ou_path", "tags")
 _CHUNK = 500
 
 
@@ -27,7 +43,7 @@ def index_rows(
     resource_id: str, ou_path: Any, tags: Any, attributes: Any
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
     """The index rows of one resource: its OUs, its tags, and whether it is inactive — read
-    the way ``access_flows.resource_view`` reads them for ``domain.flows.in_scope``."""
+    the way ``flow_views.resource_view`` reads them for ``domain.flows.in_scope``."""
     ous = sorted({str(ou) for ou in (ou_path or ()) if len(str(ou)) <= MAX_INDEXED})
     tag_rows = []
     for key, value in sorted((str(k), str(v)) for k, v in dict(tags or {}).items()):
@@ -72,11 +88,28 @@ def write(conn: Connection, resources: Iterable[tuple[str, Any, Any, Any]], fres
             conn.execute(insert(table), rows)
 
 
+def bump(conn: Connection) -> str:
+    """Replace the eligibility generation's token (in the caller's transaction); returns it."""
+    token = new_token()
+    done = conn.execute(
+        update(EligibilityGeneration).where(EligibilityGeneration.id == 1).values(token=token)
+    )
+    if done.rowcount == 0:  # a database whose row was removed by hand
+        conn.execute(insert(EligibilityGeneration).values(id=1, token=token))
+    return token
+
+
+def generation(conn: Connection) -> str | None:
+    """The current token (None if the row is missing: then nothing may be cached)."""
+    return conn.scalar(select(EligibilityGeneration.token).where(EligibilityGeneration.id == 1))
+
+
 def reindex(session: Session, resource_ids: Sequence[str] | None = None) -> int:
     """Rebuild the index of ``resource_ids`` (all resources when None) from ``resources``;
     returns how many were indexed. For writers that bypass the unit of work."""
     session.flush()
     conn = session.connection()
+    bump(conn)
     query = select(Resource.id, Resource.ou_path, Resource.tags, Resource.attributes)
     if resource_ids is None:
         for table in (ResourceOu, ResourceTag, InactiveResource):
@@ -106,9 +139,22 @@ def refresh_statistics(session: Session) -> None:
         conn.exec_driver_sql("ANALYZE resources, resource_ous, resource_tags, inactive_resources")
 
 
-def _changed(resource: Resource) -> bool:
+def _changed(resource: Resource, names: Sequence[str] = _WATCHED) -> bool:
     state = inspect(resource)
-    return any(state.attrs[name].history.has_changes() for name in _WATCHED)
+    return any(state.attrs[name].history.has_changes() for name in names)
+
+
+def _status_changed(resource: Resource) -> bool:
+    history = inspect(resource).attrs["attributes"].history
+    if not history.has_changes():
+        return False
+    before = [dict(v or {}).get("account_status") for v in history.deleted or [None]]
+    after = [dict(v or {}).get("account_status") for v in history.added or [None]]
+    return before != after
+
+
+def _listing_changed(resource: Resource) -> bool:
+    return _changed(resource, _LISTED) or _status_changed(resource)
 
 
 def _after_flush(session: Session, _context: Any) -> None:
@@ -118,6 +164,13 @@ def _after_flush(session: Session, _context: Any) -> None:
         for o in session.dirty
         if isinstance(o, Resource) and o not in session.deleted and _changed(o)
     ]
+    gone = any(isinstance(o, Resource | Integration) for o in session.deleted)
+    listed = any(
+        isinstance(o, Resource) and o not in session.deleted and _listing_changed(o)
+        for o in session.dirty
+    )
+    if new or gone or listed:
+        bump(session.connection())
     if not (new or dirty):
         return
     conn = session.connection()

@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from grantflow.api.deps import Ctx, CurrentUser
 from grantflow.api.paging import MAX_OFFSET
 from grantflow.domain.flows import FlowView, resolve_approvers
 from grantflow.services.access import requestable as requestable_service
-from grantflow.services.access.access_flows import resource_view
+from grantflow.services.access.eligibility_cache import Criteria
+from grantflow.services.access.flow_views import resource_view
 from grantflow.services.errors import NotFound
 from grantflow.services.identity.approver_names import ApproverNames
 from grantflow.store.db import read_transaction
@@ -64,24 +65,14 @@ def requestable(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RequestablePage:
-    filters = []
-    if integration_id:
-        filters.append(Resource.integration_id == integration_id)
-    if type:
-        filters.append(Resource.type == type)
-    if account:
-        filters.append(Resource.account_id == account)
-    if q:
-        like = f"%{q.lower()}%"
-        filters.append(
-            or_(func.lower(Resource.name).like(like), func.lower(Resource.aws_id).like(like))
-        )
+    criteria = Criteria(type=type or None, account=account or None,
+                        integration_id=integration_id or None, q=q or None)  # fmt: skip
     with read_transaction(ctx.sessions) as session:
         me = session.get(User, user.id)
         if me is None:
             raise NotFound("user not found")
         flows = requestable_service.flows_for(session, me)
-        total, rows = requestable_service.page(session, flows, filters, offset, limit)
+        total, rows = requestable_service.page(session, flows, criteria, offset, limit)
         namer = ApproverNames(session)
         names = {i.id: i.name for i in session.scalars(select(Integration))}
         items = [_item(resource, matching, namer, names.get(resource.integration_id, ""))

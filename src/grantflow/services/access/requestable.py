@@ -1,30 +1,33 @@
-"""What a user may request, computed by the database from the eligibility index.
+"""What a user may request: each flow's scope compiled into an indexed set, kept in memory.
 
-Each flow that lists the user is compiled into one indexed set of resource ids — its
+Each flow that lists the user is compiled into one SQL query over the eligibility index — its
 integration and types, then its scope as set operations over the index tables
-(``store.models_index``: a resource's OUs, its tags, inactive accounts) and the resources'
-own indexed columns (id, AWS id, account), minus its exclusions. Flows whose scopes differ
-only in the values they name (the same tag key, OU lists, account lists, id lists, the same
-exclusions) share one set. The sets are unioned, suspended accounts taken out, and the
-database counts and pages the result; the cost grows with the rows that match, not with
-resources times flows. Only the page's rows are matched back to their flows in Python, with the
-pure rule that decides a request (``domain.flows.in_scope``); the property test
-tests/hardening/test_properties_requestable.py checks both give the same answer.
+(``store.models_index``: a resource's OUs, its tags) and the resources' own indexed columns
+(id, AWS id, account), minus its exclusions. Its answer is kept as a bitset over the listing's
+order by ``services.access.eligibility_cache``, by the flow's content and for the current
+eligibility generation: a request unions its flows' bitsets, takes out suspended accounts,
+applies the filters as masks, counts with a popcount and pages by walking set bits — no
+query over every resource. Only the page's rows are read, and matched back to their flows
+with the pure rule that decides a request (``domain.flows.in_scope``); the property test
+tests/hardening/test_properties_requestable.py checks both give the same answer, through the
+cache and across changes of the data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select, union
+from sqlalchemy import ColumnElement, Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.flows import FlowView, Requestors, ScopeMode, in_scope, requestor_matches
-from grantflow.services.access import access_flows
+from grantflow.services.access import eligibility_cache, flow_views
+from grantflow.services.access.eligibility_cache import Criteria
 from grantflow.store.models import AccessFlow, Resource, User
-from grantflow.store.models_index import InactiveResource, ResourceOu, ResourceTag
+from grantflow.store.models_index import ResourceOu, ResourceTag
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +92,10 @@ def _scope_condition(key: _SetKey, values: Sequence[str]) -> ColumnElement[bool]
     return None
 
 
-def compiled_set(
-    key: _SetKey, values: Sequence[str], filters: Sequence[ColumnElement[bool]] = ()
-) -> Select[Any]:
-    """The ids of the resources one flow (or several sharing ``key``) covers."""
+def compiled_set(key: _SetKey, values: Sequence[str]) -> Select[Any]:
+    """The ids of the resources one flow covers (in any account's status)."""
     query = select(Resource.id).where(
-        Resource.integration_id == key.integration_id, Resource.type.in_(key.types), *filters
+        Resource.integration_id == key.integration_id, Resource.type.in_(key.types)
     )
     condition = _scope_condition(key, values)
     if condition is not None:
@@ -111,64 +112,52 @@ def compiled_set(
     return query
 
 
-def compiled_sets(flows: Sequence[FlowView]) -> dict[_SetKey, list[str]]:
-    """Flows grouped by what their sets depend on, each group with the values it names."""
-    grouped: dict[_SetKey, set[str]] = {}
+def eligible(
+    session: Session, listing: eligibility_cache.Listing, flows: Sequence[FlowView]
+) -> int:
+    """The bitset (over ``listing``'s ranks) of every resource some flow covers, suspended
+    accounts left out. Each flow's set is kept by its content — its ``_SetKey`` and values —
+    so a flow edit needs no invalidation: the edited flow is a new set, built on first use."""
+    out = 0
     for flow in flows:
         key, values = _key_and_values(flow)
-        grouped.setdefault(key, set()).update(values)
-    return {key: sorted(values) for key, values in grouped.items()}
-
-
-def requestable_ids(
-    flows: Sequence[FlowView], filters: Sequence[ColumnElement[bool]] = ()
-) -> Select[Any] | None:
-    """The ids of every resource some flow covers (``filters`` applied), suspended accounts
-    left out; None when no flow covers anything."""
-    sets = [compiled_set(key, values, filters) for key, values in compiled_sets(flows).items()]
-    if not sets:
-        return None
-    ids = union(*sets).subquery() if len(sets) > 1 else sets[0].subquery()
-    return select(ids.c.id).where(ids.c.id.not_in(select(InactiveResource.resource_id)))
+        named = (key, tuple(sorted(set(values))))
+        out |= listing.of_query(session, named, partial(compiled_set, key, named[1]))
+    return out & ~listing.inactive
 
 
 def flows_for(session: Session, user: User) -> list[FlowView]:
     """The enabled flows listing ``user`` as a requestor (only those are turned into views)."""
-    requester = access_flows.requester_view(session, user)
+    requester = flow_views.requester_view(session, user)
     rows = [
         row for row in session.scalars(select(AccessFlow).where(AccessFlow.enabled.is_(True)))
         if requestor_matches(Requestors.model_validate((row.definition or {}).get("requestors")),
                              requester)
     ]  # fmt: skip
-    return [f for f in access_flows.flow_views(session, rows) if f.enabled]
+    return [f for f in flow_views.flow_views(session, rows) if f.enabled]
 
 
 def page(
     session: Session,
     flows: list[FlowView],
-    filters: Sequence[ColumnElement[bool]],
+    criteria: Criteria,
     offset: int,
     limit: int,
 ) -> tuple[int, list[tuple[Resource, list[FlowView]]]]:
-    ids = requestable_ids(flows, filters)
-    if ids is None:
+    """One page of what ``flows`` let their user request, in the listing's order (type,
+    name, id), and how many there are; each resource with the flows that allow it."""
+    if not flows:
         return 0, []
-    # The total rides on the page's own rows (a window over the whole set), so the set is
-    # computed once; only an empty page (past the end, or nothing matches) counts apart.
-    found = session.execute(
-        select(Resource, func.count().over().label("total"))
-        .where(Resource.id.in_(ids))
-        .order_by(Resource.type, Resource.name, Resource.id)
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    if found:
-        total = int(found[0].total)
-    else:
-        total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    listing = eligibility_cache.listing(session)
+    chosen = eligible(session, listing, flows) & listing.mask(criteria)
+    total = chosen.bit_count()
+    ids = listing.page_ids(chosen, offset, limit)
+    if not ids:
+        return total, []
+    rows = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(ids)))}
     out = []
-    for resource in (row[0] for row in found):
-        view = access_flows.resource_view(resource)
+    for resource in (rows[i] for i in ids if i in rows):
+        view = flow_views.resource_view(resource)
         matching = [
             f for f in flows
             if f.integration_id == resource.integration_id

@@ -39,14 +39,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.api.routes import access_flows as flows_routes
 from grantflow.api.routes import audit as audit_routes
 from grantflow.api.routes import directory as directory_routes
 from grantflow.api.routes import requestable as requestable_routes
 from grantflow.api.routes import resources as resources_routes
 from grantflow.api.routes import scim as scim_routes
 from grantflow.api.routes import users as users_routes
-from grantflow.services.access import request_actions
+from grantflow.services.access import flow_actions, request_actions
 from grantflow.services.audit.trail import SYSTEM
 from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import build_engine, read_transaction, session_factory, transaction
@@ -280,7 +279,7 @@ HELD = [
     ("audit-events", audit_routes, "admin", "GET", "/api/v1/audit-events"),
     ("groups", directory_routes, "admin", "GET", "/api/v1/groups"),
     ("users", users_routes, "admin", "GET", "/api/v1/users"),
-    ("flows", flows_routes, "admin", "GET", "/api/v1/access-flows"),
+    ("flows", flow_actions, "admin", "GET", "/api/v1/access-flows"),
     ("scim-users", scim_routes, "scim", "GET", "/scim/v2/Users?filter=userName%20eq%20%22x%22"),
 ]  # fmt: skip
 

@@ -8,20 +8,15 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy import select
-from sqlalchemy.orm import object_session
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.patching import refuse_null
 from grantflow.api.withdrawals import RevokeLive, WithdrawalPublic, withdrawal_public
 from grantflow.domain.flows import FlowDefinition
 from grantflow.domain.notifications import FlowNotify
-from grantflow.services.access import access_flows, flows_as_code
+from grantflow.services.access import flow_actions, flows_as_code
 from grantflow.services.errors import Invalid
-from grantflow.services.integrations import lifecycle as integrations
 from grantflow.settings import Settings
-from grantflow.store.db import read_transaction, transaction
-from grantflow.store.models import AccessFlow
 
 router = APIRouter(prefix="/api/v1/access-flows", tags=["access flows"])
 
@@ -76,34 +71,19 @@ def _check_webhooks(notify: object, settings: Settings, where: str) -> None:
                       field=f"{where}.notify.webhooks")  # fmt: skip
 
 
-def _public(row: AccessFlow) -> FlowPublic:
-    public = FlowPublic.model_validate(row, from_attributes=True)
-    session = object_session(row)
-    if session is not None:
-        public.warnings = access_flows.flow_warnings(session, row)
-    return public
-
-
 @router.post("", response_model=FlowPublic, status_code=status.HTTP_201_CREATED)
 def create(body: FlowCreate, ctx: Ctx, admin: AdminUser, request: Request) -> FlowPublic:
     _check_webhooks(body.definition.notify, ctx.settings, "definition")
-    with transaction(ctx.sessions) as session:
-        row = access_flows.create(
-            session,
-            body.name,
-            body.description,
-            body.enabled,
-            body.integration_id,
-            body.definition,
-            actor_of(admin, request),
-        )
-        return _public(row)
+    found = flow_actions.create(
+        ctx.sessions, body.name, body.description, body.enabled, body.integration_id,
+        body.definition, actor_of(admin, request),
+    )  # fmt: skip
+    return FlowPublic.model_validate(found)
 
 
 @router.get("", response_model=list[FlowPublic])
 def list_flows(ctx: Ctx, _admin: AdminUser) -> list[FlowPublic]:
-    with read_transaction(ctx.sessions) as session:
-        return [_public(r) for r in session.scalars(select(AccessFlow).order_by(AccessFlow.name))]
+    return [FlowPublic.model_validate(f) for f in flow_actions.listed(ctx.sessions)]
 
 
 class ApplyResult(BaseModel):
@@ -117,8 +97,7 @@ class ApplyResult(BaseModel):
 @router.get("/export", response_model=flows_as_code.FlowsDoc, tags=["flows as code"])
 def export_flows(ctx: Ctx, _admin: AdminUser) -> flows_as_code.FlowsDoc:
     """Every flow, referring to integrations, users and groups by name."""
-    with read_transaction(ctx.sessions) as session:
-        return flows_as_code.export(session)
+    return flow_actions.export(ctx.sessions)
 
 
 @router.post("/apply", response_model=ApplyResult, tags=["flows as code"])
@@ -132,8 +111,7 @@ def apply_flows(
     """Make the flows exactly the document's: create, change, delete (or only say so)."""
     for i, flow in enumerate(body.flows):
         _check_webhooks(flow.definition.get("notify"), ctx.settings, f"flows.{i}.definition")
-    with transaction(ctx.sessions) as session:
-        diff = flows_as_code.apply(session, body, actor_of(admin, request), dry_run)
+    diff = flow_actions.apply(ctx.sessions, body, actor_of(admin, request), dry_run)
     return ApplyResult(
         dry_run=dry_run,
         created=diff.created,
@@ -155,20 +133,15 @@ class PermissionChoices(BaseModel):
 def permission_choices(integration_id: str, ctx: Ctx, _admin: AdminUser) -> list[PermissionChoices]:
     """The permissions a flow may name, per resource type the integration syncs: the synced
     permission sets (aws-account) and pooled permission levels."""
-    with read_transaction(ctx.sessions) as session:
-        row = integrations.get(session, integration_id)
-        out = []
-        for rtype in row.resource_types:
-            valid = access_flows.valid_permissions(session, row, rtype)
-            names = sorted(valid) if valid is not None else None
-            out.append(PermissionChoices(resource_type=rtype, names=names))
-        return out
+    return [
+        PermissionChoices(resource_type=rtype, names=names)
+        for rtype, names in flow_actions.permission_choices(ctx.sessions, integration_id)
+    ]
 
 
 @router.get("/{flow_id}", response_model=FlowPublic)
 def get(flow_id: str, ctx: Ctx, _admin: AdminUser) -> FlowPublic:
-    with read_transaction(ctx.sessions) as session:
-        return _public(access_flows.get(session, flow_id))
+    return FlowPublic.model_validate(flow_actions.show(ctx.sessions, flow_id))
 
 
 class FlowChanged(FlowPublic):
@@ -191,16 +164,14 @@ def update(
     """Disabling a flow fails its pending requests; see ``revoke_live`` for its live ones."""
     if body.definition is not None:
         _check_webhooks(body.definition.notify, ctx.settings, "definition")
-    with transaction(ctx.sessions) as session:
-        row = access_flows.get(session, flow_id)
-        changes = {k: getattr(body, k) for k in body.model_fields_set}
-        withdrawal = access_flows.update(session, row, changes, actor_of(admin, request),
-                                         revoke_live)  # fmt: skip
-        again = f"PATCH /api/v1/access-flows/{row.id}?revoke_live=true"
-        return FlowChanged(
-            **_public(row).model_dump(),
-            withdrawal=withdrawal_public(withdrawal, again) if withdrawal else None,
-        )
+    changes = {k: getattr(body, k) for k in body.model_fields_set}
+    found, withdrawal = flow_actions.update(ctx.sessions, flow_id, changes,
+                                            actor_of(admin, request), revoke_live)  # fmt: skip
+    again = f"PATCH /api/v1/access-flows/{found['id']}?revoke_live=true"
+    return FlowChanged(
+        **FlowPublic.model_validate(found).model_dump(),
+        withdrawal=withdrawal_public(withdrawal, again) if withdrawal else None,
+    )
 
 
 @router.delete("/{flow_id}", response_model=FlowDeleted)
@@ -208,9 +179,6 @@ def delete(
     flow_id: str, ctx: Ctx, admin: AdminUser, request: Request, revoke_live: RevokeLive = False
 ) -> FlowDeleted:
     """Its pending requests fail; see ``revoke_live`` for its live ones."""
-    with transaction(ctx.sessions) as session:
-        row = access_flows.get(session, flow_id)
-        flow_name = row.name
-        withdrawal = access_flows.delete(session, row, actor_of(admin, request), revoke_live)
-        return FlowDeleted(id=flow_id, name=flow_name,
-                           withdrawal=withdrawal_public(withdrawal, None))  # fmt: skip
+    flow_name, withdrawal = flow_actions.delete(ctx.sessions, flow_id, actor_of(admin, request),
+                                                revoke_live)  # fmt: skip
+    return FlowDeleted(id=flow_id, name=flow_name, withdrawal=withdrawal_public(withdrawal, None))

@@ -4,17 +4,29 @@ can be told to fail), and a notice to send."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from fastapi.testclient import TestClient
+
+from grantflow.api.app import create_app
 from grantflow.notify.base import Notice, NoticeKind, Recipient
+from grantflow.services.runtime.startup import prepare_database
+from grantflow.settings import Settings
+from tests.fixtures.api import make_settings
 
 BOT_TOKEN = "xoxb-test-bot-token"
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the signing secret of the apps below
+BASE_URL = "https://grantflow.example.com"
 ALICE = Recipient("u-alice", "alice@example.com", "Alice Example")
 BOB = Recipient("u-bob", "Bob@Example.com", "Bob Builder")
 
@@ -163,3 +175,28 @@ class SlackReceiver:
             do_GET = do_POST
 
         return Handler
+
+
+@contextmanager
+def slack_app(db_url: str) -> Iterator[tuple[TestClient, Settings, SlackReceiver]]:
+    """The API (no workers) with Slack configured against a :class:`SlackReceiver`: bot
+    token, signing secret, ``#access`` as the default channel."""
+    with SlackReceiver() as receiver:
+        settings = make_settings(
+            db_url, slack_bot_token=BOT_TOKEN, slack_signing_secret=SECRET,
+            slack_api_url=receiver.api_url, base_url=BASE_URL, slack_default_channel="#access",
+        )  # fmt: skip
+        prepare_database(settings)
+        with TestClient(create_app(settings, run_workers=False)) as client:
+            yield client, settings, receiver
+
+
+def signed_headers(body: bytes, timestamp: int, secret: str = SECRET) -> dict[str, str]:
+    """The headers Slack sends with an interaction: its v0 signature of ``body``."""
+    base = f"v0:{timestamp}:".encode() + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }

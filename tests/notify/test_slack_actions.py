@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Iterator
@@ -38,14 +36,19 @@ from grantflow.store.models import (
     User,
 )
 from tests.fixtures.api import ADMIN_TOKEN, make_settings
-from tests.notify.slack_support import BOT_TOKEN, SlackReceiver, notice
+from tests.notify.slack_support import (
+    BASE_URL,
+    BOT_TOKEN,
+    SECRET,
+    SlackReceiver,
+    notice,
+    slack_app,
+)
+from tests.notify.slack_support import signed_headers as _sign
 
 # The approve, reject and bad-signature paths run on both backends (``db_url`` is
 # parametrized over them); the rest only on SQLite.
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-BASE_URL = "https://grantflow.example.com"
 
 
 @dataclass
@@ -117,18 +120,12 @@ def _seed(client: TestClient) -> tuple[str, dict[str, str]]:
 
 @pytest.fixture
 def w(db_url: str) -> Iterator[World]:
-    with SlackReceiver() as receiver:
-        settings = make_settings(
-            db_url, slack_bot_token=BOT_TOKEN, slack_signing_secret=SECRET,
-            slack_api_url=receiver.api_url, base_url=BASE_URL, slack_default_channel="#access",
-        )  # fmt: skip
-        prepare_database(settings)
-        with TestClient(create_app(settings, run_workers=False)) as client:
-            request_id, ids = _seed(client)
-            receiver.users.update({"UALICE": "alice@example.com", "UBOB": "Bob@Example.com",
-                                   "UCAROL": "carol@example.com", "UDORA": "dora@example.com",
-                                   "UERIN": "erin@example.com"})  # fmt: skip
-            yield World(client, receiver, request_id, ids)
+    with slack_app(db_url) as (client, _settings, receiver):
+        request_id, ids = _seed(client)
+        receiver.users.update({"UALICE": "alice@example.com", "UBOB": "Bob@Example.com",
+                               "UCAROL": "carol@example.com", "UDORA": "dora@example.com",
+                               "UERIN": "erin@example.com"})  # fmt: skip
+        yield World(client, receiver, request_id, ids)
 
 
 def _body(
@@ -144,16 +141,6 @@ def _body(
                      "value": w.request_id, "type": "button", "action_ts": "1700000001.1"}],
     }  # fmt: skip
     return urlencode({"payload": json.dumps(payload)}).encode()
-
-
-def _sign(body: bytes, timestamp: int, secret: str = SECRET) -> dict[str, str]:
-    base = f"v0:{timestamp}:".encode() + body
-    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return {
-        "X-Slack-Request-Timestamp": str(timestamp),
-        "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
 
 
 def _click(w: World, action_id: str, slack_user: str, **sign: Any) -> int:

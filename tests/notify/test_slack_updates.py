@@ -5,8 +5,6 @@ Against the local stand-in for Slack's Web API, with the scheduler's duties driv
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Iterator
@@ -16,29 +14,33 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from grantflow.api.app import create_app
 from grantflow.notify import slack_blocks as sb
 from grantflow.notify.base import DeliveryError, NoticeKind, Recipient
 from grantflow.notify.registry import build_channels, by_name
 from grantflow.notify.slack import SlackChannel
 from grantflow.services.notifications import notify_delivery, notify_outbox
 from grantflow.services.runtime import scheduler
-from grantflow.services.runtime.startup import prepare_database
 from grantflow.settings import Settings
 from grantflow.store.db import transaction
 from grantflow.store.models_notify import NotificationDelivery
 from grantflow.store.types import utcnow
-from tests.fixtures.api import ADMIN_TOKEN, Api, make_settings
+from tests.fixtures.api import ADMIN_TOKEN, Api
 from tests.notify.notify_support import World, make_world, submit
-from tests.notify.slack_support import ALICE, BOB, BOT_TOKEN, SlackReceiver, notice
+from tests.notify.slack_support import (
+    ALICE,
+    BASE_URL,
+    BOB,
+    BOT_TOKEN,
+    SlackReceiver,
+    notice,
+    signed_headers,
+    slack_app,
+)
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-BASE_URL = "https://grantflow.example.com"
 DECIDED_AT = datetime(2026, 3, 1, 12, 3, tzinfo=UTC)
 
 
@@ -214,20 +216,14 @@ class Rig:
 
 @pytest.fixture
 def rig(db_url: str) -> Iterator[Rig]:
-    with SlackReceiver() as receiver:
-        settings = make_settings(
-            db_url, slack_bot_token=BOT_TOKEN, slack_signing_secret=SECRET,
-            slack_api_url=receiver.api_url, base_url=BASE_URL, slack_default_channel="#access",
-        )  # fmt: skip
-        prepare_database(settings)
-        with TestClient(create_app(settings, run_workers=False)) as client:
-            api = Api(client, settings, ADMIN_TOKEN)
-            world = make_world(api)  # bob and carol approve; alice asks
-            receiver.users.update({f"U{n.upper()}": f"{n}@example.com"
-                                   for n in ("alice", "bob", "carol", "dave")})  # fmt: skip
-            rig = Rig(api, receiver, world)
-            rig.produce()  # the first round starts the outbox at the end of the audit log
-            yield rig
+    with slack_app(db_url) as (client, settings, receiver):
+        api = Api(client, settings, ADMIN_TOKEN)
+        world = make_world(api)  # bob and carol approve; alice asks
+        receiver.users.update({f"U{n.upper()}": f"{n}@example.com"
+                               for n in ("alice", "bob", "carol", "dave")})  # fmt: skip
+        rig = Rig(api, receiver, world)
+        rig.produce()  # the first round starts the outbox at the end of the audit log
+        yield rig
 
 
 def _posted(rig: Rig) -> tuple[str, dict[tuple[str, str], list[dict[str, Any]]]]:
@@ -382,13 +378,7 @@ def _signed_click(rig: Rig, request_id: str, slack_user: str,
                      "value": request_id, "type": "button"}],
     }  # fmt: skip
     body = urlencode({"payload": json.dumps(payload)}).encode()
-    timestamp = str(int(time.time()))
-    digest = hmac.new(SECRET.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256)
-    headers = {
-        "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": f"v0={digest.hexdigest()}",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    headers = signed_headers(body, int(time.time()))
     return rig.api.client.post("/api/slack/actions", content=body, headers=headers).status_code
 
 

@@ -31,6 +31,7 @@ from grantflow.connector.handlers import (
     Interrupted,
     JobContext,
     JobFailure,
+    NotRecorded,
     default_handlers,
 )
 from grantflow.connector.shared import Shared
@@ -147,6 +148,9 @@ class ConnectorAgent:
             except BadJobData as err:  # nothing a retry would change: fail it, say why
                 raise JobFailure(str(err), retryable=False) from err
             result = result_dump(handler(context, payload))
+        except NotRecorded as err:
+            # Not ours any more (or the control plane is failing): report nothing more.
+            bound.warning("job_abandoned", reason=str(err))
         except Interrupted:
             bound.info("job_interrupted")
             self._report(partial(self.client.release, job))
@@ -171,7 +175,11 @@ class ConnectorAgent:
                 self._inflight.pop(job.id, None)
 
     def _report_pre_existing(self, job: LeasedJob, pre_existing: bool) -> None:
-        self._report(partial(self.client.grant_progress, job, pre_existing))
+        """Record what existed before the grant changes anything, or stop the job: a grant
+        that created an assignment without this on record would, run again, find its own
+        assignment, call it pre-existing, and its revoke would leave it in AWS."""
+        if not self._report(partial(self.client.grant_progress, job, pre_existing)):
+            raise NotRecorded(f"the control plane did not record grant progress of {job.id}")
 
     def _report_sync_total(self, job: LeasedJob, accounts_total: int) -> None:
         self._report(partial(self.client.sync_progress, job, accounts_total))
@@ -189,35 +197,35 @@ class ConnectorAgent:
                 retryable=False,
             ) from err
 
-    def _report(self, call: Callable[[], None], *, raise_rejected: bool = False) -> None:
+    def _report(self, call: Callable[[], None], *, raise_rejected: bool = False) -> bool:
         """Report an outcome, retrying while the control plane is down (the lease may lapse;
         then the job runs again elsewhere — handlers are idempotent). A control plane that
         answers but keeps failing (5xx) gets ``report_attempts_on_5xx`` tries: then the job
         is let go (its lease lapses and it is retried or failed by the queue) instead of
-        holding a slot and extending its lease forever."""
+        holding a slot and extending its lease forever. True once the report was taken."""
         delay = self.settings.report_retry_seconds
         server_errors = 0
         while True:
             try:
                 call()
-                return
+                return True
             except LeaseLost as err:
                 log.warning("report_lease_lost", error=str(err))
-                return
+                return False
             except Rejected as err:
                 log.error("report_rejected", error=str(err))
                 if raise_rejected:
                     raise
-                return
+                return False
             except ControlPlaneUnavailable as err:
                 left = self._stop_deadline - time.monotonic()
                 if self.stopping.is_set() and left <= 0:  # the grace after stop() is over
                     log.error("report_abandoned", error=str(err))
-                    return
+                    return False
                 server_errors += err.status is not None
                 if server_errors >= self.settings.report_attempts_on_5xx:
                     log.error("report_abandoned", error=str(err), attempts=server_errors)
-                    return
+                    return False
                 log.warning("report_retry", error=str(err), delay=delay)
                 time.sleep(min(delay, max(left, 0.05)))
                 delay = min(delay * 2, self.settings.max_backoff_seconds)

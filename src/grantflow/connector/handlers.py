@@ -69,6 +69,12 @@ class Interrupted(Exception):
     """The connector is shutting down before the handler finished: give the job back."""
 
 
+class NotRecorded(Exception):
+    """The control plane did not record a report the job must not go on without (a grant's
+    ``pre_existing``): the lease was lost (the job runs again, maybe already) or the control
+    plane kept failing. The job stops before it changes AWS; its lease lapses."""
+
+
 def _nowhere(_account: AccountInventory) -> None:
     raise RuntimeError("this job cannot stream inventory")
 

@@ -13,8 +13,8 @@ from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import transaction
 from grantflow.store.models import User
 from tests.fixtures.api import Api
+from tests.fixtures.integrations import integration_body
 
-ROLE = "arn:aws:iam::123456789012:role/GrantflowManagementRole"
 STORE = "d-1234567890"
 INSTANCE = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
 
@@ -76,12 +76,9 @@ class Driver:
         r = self.api.client.post("/api/v1/connectors", json={"name": "c"}, headers=self.admin)
         self.connector_id = r.json()["id"]
         self.headers = {"Authorization": f"Bearer {r.json()['token']}"}
-        base = {"region": "us-east-1", "sso_region": "us-east-1",
-                "sso_portal": "https://d-1234567890.awsapps.com/start",
-                "management_role_arn": ROLE, **config}  # fmt: skip
-        body = {"name": "Org", "connector_id": self.connector_id,
-                "resource_types": resource_types or ["aws-account", "s3-bucket"],
-                "config": base}  # fmt: skip
+        body = integration_body(
+            self.connector_id, resource_types or ["aws-account", "s3-bucket"], **config
+        )
         r = self.api.client.post("/api/v1/integrations", json=body, headers=self.admin)
         if r.status_code == 201:
             self.integration_id = r.json()["id"]

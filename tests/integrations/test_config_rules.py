@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.api import Api
-
-ROLE = "arn:aws:iam::123456789012:role/GrantflowManagementRole"
+from tests.fixtures.integrations import integration_body
 
 
 def _connector(api: Api) -> str:
@@ -17,15 +16,7 @@ def _connector(api: Api) -> str:
 
 
 def _body(connector_id: str, **config: Any) -> dict[str, Any]:
-    base = {
-        "region": "us-east-1",
-        "sso_region": "eu-west-1",
-        "sso_portal": "https://d-1234567890.awsapps.com/start",
-        "management_role_arn": ROLE,
-    }
-    base.update(config)
-    return {"name": "Org", "connector_id": connector_id, "resource_types": ["aws-account"],
-            "config": base}  # fmt: skip
+    return integration_body(connector_id, **{"sso_region": "eu-west-1", **config})
 
 
 CASES = [

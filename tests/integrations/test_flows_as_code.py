@@ -7,21 +7,12 @@ from typing import Any
 from grantflow.store.db import transaction
 from grantflow.store.models import Group, User
 from tests.fixtures.api import Api
+from tests.fixtures.integrations import integration_body
 
 
 def _setup(api: Api) -> tuple[str, dict[str, str]]:
     cid = api.client.post("/api/v1/connectors", json={"name": "c"}, headers=api.as_admin()).json()
-    body = {
-        "name": "Org",
-        "connector_id": cid["id"],
-        "resource_types": ["aws-account"],
-        "config": {
-            "region": "us-east-1",
-            "sso_region": "us-east-1",
-            "sso_portal": "https://d-1.awsapps.com/start",
-            "management_role_arn": "arn:aws:iam::123456789012:role/R",
-        },
-    }
+    body = integration_body(cid["id"])
     integ = api.client.post("/api/v1/integrations", json=body, headers=api.as_admin()).json()
     ctx = api.client.app.state.ctx  # type: ignore[attr-defined]
     with transaction(ctx.sessions) as session:

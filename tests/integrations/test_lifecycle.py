@@ -12,17 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fixtures.api import Api
-
-ROLE = "arn:aws:iam::123456789012:role/GrantflowManagementRole"
+from tests.fixtures.integrations import ROLE, integration_body
 
 
 def _setup(api: Api) -> tuple[str, dict[str, str], str]:
     r = api.client.post("/api/v1/connectors", json={"name": "c"}, headers=api.as_admin())
     cid, headers = r.json()["id"], {"Authorization": f"Bearer {r.json()['token']}"}
-    body = {"name": "Org", "connector_id": cid, "resource_types": ["aws-account", "s3-bucket"],
-            "config": {"region": "us-east-1", "sso_region": "us-east-1",
-                       "sso_portal": "https://d-1.awsapps.com/start",
-                       "management_role_arn": ROLE}}  # fmt: skip
+    body = integration_body(cid, ["aws-account", "s3-bucket"])
     integ = api.client.post("/api/v1/integrations", json=body, headers=api.as_admin()).json()
     return cid, headers, integ["id"]
 

@@ -10,6 +10,7 @@ from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import transaction
 from grantflow.store.models import Group, GroupMembership, Resource, User
 from tests.fixtures.api import Api
+from tests.fixtures.integrations import integration_body
 
 BUCKETS = [
     # name, account, OU path, tags
@@ -28,17 +29,7 @@ BUCKETS = [
 
 def _setup(api: Api) -> tuple[str, str, str]:
     cid = api.client.post("/api/v1/connectors", json={"name": "c"}, headers=api.as_admin())
-    body = {
-        "name": "Org",
-        "connector_id": cid.json()["id"],
-        "resource_types": ["s3-bucket"],
-        "config": {
-            "region": "us-east-1",
-            "sso_region": "us-east-1",
-            "sso_portal": "https://d-1.awsapps.com/start",
-            "management_role_arn": "arn:aws:iam::123456789012:role/R",
-        },
-    }
+    body = integration_body(cid.json()["id"], ["s3-bucket"])
     integ = api.client.post("/api/v1/integrations", json=body, headers=api.as_admin()).json()
     ctx = api.client.app.state.ctx  # type: ignore[attr-defined]
     with transaction(ctx.sessions) as session:

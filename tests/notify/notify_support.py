@@ -25,6 +25,7 @@ from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import transaction
 from grantflow.store.models import DirectoryPrincipal, Integration, Permission, Resource, User
 from tests.fixtures.api import Api
+from tests.fixtures.integrations import integration_body
 
 SECRET = "whsec-0123456789abcdef-test"
 ACCOUNT = "111111111111"
@@ -168,17 +169,8 @@ def make_world(api: Api, notify: dict[str, Any] | None = None, approvers: tuple[
         "bob", "carol")) -> World:  # fmt: skip
     admin = api.as_admin()
     connector = api.client.post("/api/v1/connectors", json={"name": "c"}, headers=admin).json()
-    body = {
-        "name": "Org",
-        "connector_id": connector["id"],
-        "resource_types": ["aws-account"],
-        "config": {
-            "region": "us-east-1",
-            "sso_region": "us-east-1",
-            "sso_portal": "https://d-1.awsapps.com/start",
-            "management_role_arn": "arn:aws:iam::123456789012:role/R",
-        },
-    }
+    # the portal the granted notices link to (tests/notify/test_notify_e2e.py)
+    body = integration_body(connector["id"], sso_portal="https://d-1.awsapps.com/start")
     r = api.client.post("/api/v1/integrations", json=body, headers=admin)
     assert r.status_code == 201, r.text
     integration_id = r.json()["id"]

@@ -29,16 +29,12 @@ from grantflow.store.models import (
     User,
 )
 from tests.fixtures.api import Api
+from tests.fixtures.integrations import integration_config
 
 STORE = "d-9067policy"
 INSTANCE = "arn:aws:sso:::instance/ssoins-policy"
 PS_ARN = "arn:aws:sso:::permissionSet/ssoins-policy/ps-readonly"
-CONFIG = {
-    "region": "us-east-1",
-    "sso_region": "us-east-1",
-    "sso_portal": f"https://{STORE}.awsapps.com/start",
-    "management_role_arn": "arn:aws:iam::123456789012:role/GrantflowManagement",
-}
+CONFIG = integration_config(sso_portal=f"https://{STORE}.awsapps.com/start")
 
 
 @dataclass

@@ -93,7 +93,7 @@ def plan_for(action: str, data: Mapping[str, Any], *, auto_approval: bool) -> Pl
 
 def left_pending(data: Mapping[str, Any]) -> str | None:
     """The state a request moved to when this transition's audit data (``from``/``to``, as
-    ``access_requests.move`` records them) took it out of ``pending``; None otherwise."""
+    ``transitions.move`` records them) took it out of ``pending``; None otherwise."""
     before, after = data.get("from"), data.get("to")
     if before == "pending" and isinstance(after, str) and after and after != "pending":
         return after

@@ -22,7 +22,7 @@ from grantflow.api.patching import refuse_null
 from grantflow.api.withdrawals import RevokeLive, WithdrawalPublic, withdrawal_public
 from grantflow.domain.authz import Principal, Role
 from grantflow.domain.integration_config import AwsOrganizationConfig, valid_name
-from grantflow.services.access import requestable
+from grantflow.services.access import integration_retirement, requestable
 from grantflow.services.errors import NotFound
 from grantflow.services.integrations import lifecycle as integrations
 from grantflow.services.integrations.lifecycle import IntegrationInput
@@ -295,7 +295,7 @@ def delete(
     """
     with transaction(ctx.sessions) as session:
         row = integrations.get(session, integration_id)
-        integrations.delete(session, row, revoke_live or force, actor_of(admin, request))
+        integration_retirement.delete(session, row, revoke_live or force, actor_of(admin, request))
 
 
 class IntegrationDisabled(IntegrationPublic):
@@ -313,8 +313,8 @@ def disable(
     already disabled)."""
     with transaction(ctx.sessions) as session:
         row = integrations.get(session, integration_id)
-        withdrawal = integrations.set_enabled(session, row, False, actor_of(admin, request),
-                                              revoke_live)  # fmt: skip
+        withdrawal = integration_retirement.disable(session, row, actor_of(admin, request),
+                                                    revoke_live)  # fmt: skip
         again = f"POST /api/v1/integrations/{row.id}/disable?revoke_live=true"
         return IntegrationDisabled(
             **to_public(session, row).model_dump(),
@@ -326,7 +326,7 @@ def disable(
 def enable(integration_id: str, ctx: Ctx, admin: AdminUser, request: Request) -> IntegrationPublic:
     with transaction(ctx.sessions) as session:
         row = integrations.get(session, integration_id)
-        integrations.set_enabled(session, row, True, actor_of(admin, request))
+        integrations.enable(session, row, actor_of(admin, request))
         return to_public(session, row)
 
 

@@ -18,20 +18,21 @@ from grantflow.domain.flows import (
     ApproverSet,
     Denied,
     FlowDefinition,
+    evaluate,
+    resolve_approvers,
     without_principals,
 )
 from grantflow.domain.request_states import (
     Event,
-    InvalidTransition,
     RequestState,
     Vote,
     approval_complete,
-    end_reason_for,
     justification_problem,
     may_decide,
-    transition,
 )
-from grantflow.services.access import access_flows, grant_jobs, request_policy
+from grantflow.services.access import flow_views, grant_jobs, request_policy
+from grantflow.services.access.revocation import end_request
+from grantflow.services.access.transitions import move
 from grantflow.services.audit import trail as audit
 from grantflow.services.errors import Conflict, Forbidden, Invalid, NotFound
 from grantflow.services.identity import principals
@@ -40,6 +41,7 @@ from grantflow.store.models import (
     AccessRequest,
     Approval,
     Grant,
+    GroupMembership,
     Integration,
     Resource,
     User,
@@ -54,31 +56,15 @@ def get(session: Session, request_id: str) -> AccessRequest:
     return row
 
 
-def move(session: Session, request: AccessRequest, event: Event, actor: audit.Actor,
-         data: dict[str, Any] | None = None) -> None:  # fmt: skip
-    before = RequestState(request.state)
-    try:
-        after = transition(before, event)
-    except InvalidTransition as err:
-        raise Conflict(str(err)) from err
-    request.state = after.value
-    if after is RequestState.REVOKING and request.end_reason is None:
-        request.end_reason = end_reason_for(event).value
-    audit.record(session, actor, f"request.{event.value}", "access_request", request.id,
-                 {"from": before.value, "to": after.value, **(data or {})})  # fmt: skip
-
-
 def _pick_flow(
     session: Session, user: User, resources: list[Resource], permission: str
 ) -> tuple[Allowed, AccessFlow]:
-    views = access_flows.flow_views(session)
-    requester = access_flows.requester_view(session, user)
-    from grantflow.domain.flows import evaluate
-
+    views = flow_views.flow_views(session)
+    requester = flow_views.requester_view(session, user)
     first_denial: Denied | None = None
     allowing: dict[str, list[Allowed]] = {}
     for resource in resources:
-        verdict = evaluate(requester, access_flows.resource_view(resource), permission, views)
+        verdict = evaluate(requester, flow_views.resource_view(resource), permission, views)
         if isinstance(verdict, Denied):
             first_denial = first_denial or verdict
             continue
@@ -100,10 +86,8 @@ def _pick_flow(
 def access_flows_resolve(
     session: Session, flow: AccessFlow, resources: list[Resource]
 ) -> tuple[ApproverSet, ...]:
-    from grantflow.domain.flows import resolve_approvers
-
-    (view,) = access_flows.flow_views(session, [flow])
-    return resolve_approvers(view, [access_flows.resource_view(r) for r in resources])
+    (view,) = flow_views.flow_views(session, [flow])
+    return resolve_approvers(view, [flow_views.resource_view(r) for r in resources])
 
 
 def _without_requester(
@@ -260,8 +244,6 @@ def record_submission(
 
 
 def _user_groups(session: Session, user_id: str) -> frozenset[str]:
-    from grantflow.store.models import GroupMembership
-
     return frozenset(
         session.scalars(select(GroupMembership.group_id).where(GroupMembership.user_id == user_id))
     )
@@ -350,16 +332,6 @@ def cancel(session: Session, request: AccessRequest, user: User, actor: audit.Ac
         raise Forbidden("only the requester can cancel a request")
     move(session, request, Event.CANCEL, actor)
     request.ended_at = utcnow()
-
-
-def end_request(session: Session, request: AccessRequest, actor: audit.Actor, reason: str) -> None:
-    """Revoke: ends a pending request, or takes granted access away."""
-    state = RequestState(request.state)
-    move(session, request, Event.REVOKE, actor, {"reason": reason})
-    if state in (RequestState.PENDING, RequestState.APPROVED):
-        request.ended_at = utcnow()
-        return
-    grant_jobs.start_revoking(session, request)
 
 
 def revoke(session: Session, request: AccessRequest, user: User, is_admin: bool,

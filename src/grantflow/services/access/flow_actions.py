@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.domain.flows import FlowDefinition
-from grantflow.services.access import access_flows, flows_as_code
+from grantflow.services.access import access_flows, flow_views, flows_as_code
 from grantflow.services.access.policy_withdrawal import Withdrawal
 from grantflow.services.audit import trail as audit
 from grantflow.services.integrations import lifecycle as integrations
@@ -91,7 +91,7 @@ def permission_choices(
         row = integrations.get(session, integration_id)
         out: list[tuple[str, list[str] | None]] = []
         for rtype in row.resource_types:
-            valid = access_flows.valid_permissions(session, row, rtype)
+            valid = flow_views.valid_permissions(session, row, rtype)
             out.append((rtype, sorted(valid) if valid is not None else None))
         return out
 

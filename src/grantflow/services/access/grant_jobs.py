@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grantflow.domain.request_states import EndReason, RequestState, finish_revocation
+from grantflow.domain.request_states import EndReason, Event, RequestState, finish_revocation
 from grantflow.services.access import grant_building, request_policy, session_cuts
+from grantflow.services.access.transitions import move
 from grantflow.services.audit import trail as audit
 from grantflow.services.errors import Conflict
 from grantflow.services.integrations import lifecycle as integrations
@@ -36,9 +37,6 @@ def _integration(session: Session, request: AccessRequest) -> Integration:
 def start_granting(session: Session, request: AccessRequest) -> None:
     """Approved → granting, unless today's policy no longer allows the request: then it
     ends failed with the reason and nothing is queued (services.request_policy)."""
-    from grantflow.domain.request_states import Event
-    from grantflow.services.access.access_requests import move
-
     if request_policy.granting_refused(session, request):
         return
     move(session, request, Event.START_GRANT, audit.SYSTEM)
@@ -137,9 +135,6 @@ def grant_finished(session: Session, job: Job, failed: bool) -> None:
         audit.record(session, audit.SYSTEM, "grant.failed", "grant", grant.id,
                      {"request_id": request.id, "error": job.last_error})  # fmt: skip
         if request.state == RequestState.GRANTING.value:
-            from grantflow.domain.request_states import Event
-            from grantflow.services.access.access_requests import move
-
             request.failure_reason = job.last_error
             move(session, request, Event.GRANT_FAILED, audit.SYSTEM, {"error": job.last_error})
             start_revoking(session, request)
@@ -178,9 +173,6 @@ def grant_finished(session: Session, job: Job, failed: bool) -> None:
         select(Grant.id).where(Grant.request_id == request.id, Grant.state != "granted")
     )
     if pending is None:
-        from grantflow.domain.request_states import Event
-        from grantflow.services.access.access_requests import move
-
         now = utcnow()
         request.granted_at = now
         request.expires_at = now + timedelta(seconds=request.duration_seconds)
@@ -312,9 +304,6 @@ def _regrant_if_needed(session: Session, grant: Grant, result: dict[str, Any]) -
 
 def expire_due(session: Session) -> int:
     """Move every granted request whose time is up to revoking and queue its revokes."""
-    from grantflow.domain.request_states import Event
-    from grantflow.services.access.access_requests import move
-
     query = select(AccessRequest).where(
         AccessRequest.state == RequestState.GRANTED.value, AccessRequest.expires_at <= utcnow()
     )

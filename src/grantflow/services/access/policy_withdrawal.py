@@ -1,4 +1,5 @@
-"""A flow or an integration deleted or disabled: what it had allowed ends.
+"""A flow or an integration deleted or disabled, an account suspended or closed: what it
+had allowed ends.
 
 - Its **pending and approved** requests end ``failed`` at once (event
   ``request.policy_failed``, audited, with a reason that names the flow or integration; the
@@ -6,11 +7,13 @@
 - Its **live** requests (granting, granted) keep their access until they expire — unless the
   admin asks to end them (``revoke_live``): then each is revoked through the normal path
   (``request.revoke`` → revoke jobs, retried until AWS confirms), with the same reason.
+- An account that became suspended or closed (a sync says so) ends the same way, revoking
+  what was granted in it (``end_access_in_inactive_accounts``).
 - The answer (``Withdrawal``) lists what failed, what is being revoked and what is left live,
   and ``advice`` says how to revoke what is left.
 
-``fail_request`` is the one place a request moves to ``failed`` for policy reasons; the
-re-check at approve / start granting (``services.request_policy``) uses it too.
+``transitions.fail_request`` is the one place a request moves to ``failed`` for policy
+reasons; the re-check at approve / start granting (``services.request_policy``) uses it too.
 """
 
 from __future__ import annotations
@@ -21,38 +24,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from grantflow.domain.flows import INACTIVE_ACCOUNT_STATES
 from grantflow.domain.request_policy import Check
-from grantflow.domain.request_states import Event, InvalidTransition, RequestState, transition
+from grantflow.domain.request_states import RequestState
+from grantflow.services.access.revocation import end_request
+from grantflow.services.access.transitions import fail_request
 from grantflow.services.audit import trail as audit
-from grantflow.services.errors import Conflict
-from grantflow.store.models import AccessRequest, Grant
-from grantflow.store.types import utcnow
+from grantflow.store.models import AccessRequest, Grant, Resource
 
 NOT_YET_GRANTED = (RequestState.PENDING.value, RequestState.APPROVED.value)
 HOLDING = (RequestState.GRANTING.value, RequestState.GRANTED.value)
 HOLDING_GRANTS = ("granting", "granted", "revoking")
 REVOKE_HINT = "POST /api/v1/access-requests/<id>/revoke (grantflow requests revoke <id>)"
-
-
-def fail_request(
-    session: Session, request: AccessRequest, reason: str, check: Check, actor: audit.Actor,
-    data: dict[str, Any] | None = None,
-) -> None:  # fmt: skip
-    """Pending or approved → failed, because today's policy no longer allows the request."""
-    before = RequestState(request.state)
-    try:
-        after = transition(before, Event.POLICY_FAILED)
-    except InvalidTransition as err:
-        raise Conflict(str(err)) from err
-    request.state = after.value
-    request.failure_reason = reason
-    request.ended_at = utcnow()
-    for grant in session.scalars(select(Grant).where(Grant.request_id == request.id)):
-        if grant.state == "pending":  # never planned or sent to AWS
-            grant.state, grant.error = "failed", reason
-    audit.record(session, actor, f"request.{Event.POLICY_FAILED.value}", "access_request",
-                 request.id, {"from": before.value, "to": after.value, "reason": reason,
-                              "check": check.value, **(data or {})})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +76,6 @@ def withdraw(
         failed.append(request.id)
     live = _requests(session, where, HOLDING)
     if revoke_live:
-        # access_requests imports the flows' views; this bulk path reaches back for the one
-        # revocation entry point (as services.revocation does).
-        from grantflow.services.access.access_requests import end_request
-
         for request in live:
             end_request(session, request, actor, reason)
         return Withdrawal(failed=tuple(failed), revoking=tuple(r.id for r in live))
@@ -122,3 +101,23 @@ def _requests(
         .order_by(AccessRequest.created_at, AccessRequest.id)
     )
     return list(session.scalars(query))
+
+
+def end_access_in_inactive_accounts(
+    session: Session, integration_id: str, accounts: dict[str, Any], actor: audit.Actor
+) -> None:
+    """A suspended or closed account (``accounts``: a sync run's per-account record) ends what
+    was granted (or asked for) in it: live requests are revoked, pending ones fail, each with
+    the account named as the reason."""
+    for account_id, info in sorted(accounts.items()):
+        status = info.get("status")
+        if status not in INACTIVE_ACCOUNT_STATES:
+            continue
+        in_account = select(Grant.request_id).join(Resource, Resource.id == Grant.resource_id)
+        where = AccessRequest.id.in_(
+            in_account.where(
+                Resource.integration_id == integration_id, Resource.account_id == account_id
+            )
+        )
+        reason = f"account {account_id} ({info.get('name')}) is {status}: its access ended"
+        withdraw(session, where, reason, Check.ACCOUNT_INACTIVE, True, actor)

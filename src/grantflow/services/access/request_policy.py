@@ -48,8 +48,8 @@ from sqlalchemy.orm import Session
 from grantflow.domain.flows import FlowDefinition, FlowView, RequesterView
 from grantflow.domain.request_policy import IntegrationState, PolicyProblem, RequestFacts, recheck
 from grantflow.domain.request_states import RequestState
-from grantflow.services.access import access_flows
-from grantflow.services.access.policy_withdrawal import fail_request
+from grantflow.services.access import flow_views
+from grantflow.services.access.transitions import fail_request
 from grantflow.services.audit import trail as audit
 from grantflow.services.errors import Conflict, Forbidden
 from grantflow.store.models import AccessFlow, AccessRequest, Grant, Integration, Resource, User
@@ -84,7 +84,7 @@ def problem_for(session: Session, request: AccessRequest) -> PolicyProblem | Non
         IntegrationState(integ.id, integ.name, integ.enabled, integ.status,
                          integ.status_message) if integ else None,
         _requester_view(session, user, request.requester_id),
-        [access_flows.resource_view(r) if r else None for r in resources],
+        [flow_views.resource_view(r) if r else None for r in resources],
     )  # fmt: skip
 
 
@@ -98,7 +98,7 @@ def _flow_view(row: AccessFlow | None) -> FlowView | None:
 def _requester_view(session: Session, user: User | None, user_id: str) -> RequesterView:
     if user is None:
         return RequesterView(user_id, active=False)
-    view = access_flows.requester_view(session, user)
+    view = flow_views.requester_view(session, user)
     if user.deleted_at is not None and view.active:
         return RequesterView(view.id, view.group_ids, view.attributes, active=False)
     return view

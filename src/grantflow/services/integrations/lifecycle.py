@@ -1,4 +1,6 @@
-"""Integrations: create (validated), update, enable/disable, delete, ask for a sync."""
+"""Integrations: create (validated), update, enable, ask for a sync — and the integration's
+own side of disabling and deleting it; what it allowed is ended one layer up, by
+``services.access.integration_retirement``, which calls this module."""
 
 from __future__ import annotations
 
@@ -14,9 +16,6 @@ from sqlalchemy.orm import Session
 from grantflow.aws import registry
 from grantflow.domain.integration_config import AwsOrganizationConfig, OwnerKind, OwnerRef
 from grantflow.domain.merge_patch import merge_patch
-from grantflow.domain.request_policy import Check
-from grantflow.services.access import policy_withdrawal
-from grantflow.services.access.policy_withdrawal import Withdrawal
 from grantflow.services.audit import trail as audit
 from grantflow.services.errors import Conflict, Invalid, NotFound
 from grantflow.services.identity import principals
@@ -24,9 +23,7 @@ from grantflow.services.identity.owners import group_named
 from grantflow.services.integrations import connectors
 from grantflow.services.jobs import queue as jobs
 from grantflow.store.models import (
-    AccessFlow,
     AccessRequest,
-    Grant,
     Integration,
     Job,
     SyncRun,
@@ -35,7 +32,6 @@ from grantflow.store.models import (
 from grantflow.store.types import utcnow
 
 INTEGRATION_TYPE = "aws-organization"
-HOLDING_GRANT_STATES = ("granting", "granted", "revoking")
 
 
 class Status:
@@ -160,12 +156,12 @@ def create(session: Session, data: IntegrationInput, actor: audit.Actor) -> Inte
     session.add(row)
     session.flush()
     audit.record(session, actor, "integration.created", "integration", row.id,
-                 {"after": _snapshot(row)})  # fmt: skip
+                 {"after": snapshot(row)})  # fmt: skip
     enqueue_verify(session, row)
     return row
 
 
-def _snapshot(row: Integration) -> dict[str, Any]:
+def snapshot(row: Integration) -> dict[str, Any]:
     return {
         "name": row.name,
         "connector_id": row.connector_id,
@@ -214,7 +210,7 @@ def enqueue_verify(session: Session, row: Integration) -> Job:
 def update(
     session: Session, row: Integration, changes: dict[str, Any], actor: audit.Actor
 ) -> Integration:
-    before = _snapshot(row)
+    before = snapshot(row)
     if "name" in changes:
         _check_name_free(session, changes["name"], row.id)
         row.name = changes["name"]
@@ -228,7 +224,7 @@ def update(
         row.config = config.model_dump(mode="json")
     if "sync_interval_seconds" in changes:
         row.sync_interval_seconds = changes["sync_interval_seconds"]
-    after = _snapshot(row)
+    after = snapshot(row)
     if after != before:
         audit.record(session, actor, "integration.updated", "integration", row.id,
                      {"before": before, "after": after})  # fmt: skip
@@ -237,92 +233,31 @@ def update(
     return row
 
 
-def set_enabled(
-    session: Session, row: Integration, enabled: bool, actor: audit.Actor,
-    revoke_live: bool = False,
-) -> Withdrawal | None:  # fmt: skip
-    """Disabling fails the integration's pending requests and, with ``revoke_live``, revokes
-    its live ones (also when it is already disabled); see services.policy_withdrawal."""
-    if revoke_live and enabled:
-        raise Invalid("revoke_live applies when disabling", field="revoke_live")
-    if not enabled:
-        session.refresh(row, with_for_update=True)  # before approvals re-checking it
-    if row.enabled == enabled:
-        if revoke_live:
-            return _withdraw(session, row, "disabled", revoke_live, actor)
-        return None
-    row.enabled = enabled
-    if enabled:
-        row.status = Status.REFRESHING if row.last_sync_at else Status.INITIALIZING
-        row.status_message = None
-        request_sync(session, row, "enable", actor)
-    else:
-        row.status = Status.DISABLED
-        row.status_message = "disabled by an admin: no syncs, no new requests"
-        row.next_sync_at = None
-    withdrawal = None if enabled else _withdraw(session, row, "disabled", revoke_live, actor)
-    audit.record(session, actor, "integration.enabled" if enabled else "integration.disabled",
-                 "integration", row.id, _withdrawal_data(withdrawal, revoke_live))  # fmt: skip
-    return withdrawal
+def enable(session: Session, row: Integration, actor: audit.Actor) -> None:
+    """A disabled integration syncs again (an enabled one is left as it is). Disabling and
+    deleting end what the integration allowed: ``services.access.integration_retirement``."""
+    if row.enabled:
+        return
+    row.enabled = True
+    row.status = Status.REFRESHING if row.last_sync_at else Status.INITIALIZING
+    row.status_message = None
+    request_sync(session, row, "enable", actor)
+    audit.record(session, actor, "integration.enabled", "integration", row.id, None)
 
 
-def _withdraw(
-    session: Session, row: Integration, what: str, revoke_live: bool, actor: audit.Actor
-) -> Withdrawal:
-    reason = f"integration {row.name!r} was {what}"
-    check = Check.INTEGRATION_DELETED if what == "deleted" else Check.INTEGRATION_DISABLED
-    return policy_withdrawal.withdraw(session, AccessRequest.integration_id == row.id, reason,
-                                      check, revoke_live, actor)  # fmt: skip
+def mark_disabled(row: Integration) -> None:
+    """The integration's own side of disabling: no syncs, no new requests."""
+    row.enabled = False
+    row.status = Status.DISABLED
+    row.status_message = "disabled by an admin: no syncs, no new requests"
+    row.next_sync_at = None
 
 
-def _withdrawal_data(withdrawal: Withdrawal | None, revoke_live: bool) -> dict[str, Any] | None:
-    if withdrawal is None:
-        return None
-    return {"revoke_live": revoke_live, "failed_requests": list(withdrawal.failed),
-            "revoking_requests": list(withdrawal.revoking),
-            "live_requests": list(withdrawal.live)}  # fmt: skip
-
-
-def holding_grant_count(session: Session, row: Integration) -> int:
-    """Grants of this integration that hold access in AWS (or are getting or losing it)."""
-    query = (
-        select(func.count())
-        .select_from(Grant)
-        .join(AccessRequest, AccessRequest.id == Grant.request_id)
-        .where(AccessRequest.integration_id == row.id, Grant.state.in_(HOLDING_GRANT_STATES))
-    )
-    return session.scalar(query) or 0
-
-
-def delete(session: Session, row: Integration, revoke_live: bool, actor: audit.Actor) -> None:
-    """Delete: pending requests fail; live grants must be revoked first, or with
-    ``revoke_live`` (``force``) they are revoked through the normal path before it goes.
-    Its access flows are deleted with it, each through the flow-deletion path (audited
-    ``access_flow.deleted``; its requests keep their history). An integration that requests
-    refer to stays, disabled, for their history; one nothing refers to is removed with its
-    inventory and sync history."""
-    # access_flows imports this module (flow views read their integration).
-    from grantflow.services.access import access_flows
-
-    session.refresh(row, with_for_update=True)  # before approvals re-checking it
-    live = holding_grant_count(session, row)
-    if live and not revoke_live:
-        raise Conflict(
-            f"{live} grant(s) of this integration hold access; revoke them first or delete "
-            "with revoke_live=true (which revokes them in AWS before the integration goes)"
-        )
-    withdrawal = _withdraw(session, row, "deleted", revoke_live, actor)
-    flows = list(session.scalars(
-        select(AccessFlow).where(AccessFlow.integration_id == row.id).order_by(AccessFlow.name)
-    ))  # fmt: skip
-    audit.record(session, actor, "integration.deleted", "integration", row.id,
-                 {"before": _snapshot(row), "forced": revoke_live, "live_grants": live,
-                  "deleted_flows": [{"id": f.id, "name": f.name} for f in flows],
-                  **(_withdrawal_data(withdrawal, revoke_live) or {})})  # fmt: skip
-    for flow in flows:
-        access_flows.delete(session, flow, actor, revoke_live,
-                            cause={"integration_deleted": row.id})  # fmt: skip
-    session.flush()  # the flows go before the integration they refer to
+def remove(session: Session, row: Integration, revoking: bool) -> None:
+    """The last step of deleting an integration (``access.integration_retirement.delete``,
+    once its requests and flows are dealt with): one no access request refers to is removed
+    with its inventory and sync history; one they refer to stays, disabled, for their
+    history (``revoking``: its live grants are still being revoked)."""
     referenced = session.scalar(
         select(AccessRequest.id).where(AccessRequest.integration_id == row.id).limit(1)
     )
@@ -333,7 +268,7 @@ def delete(session: Session, row: Integration, revoke_live: bool, actor: audit.A
     row.status = Status.DISABLED
     row.next_sync_at = None
     row.status_message = (
-        "being deleted: revoking live grants first" if live
+        "being deleted: revoking live grants first" if revoking
         else "deleted by an admin: kept (disabled) for the history of its access requests"
     )  # fmt: skip
 

@@ -20,18 +20,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grantflow.domain.flows import INACTIVE_ACCOUNT_STATES
+from grantflow.aws import registry
 from grantflow.domain.inventory import AccountInventory, AccountOutcome, SyncSummary
-from grantflow.domain.request_policy import Check
-from grantflow.services.access import policy_withdrawal
 from grantflow.services.audit import trail as audit
-from grantflow.services.directory import identity_store
 from grantflow.services.errors import Conflict, NotFound
 from grantflow.services.identity import owners
 from grantflow.services.integrations import lifecycle as integrations
 from grantflow.services.integrations.lifecycle import Status
 from grantflow.store import resource_index
-from grantflow.store.models import AccessRequest, Grant, Integration, Permission, Resource, SyncRun
+from grantflow.store.models import Integration, Permission, Resource, SyncRun
 from grantflow.store.types import utcnow
 
 
@@ -193,8 +190,6 @@ def _permissions(session: Session, row: Integration, summary: SyncSummary) -> No
     for ps in summary.permission_sets:
         if not ps.managed_by_grantflow:
             wanted[("aws-account", ps.name)] = (ps.description, ps.arn)
-    from grantflow.aws import registry
-
     for rtype in registry.REGISTRY:
         if rtype.key == "aws-account" or rtype.key not in row.resource_types:
             continue
@@ -238,15 +233,22 @@ def _status(row: Integration, run: SyncRun, warnings: list[str]) -> None:
         row.status_message = None
 
 
-def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> SyncRun:
-    run, row = run_of(session, sync_run_id)
+def connector_actor(row: Integration) -> audit.Actor:
+    """Who a sync's changes are audited as: the integration's connector."""
+    return audit.Actor("connector", row.connector_id, "connector")
+
+
+def land_summary(session: Session, run: SyncRun, row: Integration, summary: SyncSummary) -> None:
+    """The first step of finishing a sync (``runtime.job_outcomes`` runs the steps): the
+    organization-wide records, the accounts no longer reported swept, the permissions, and
+    what the summary says about the organization and its identity store. The directory it
+    read is applied next (``directory.identity_store``), then ``close_run``."""
     if summary.management_resources is not None:
         # Organization-wide records (Identity Center groups) belong to no account.
         inventory = summary.management_resources
         _merge_counts(run, _land(session, row, inventory, run.generation, None))
     _sweep_gone(session, row, run, summary)
     _permissions(session, row, summary)
-    actor = audit.Actor("connector", row.connector_id, "connector")
     row.facts = {
         **row.facts,
         "organization_id": summary.organization_id,
@@ -259,7 +261,11 @@ def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> Syn
             "instance_arn": summary.directory.instance_arn,
             "identity_store_id": summary.directory.identity_store_id,
         }
-        identity_store.apply_identity_store_snapshot(session, summary.directory, actor)
+
+
+def close_run(session: Session, run: SyncRun, row: Integration, summary: SyncSummary) -> None:
+    """Once the directory is applied: the integration's owners resolved against it, the run's
+    figures, and the integration's status (Warning or Active)."""
     owners.resolve_integration_owners(session, row)
     run.finished_at = utcnow()
     run.accounts_total = summary.accounts_total
@@ -271,11 +277,13 @@ def finish_sync(session: Session, sync_run_id: str, summary: SyncSummary) -> Syn
         w for w in (integrations.owner_warning(session, row), _ou_warning(row, summary)) if w
     ]
     _status(row, run, warnings)
-    _end_access_in_inactive_accounts(session, row, run, actor)
+
+
+def record_synced(session: Session, run: SyncRun, row: Integration) -> None:
+    """The last step: the planner's statistics refreshed, and the sync audited."""
     resource_index.refresh_statistics(session)  # for the eligibility index's query plans
-    audit.record(session, actor, "integration.synced", "integration", row.id,
+    audit.record(session, connector_actor(row), "integration.synced", "integration", row.id,
                  {"sync_run_id": run.id, "state": run.state, "counts": run.counts})  # fmt: skip
-    return run
 
 
 def _ou_warning(row: Integration, summary: SyncSummary) -> str | None:
@@ -292,23 +300,6 @@ def _ou_warning(row: Integration, summary: SyncSummary) -> str | None:
         f"Exclude OU id(s) not in the organization: {', '.join(unknown)} — they exclude "
         "nothing; correct the Exclude OUs setting"
     )
-
-
-def _end_access_in_inactive_accounts(
-    session: Session, row: Integration, run: SyncRun, actor: audit.Actor
-) -> None:
-    """A suspended or closed account ends what was granted (or asked for) in it: live
-    requests are revoked, pending ones fail, each with the account named as the reason."""
-    for account_id, info in sorted(run.accounts.items()):
-        status = info.get("status")
-        if status not in INACTIVE_ACCOUNT_STATES:
-            continue
-        in_account = select(Grant.request_id).join(Resource, Resource.id == Grant.resource_id)
-        where = AccessRequest.id.in_(
-            in_account.where(Resource.integration_id == row.id, Resource.account_id == account_id)
-        )
-        reason = f"account {account_id} ({info.get('name')}) is {status}: its access ended"
-        policy_withdrawal.withdraw(session, where, reason, Check.ACCOUNT_INACTIVE, True, actor)
 
 
 def fail_sync(session: Session, sync_run_id: str, error: str) -> None:

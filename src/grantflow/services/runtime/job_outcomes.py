@@ -6,8 +6,9 @@ from sqlalchemy.orm import Session
 
 from grantflow.domain.inventory import SyncSummary
 from grantflow.domain.jobs import JobState
-from grantflow.services.access import grant_jobs, reconcile, session_cuts
+from grantflow.services.access import grant_jobs, policy_withdrawal, reconcile, session_cuts
 from grantflow.services.audit import trail as audit
+from grantflow.services.directory import identity_store
 from grantflow.services.integrations import lifecycle as integrations
 from grantflow.services.integrations import session_audit, sync_ingest
 from grantflow.services.integrations.lifecycle import Status
@@ -51,7 +52,14 @@ def _sync_finished(session: Session, job: Job, failed: bool) -> None:
         sync_ingest.fail_sync(session, run_id, job.last_error or "sync failed")
         return
     summary = SyncSummary.model_validate(job.result or {})
-    sync_ingest.finish_sync(session, run_id, summary)
+    run, row = sync_ingest.run_of(session, run_id)
+    actor = sync_ingest.connector_actor(row)
+    sync_ingest.land_summary(session, run, row, summary)
+    if summary.directory is not None:  # before owners are resolved against its users and groups
+        identity_store.apply_identity_store_snapshot(session, summary.directory, actor)
+    sync_ingest.close_run(session, run, row, summary)
+    policy_withdrawal.end_access_in_inactive_accounts(session, row.id, run.accounts, actor)
+    sync_ingest.record_synced(session, run, row)
 
 
 def on_finished(session: Session, job: Job) -> None:

@@ -9,13 +9,9 @@ from typing import Any
 from grantflow.store.db import transaction
 from grantflow.store.models import Integration
 from tests.fixtures.api import Api
+from tests.fixtures.integrations import integration_config
 
-CONFIG = {
-    "region": "eu-west-1",
-    "sso_region": "us-east-1",
-    "sso_portal": "https://d-1.awsapps.com/start",
-    "management_role_arn": "arn:aws:iam::123456789012:role/M",
-}
+CONFIG = integration_config(region="eu-west-1")
 
 
 def _integration(api: Api, name: str, **config: Any) -> dict[str, Any]:

@@ -37,13 +37,9 @@ from grantflow.store.models import (
 from grantflow.store.types import utcnow
 from tests.fixtures.api import Api
 from tests.fixtures.db import postgresql_only
+from tests.fixtures.integrations import integration_config
 
-CONFIG = {
-    "region": "us-east-1",
-    "sso_region": "us-east-1",
-    "sso_portal": "https://d-1234567890.awsapps.com/start",
-    "management_role_arn": "arn:aws:iam::123456789012:role/GrantflowManagement",
-}
+CONFIG = integration_config()
 
 
 @dataclass

@@ -24,8 +24,9 @@ from grantflow.connector.agent import ConnectorAgent
 from grantflow.connector.client import ControlPlaneClient, LeasedJob
 from grantflow.connector.handlers import JobContext
 from grantflow.domain.inventory import AccountInventory
+from tests.fixtures.integrations import integration_body
 from tests.fixtures.live import LiveServer
-from tests.integrations.connector_driver import ROLE, account
+from tests.integrations.connector_driver import account
 
 pytestmark = pytest.mark.slow
 
@@ -77,11 +78,7 @@ def _setup(live: LiveServer) -> tuple[ControlPlaneClient, str]:
         r = admin.post("/api/v1/connectors", json={"name": "edge", "kind": "self_hosted"})
         assert r.status_code == 201, r.text
         cid, token = r.json()["id"], r.json()["token"]
-        config = {"region": "us-east-1", "sso_region": "us-east-1",
-                  "sso_portal": "https://d-1234567890.awsapps.com/start",
-                  "management_role_arn": ROLE}  # fmt: skip
-        body = {"name": "Org", "connector_id": cid, "config": config,
-                "resource_types": ["aws-account", "s3-bucket"]}  # fmt: skip
+        body = integration_body(cid, ["aws-account", "s3-bucket"])
         r = admin.post("/api/v1/integrations", json=body)
         assert r.status_code == 201, r.text
         integration_id = r.json()["id"]

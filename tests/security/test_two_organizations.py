@@ -40,6 +40,7 @@ from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import DirectoryPrincipal, Grant, Group, GroupMembership, User
 from tests.e2e.conftest import wait_for
+from tests.fixtures.integrations import integration_body
 from tests.fixtures.live import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -97,19 +98,20 @@ class World:
 
     def connect(self, org: Org, name: str) -> dict[str, Any]:
         s = org.summary
-        config: dict[str, Any] = {
-            "region": "us-east-1", "sso_region": s.sso_region,
-            "sso_portal": f"https://{s.identity_store_id}.awsapps.com/start",
-            "management_role_arn": org.role_arn, "exclude_ou_ids": list(s.excluded_ou_ids),
-            "sync_regions": list(s.regions),
-        }  # fmt: skip
-        body = {"name": name, "connector_id": self.connector_id,
-                "resource_types": ["aws-account"], "config": config}  # fmt: skip
+        body = integration_body(
+            self.connector_id, name=name, sso_region=s.sso_region,
+            sso_portal=f"https://{s.identity_store_id}.awsapps.com/start",
+            management_role_arn=org.role_arn, exclude_ou_ids=list(s.excluded_ou_ids),
+            sync_regions=list(s.regions),
+        )  # fmt: skip
         with self.live.http() as c:
             r = c.post("/api/v1/integrations", json=body)
             assert r.status_code == 201, r.text
             done = _wait_synced(c, r.json()["id"], None)
-            config["integration_owners"] = [{"kind": "group", "value": "approvers"}]
+            config = {
+                **body["config"],
+                "integration_owners": [{"kind": "group", "value": "approvers"}],
+            }
             previous = done["last_sync"]["id"]
             r = c.patch(f"/api/v1/integrations/{done['id']}", json={"config": config})
             assert r.status_code == 200, r.text

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from playwright.sync_api import expect
 
 from grantflow.connector.client import ControlPlaneClient
+from tests.fixtures.integrations import integration_body
 from tests.fixtures.live import LiveServer
-from tests.integrations.connector_driver import ROLE, account
+from tests.integrations.connector_driver import account
 from tests.web.conftest import Tab, set_password
 
 TabFactory = Callable[..., Tab]
@@ -24,10 +25,7 @@ def _connected(live: LiveServer) -> ControlPlaneClient:
     with live.http() as admin:
         r = admin.post("/api/v1/connectors", json={"name": "edge", "kind": "self_hosted"})
         cid, token = r.json()["id"], r.json()["token"]
-        config = {"region": "us-east-1", "sso_region": "us-east-1", "management_role_arn": ROLE,
-                  "sso_portal": "https://d-1234567890.awsapps.com/start"}  # fmt: skip
-        body = {"name": "Org", "connector_id": cid, "config": config,
-                "resource_types": ["aws-account", "s3-bucket"]}  # fmt: skip
+        body = integration_body(cid, ["aws-account", "s3-bucket"])
         r = admin.post("/api/v1/integrations", json=body)
         assert r.status_code == 201, r.text
     client = ControlPlaneClient(live.url, cid, token)

@@ -19,8 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from grantflow import __version__
+from grantflow.api.catalog_view import integration_types
 from grantflow.api.deps import CsrfToken, Ctx, MaybePrincipal
-from grantflow.api.routes.catalog import catalog as catalog_types
 from grantflow.domain.authz import Role
 from grantflow.domain.integration_config import (
     AWS_REGIONS,
@@ -177,10 +177,7 @@ def admin_home() -> Response:
 
 
 def _wizard_context(viewer: Viewer) -> dict[str, Any]:
-    from grantflow.domain.authz import Principal, PrincipalKind
-
-    principal = Principal(PrincipalKind.USER, viewer.id, Role(viewer.role))
-    (kind,) = catalog_types(principal)
+    (kind,) = integration_types()
     return {
         "integration_type": kind,
         "config_fields": [f for f in kind.config_fields if f.step == "config"],

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from grantflow.api.deps import AdminUser, Ctx
-from grantflow.api.routes.audit import utc
+from grantflow.api.query_times import utc
 from grantflow.services.audit import activity_report, audit_query
 
 router = APIRouter(prefix="/api/v1/reports", tags=["audit"])

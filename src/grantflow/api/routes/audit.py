@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.paging import MAX_CURSOR
+from grantflow.domain.audit_chain import BreakKind
 from grantflow.services.audit import audit_query, audit_sinks, audit_verify
 from grantflow.store.db import read_transaction
 
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
 class ChainBreakPublic(BaseModel):
     seq: int
     reason: str
-    kind: str  # order | link | content | unkeyed | unknown_key | truncated | rewritten
+    kind: BreakKind
 
 
 class ChainPublic(BaseModel):

@@ -20,11 +20,13 @@ from starlette.concurrency import run_in_threadpool
 
 from grantflow.api.deps import Ctx, MaybePrincipal, client_ip
 from grantflow.api.errors import error_body
+from grantflow.api.schemas.users import UserPublic, user_public
 from grantflow.services.audit import trail as audit
 from grantflow.services.auth import password_login
 from grantflow.services.auth import sessions as web_sessions
 from grantflow.services.auth.oidc_login import safe_next
 from grantflow.services.errors import ServiceError
+from grantflow.services.identity import principals
 from grantflow.settings import Settings
 from grantflow.store.db import transaction
 from grantflow.store.models import User
@@ -39,16 +41,9 @@ class LoginBody(BaseModel):
     next: str | None = Field(default=None, max_length=2048)
 
 
-class SessionUser(BaseModel):
-    id: str
-    username: str
-    display_name: str
-    role: str
-
-
 class SessionPublic(BaseModel):
     authenticated: bool
-    user: SessionUser | None = None
+    user: UserPublic | None = None
     csrf_token: str | None = Field(
         default=None, description="Send as X-CSRF-Token on every state-changing request"
     )
@@ -122,7 +117,7 @@ async def _login_body(request: Request) -> tuple[LoginBody, bool]:
 
 def _open_session(
     ctx: Ctx, request: Request, user_id: str, method: str, actor: audit.Actor
-) -> tuple[web_sessions.NewSession, SessionUser]:
+) -> tuple[web_sessions.NewSession, UserPublic]:
     settings = ctx.settings
     old = request.cookies.get(web_sessions.cookie_name(settings.cookie_secure))
     with transaction(ctx.sessions) as session:
@@ -139,9 +134,7 @@ def _open_session(
             client_ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
         )
-        public = SessionUser(
-            id=user.id, username=user.username, display_name=user.display_name, role=user.role
-        )
+        public = user_public(user, principals.principals_of(session, user.id))
     return new, public
 
 
@@ -219,14 +212,12 @@ def logout(
     return response
 
 
-def _session_user(ctx: Ctx, user_id: str) -> SessionUser | None:
+def _session_user(ctx: Ctx, user_id: str) -> UserPublic | None:
     with transaction(ctx.sessions) as session:
         user = session.get(User, user_id)
         if user is None:
             return None
-        return SessionUser(
-            id=user.id, username=user.username, display_name=user.display_name, role=user.role
-        )
+        return user_public(user, principals.principals_of(session, user.id))
 
 
 @router.get("/session", response_model=SessionPublic)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from grantflow.api.deps import ConnectorAuth, Ctx
+from grantflow.domain import jobs as job_rules
 from grantflow.domain.connector_jobs import (
     BadJobData,
     JobType,
@@ -78,7 +79,7 @@ class LeaseAction(BaseModel):
 
 class JobState(BaseModel):
     id: str
-    state: str
+    state: job_rules.JobState
     attempts: int
     lease_expires_at: datetime | None = None
     last_error: str | None = None

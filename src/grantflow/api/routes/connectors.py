@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.aws import cloudformation
 from grantflow.domain.connector_identity import IdentityState, assess, role_of
+from grantflow.domain.jobs import JobState
 from grantflow.services.audit import trail as audit
 from grantflow.services.integrations import connectors
 from grantflow.services.jobs import queue as jobs
@@ -43,7 +44,7 @@ class VerificationPublic(BaseModel):
     report, it never confirms which role the template trusts (an admin does that)."""
 
     job_id: str
-    state: str
+    state: JobState
     role_arn: str | None
     finished_at: datetime | None
     result: dict[str, object] | None
@@ -77,7 +78,7 @@ class CredentialPublic(BaseModel):
 class ConnectorPublic(BaseModel):
     id: str
     name: str
-    kind: str
+    kind: ConnectorKind
     status: str = Field(description="connected, disconnected or never_connected")
     version: str | None
     aws_identity_arn: str | None = Field(
@@ -280,7 +281,7 @@ class PingCreate(BaseModel):
 class JobPublic(BaseModel):
     id: str
     type: str
-    state: str
+    state: JobState
     attempts: int
     max_attempts: int
     created_at: datetime

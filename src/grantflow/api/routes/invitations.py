@@ -23,17 +23,18 @@ from grantflow.api.deps import AdminUser, Ctx, actor_of, client_ip
 from grantflow.api.errors import error_body
 from grantflow.api.routes.auth import (
     SessionPublic,
-    SessionUser,
     _origin_allowed,
     error_response,
     set_session_cookie,
 )
+from grantflow.api.schemas.users import UserPublic, user_public
 from grantflow.notify.base import DeliveryError
 from grantflow.notify.email import EmailChannel
 from grantflow.services.audit import trail as audit
 from grantflow.services.auth import sessions as web_sessions
 from grantflow.services.directory import invitations
 from grantflow.services.errors import ServiceError
+from grantflow.services.identity import principals
 from grantflow.store.db import transaction
 from grantflow.store.models import User
 
@@ -84,7 +85,7 @@ def create_invitation(
 
 def _accept(
     ctx: Ctx, request: Request, body: InvitationAccept
-) -> tuple[web_sessions.NewSession, SessionUser]:
+) -> tuple[web_sessions.NewSession, UserPublic]:
     actor = audit.Actor("user", None, "web", getattr(request.state, "request_id", None))
     with transaction(ctx.sessions) as session:
         user_id = invitations.accept(session, body.token, body.password, actor)
@@ -99,9 +100,7 @@ def _accept(
             client_ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
         )
-        public = SessionUser(
-            id=user.id, username=user.username, display_name=user.display_name, role=user.role
-        )
+        public = user_public(user, principals.principals_of(session, user.id))
     return new, public
 
 

@@ -2,69 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from grantflow.api.deps import Ctx, CurrentUser, actor_of
+from grantflow.api.schemas.tokens import TokenCreate, TokenCreated, TokenPublic
+from grantflow.api.schemas.users import UserPublic, user_public
 from grantflow.services.auth import tokens
 from grantflow.services.errors import NotFound
+from grantflow.services.identity import principals
 from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import ApiToken, User
 
 router = APIRouter(prefix="/api/v1", tags=["me"])
 
 
-class MePublic(BaseModel):
-    id: str
-    username: str
-    email: str | None
-    display_name: str
-    role: str
-
-
-class TokenCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=255)
-    expires_at: datetime | None = None
-
-
-class TokenPublic(BaseModel):
-    id: str
-    name: str
-    prefix: str
-    kind: str
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime | None
-
-
-class TokenCreated(TokenPublic):
-    token: str = Field(description="The secret. Shown once; Grantflow keeps only its hash.")
-
-
-def _user(session: object, user_id: str) -> User:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
+def _user(session: Session, user_id: str) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("user not found")
     return user
 
 
-@router.get("/me", response_model=MePublic)
-def me(ctx: Ctx, principal: CurrentUser) -> MePublic:
+@router.get("/me", response_model=UserPublic)
+def me(ctx: Ctx, principal: CurrentUser) -> UserPublic:
     with read_transaction(ctx.sessions) as session:
         user = _user(session, principal.id)
-        return MePublic(
-            id=user.id,
-            username=user.username,
-            email=user.email,
-            display_name=user.display_name,
-            role=user.role,
-        )
+        return user_public(user, principals.principals_of(session, user.id))
 
 
 @router.get("/me/tokens", response_model=list[TokenPublic])

@@ -1,52 +1,32 @@
-"""The directory as admins see it."""
+"""``/api/v1/users``: the directory's people as admins see them — the list, one user with its
+AWS mapping, and the local users an admin creates and changes."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from grantflow.api.deps import AdminUser, Ctx
+from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.paging import MAX_OFFSET
-from grantflow.store.db import read_transaction
+from grantflow.api.schemas.users import (
+    AwsMapping,
+    GroupRef,
+    StorePrincipal,
+    UserCreate,
+    UserDetail,
+    UserPage,
+    UserUpdate,
+    user_public,
+)
+from grantflow.domain.identity_matching import Matched, UnmatchedReason
+from grantflow.services.directory import people as directory
+from grantflow.services.errors import NotFound
+from grantflow.services.identity import principals
+from grantflow.store.db import read_transaction, transaction
 from grantflow.store.models import DirectoryPrincipal, User
 
 router = APIRouter(prefix="/api/v1", tags=["directory"])
-
-
-class PrincipalRef(BaseModel):
-    """The user's principal in one Identity Center identity store."""
-
-    identity_store_id: str
-    principal_id: str
-    active: bool
-
-
-class UserPublic(BaseModel):
-    id: str
-    username: str
-    email: str | None
-    display_name: str
-    active: bool
-    role: str
-    source: str
-    disabled_by_admin: bool = Field(
-        False, description="Deactivated by an admin: SCIM and the sync cannot re-activate it"
-    )
-    deleted_at: datetime | None = Field(None, description="Deleted over SCIM (kept for history)")
-    directory: str = Field(description="The identity store that created the user, if any")
-    principals: list[PrincipalRef] = Field(
-        default_factory=list, description="One per identity store the user is a principal of"
-    )
-
-
-class UserPage(BaseModel):
-    items: list[UserPublic]
-    total: int
-    offset: int
-    limit: int
 
 
 @router.get("/users", response_model=UserPage)
@@ -68,18 +48,86 @@ def list_users(
             .where(DirectoryPrincipal.user_id.in_([r.id for r in rows]))
             .order_by(DirectoryPrincipal.identity_store_id)
         )
-        refs: dict[str, list[PrincipalRef]] = {}
+        by_user: dict[str, list[DirectoryPrincipal]] = {}
         for p in found:
-            refs.setdefault(p.user_id or "", []).append(
-                PrincipalRef(
-                    identity_store_id=p.identity_store_id, principal_id=p.principal_id,
-                    active=p.active,
-                )
-            )  # fmt: skip
-        items = [
-            UserPublic.model_validate(r, from_attributes=True).model_copy(
-                update={"principals": refs.get(r.id, [])}
-            )
-            for r in rows
-        ]
+            by_user.setdefault(p.user_id or "", []).append(p)
+        items = [user_public(r, by_user.get(r.id, [])) for r in rows]
     return UserPage(items=items, total=total, offset=offset, limit=limit)
+
+
+def _aws(session: Session, user: User) -> AwsMapping:
+    stores: list[StorePrincipal] = []
+    for entry in directory.mapping_status(session, user):
+        found = entry.found
+        if isinstance(found, Matched):
+            principal = found.identity_store_user_id
+            stores.append(StorePrincipal(
+                identity_store_id=entry.identity_store_id, principal_id=principal,
+                matched_by=found.matched_by, active=entry.active,
+            ))  # fmt: skip
+        else:
+            stores.append(StorePrincipal(
+                identity_store_id=entry.identity_store_id, principal_id=None,
+                reason=found.reason, detail=f"cannot receive AWS grants: {found.detail}",
+            ))  # fmt: skip
+    if any(s.principal_id and s.active for s in stores):
+        return AwsMapping(can_receive_aws_grants=True, principals=stores)
+    first = next((s for s in stores if s.reason), None)
+    if first is not None:
+        return AwsMapping(can_receive_aws_grants=False, principals=stores, reason=first.reason,
+                          detail=first.detail)  # fmt: skip
+    return AwsMapping(
+        can_receive_aws_grants=False, principals=stores,
+        reason=UnmatchedReason.NO_IDENTITY_STORE_USER,
+        detail="cannot receive AWS grants: no active Identity Center user is this user yet; "
+        "connect an integration and sync it",
+    )  # fmt: skip
+
+
+def _detail(session: Session, user: User) -> UserDetail:
+    public = user_public(user, principals.principals_of(session, user.id))
+    groups = [
+        GroupRef(id=g.id, name=g.name, source=g.source, directory=g.directory)
+        for g in directory.groups_of(session, user.id)
+    ]
+    return UserDetail(
+        **public.model_dump(),
+        external_id=user.external_id,
+        attributes={k: v for k, v in (user.attributes or {}).items() if isinstance(v, str)},
+        groups=groups,
+        aws=_aws(session, user),
+    )
+
+
+def _user(session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+@router.get("/users/{user_id}", response_model=UserDetail)
+def get_user(user_id: str, ctx: Ctx, _admin: AdminUser) -> UserDetail:
+    with read_transaction(ctx.sessions) as session:
+        return _detail(session, _user(session, user_id))
+
+
+@router.post("/users", response_model=UserDetail, status_code=status.HTTP_201_CREATED)
+def create_user(body: UserCreate, ctx: Ctx, admin: AdminUser, request: Request) -> UserDetail:
+    with transaction(ctx.sessions) as session:
+        user = directory.create_local_user(
+            session, body.username, body.email, body.display_name, body.password, body.role,
+            actor_of(admin, request),
+        )  # fmt: skip
+        return _detail(session, user)
+
+
+@router.patch("/users/{user_id}", response_model=UserDetail)
+def update_user(
+    user_id: str, body: UserUpdate, ctx: Ctx, admin: AdminUser, request: Request
+) -> UserDetail:
+    with transaction(ctx.sessions) as session:
+        user = directory.update_user(
+            session, user_id, body.role, body.active, actor_of(admin, request)
+        )
+        return _detail(session, user)

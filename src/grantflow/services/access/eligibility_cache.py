@@ -7,8 +7,8 @@ microseconds, because each set is kept as a bitset over the resources' *ranks* i
 
 * a :class:`Listing` holds, for one state of the data, every resource id in order (rank →
   id, id → rank), each type's rank range (type is the first sort key, so a type filter is a
-  contiguous range), the lowercased names and AWS ids for the search, each resource's account
-  and integration for those filters, and the inactive resources as a bitset;
+  contiguous range), the lowercased names and AWS ids for the search, and the inactive
+  resources as a bitset (an account or integration filter is a set like a flow's);
 * a set is a Python ``int`` used as a bitset (``|``, ``&``, ``~`` and ``int.bit_count`` run in
   C; 100,000 resources are 12.5 KB), built once from its SQL query and kept by content
   (whatever the caller names it by: a flow's compiled scope), least recently used first out;
@@ -26,10 +26,13 @@ lets a writer pay it instead).
 from __future__ import annotations
 
 import threading
+from array import array
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import accumulate, groupby
 from typing import Any
 
 from sqlalchemy import Engine, Select, select
@@ -66,11 +69,16 @@ def bits(ranks: Iterable[int], size: int) -> int:
     return int.from_bytes(buf, "little")
 
 
+def as_bytes(bitset: int) -> bytes:
+    """The bitset's bytes, lowest bits first (bit ``r`` is ``data[r // 8] >> r % 8 & 1``)."""
+    return bitset.to_bytes((bitset.bit_length() + 7) // 8, "little")
+
+
 def set_ranks(bitset: int, offset: int, limit: int) -> list[int]:
     """The ranks of the set bits number ``offset`` to ``offset + limit - 1`` (lowest first)."""
     if bitset <= 0 or limit <= 0:
         return []
-    data = bitset.to_bytes((bitset.bit_length() + 7) // 8, "little")
+    data = as_bytes(bitset)
     out: list[int] = []
     skip = offset
     for start in range(0, len(data), _CHUNK):
@@ -104,9 +112,7 @@ class Listing:
     rank: dict[str, int]
     type_ranges: dict[str, tuple[int, int]]
     text: str
-    starts: list[int]
-    accounts: list[str | None]
-    integrations: list[str]
+    starts: array[int]
     inactive: int
     _sets: OrderedDict[Hashable, int] = field(default_factory=OrderedDict)
     _set_bytes: int = 0
@@ -140,29 +146,27 @@ class Listing:
 
         def build() -> int:
             rank = self.rank
-            found = (rank.get(i) for i in session.scalars(query()))
+            found = (rank.get(i) for i in session.connection().execute(query()).scalars())
             return bits((r for r in found if r is not None), self.size)
 
         return self.cached(key, build)
 
-    def mask(self, criteria: Criteria) -> int:
+    def mask(self, session: Session, criteria: Criteria) -> int:
         """The resources passing ``criteria`` (every resource when it names nothing)."""
         out = self.everything
         if criteria.type is not None:
             lo, hi = self.type_ranges.get(criteria.type, (0, 0))
             out &= ((1 << (hi - lo)) - 1) << lo
-        if criteria.account is not None:
-            out &= self.cached(("account", criteria.account), lambda: self._where(
-                self.accounts, criteria.account))  # fmt: skip
-        if criteria.integration_id is not None:
-            out &= self.cached(("integration", criteria.integration_id), lambda: self._where(
-                self.integrations, criteria.integration_id))  # fmt: skip
+        for name, column, value in (
+            ("account", Resource.account_id, criteria.account),
+            ("integration", Resource.integration_id, criteria.integration_id),
+        ):
+            if value is not None:
+                query = partial(select(Resource.id).where, column == value)
+                out &= self.of_query(session, (name, value), query)
         if criteria.q:
             out &= self.cached(("q", criteria.q.lower()), lambda: self._search(criteria.q or ""))
         return out
-
-    def _where(self, column: Sequence[str | None], value: str | None) -> int:
-        return bits((r for r, v in enumerate(column) if v == value), self.size)
 
     def _search(self, q: str) -> int:
         """Resources whose lowercased name or AWS id contains ``q`` (lowercased)."""
@@ -188,36 +192,28 @@ def _bytes(bitset: int) -> int:
 
 
 def build_listing(session: Session, token: str | None) -> Listing:
-    """Read every resource's listing columns, in the listing's order (the database's: its
-    collation decides how names sort, as the old SQL listing did)."""
-    rows = session.execute(
-        select(Resource.id, Resource.type, Resource.name, Resource.aws_id, Resource.account_id,
-               Resource.integration_id)
-        .order_by(Resource.type, Resource.name, Resource.id)
-    ).all()  # fmt: skip
-    ids: list[str] = []
+    """Read every resource's id, type, name and AWS id in the listing's order (the
+    database's: its collation decides how names sort, as the SQL listing did before)."""
+    conn = session.connection()
+    rows = conn.execute(
+        select(Resource.id, Resource.type, Resource.name, Resource.aws_id).order_by(
+            Resource.type, Resource.name, Resource.id
+        )
+    ).all()
+    ids = [row[0] for row in rows]
     type_ranges: dict[str, tuple[int, int]] = {}
-    parts: list[str] = []
-    starts: list[int] = []
-    accounts: list[str | None] = []
-    integrations: list[str] = []
-    interned: dict[str, str] = {}
-    at = 0
-    for n, (rid, rtype, name, aws_id, account, integration) in enumerate(rows):
-        ids.append(rid)
-        lo, _ = type_ranges.get(rtype, (n, n))
-        type_ranges[rtype] = (lo, n + 1)
-        entry = f"{(name or '').lower()}{_SEP}{(aws_id or '').lower()}{_SEP}"
-        starts.append(at)
-        parts.append(entry)
-        at += len(entry)
-        accounts.append(None if account is None else interned.setdefault(account, account))
-        integrations.append(interned.setdefault(integration, integration))
-    rank = {rid: r for r, rid in enumerate(ids)}
-    inactive_ids = session.scalars(select(InactiveResource.resource_id))
+    start = 0
+    for rtype, group in groupby(row[1] for row in rows):
+        end = start + sum(1 for _ in group)
+        type_ranges[rtype] = (start, end)
+        start = end
+    entries = [f"{(row[2] or '').lower()}{_SEP}{(row[3] or '').lower()}{_SEP}" for row in rows]
+    starts = array("q", accumulate(map(len, entries), initial=0))
+    starts.pop()
+    rank = {rid: n for n, rid in enumerate(ids)}
+    inactive_ids = conn.execute(select(InactiveResource.resource_id)).scalars()
     inactive = bits((rank[i] for i in inactive_ids if i in rank), len(ids))
-    return Listing(token, ids, rank, type_ranges, "".join(parts), starts, accounts,
-                   integrations, inactive)  # fmt: skip
+    return Listing(token, ids, rank, type_ranges, "".join(entries), starts, inactive)
 
 
 _listings: OrderedDict[tuple[str, str], Listing] = OrderedDict()

@@ -15,12 +15,13 @@ cache and across changes of the data.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, or_, select
+from sqlalchemy import ColumnElement, Select, Text, cast, exists, or_, select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.flows import FlowView, Requestors, ScopeMode, in_scope, requestor_matches
@@ -112,29 +113,54 @@ def compiled_set(key: _SetKey, values: Sequence[str]) -> Select[Any]:
     return query
 
 
-def eligible(
+def flow_sets(
     session: Session, listing: eligibility_cache.Listing, flows: Sequence[FlowView]
-) -> int:
-    """The bitset (over ``listing``'s ranks) of every resource some flow covers, suspended
-    accounts left out. Each flow's set is kept by its content — its ``_SetKey`` and values —
-    so a flow edit needs no invalidation: the edited flow is a new set, built on first use."""
-    out = 0
+) -> list[int]:
+    """Each flow's set as a bitset over ``listing``'s ranks (suspended accounts still in).
+    A set is kept by its content — the flow's ``_SetKey`` and values — so a flow edit needs
+    no invalidation: the edited flow is a new set, built on first use."""
+    out = []
     for flow in flows:
         key, values = _key_and_values(flow)
         named = (key, tuple(sorted(set(values))))
-        out |= listing.of_query(session, named, partial(compiled_set, key, named[1]))
-    return out & ~listing.inactive
+        out.append(listing.of_query(session, named, partial(compiled_set, key, named[1])))
+    return out
+
+
+_REQUESTORS_KEPT = 10_000
+_requestors: dict[str, Requestors] = {}
+
+
+def _requestors_of(definition: str | None) -> Requestors:
+    """A flow's requestors, parsed once per definition text (kept by content: an edited flow
+    is a new text)."""
+    key = definition or ""
+    found = _requestors.get(key)
+    if found is None:
+        if len(_requestors) >= _REQUESTORS_KEPT:
+            _requestors.clear()
+        found = Requestors.model_validate((json.loads(key) if key else {}).get("requestors"))
+        _requestors[key] = found
+    return found
 
 
 def flows_for(session: Session, user: User) -> list[FlowView]:
-    """The enabled flows listing ``user`` as a requestor (only those are turned into views)."""
+    """The enabled flows listing ``user`` as a requestor (only those are read whole and
+    turned into views): every enabled flow's definition is read as text and its requestors
+    parsed once per text, not once per request."""
     requester = flow_views.requester_view(session, user)
-    rows = [
-        row for row in session.scalars(select(AccessFlow).where(AccessFlow.enabled.is_(True)))
-        if requestor_matches(Requestors.model_validate((row.definition or {}).get("requestors")),
-                             requester)
+    listed = [
+        flow_id for flow_id, definition in session.execute(
+            select(AccessFlow.id, cast(AccessFlow.definition, Text))
+            .where(AccessFlow.enabled.is_(True)).order_by(AccessFlow.name)
+        )
+        if requestor_matches(_requestors_of(definition), requester)
     ]  # fmt: skip
-    return [f for f in flow_views.flow_views(session, rows) if f.enabled]
+    if not listed:
+        return []
+    rows = {r.id: r for r in session.scalars(select(AccessFlow).where(AccessFlow.id.in_(listed)))}
+    ordered = [rows[i] for i in listed if i in rows]
+    return [f for f in flow_views.flow_views(session, ordered) if f.enabled]
 
 
 def page(
@@ -149,18 +175,26 @@ def page(
     if not flows:
         return 0, []
     listing = eligibility_cache.listing(session)
-    chosen = eligible(session, listing, flows) & listing.mask(criteria)
+    sets = flow_sets(session, listing, flows)
+    union = 0
+    for bitset in sets:
+        union |= bitset
+    chosen = union & ~listing.inactive & listing.mask(session, criteria)
     total = chosen.bit_count()
     ids = listing.page_ids(chosen, offset, limit)
     if not ids:
         return total, []
     rows = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(ids)))}
     out = []
+    held = [eligibility_cache.as_bytes(bitset) for bitset in sets]
     for resource in (rows[i] for i in ids if i in rows):
+        # the flows whose set holds the resource, each confirmed by the pure rule
+        at, bit = divmod(listing.rank[resource.id], 8)
         view = flow_views.resource_view(resource)
         matching = [
-            f for f in flows
-            if f.integration_id == resource.integration_id
+            f for f, data in zip(flows, held, strict=True)
+            if at < len(data) and data[at] >> bit & 1
+            and f.integration_id == resource.integration_id
             and in_scope(f.definition.scope, view) is None
         ]  # fmt: skip
         out.append((resource, matching))

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from grantflow.aws.errors import AccessDenied, AwsError
+from grantflow.domain.grant_specs import Assignment
 
 if TYPE_CHECKING:  # identity_center imports this module
     from grantflow.aws.identity_center import IdentityCenter, Waiter
@@ -38,6 +39,7 @@ log = structlog.get_logger(__name__)
 IN_PROGRESS = "IN_PROGRESS"
 ROUND_WAIT_SECONDS = 300.0  # a round is a few calls, each bounded by botocore's timeouts
 _PAGE = 100
+_REMEMBERED = 10_000  # request id → assignment, for finding a tuple's operations in progress
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,41 @@ def poll_once(
     return Round(finished, listed)
 
 
+def assignment_of(status: Mapping[str, Any]) -> Assignment | None:
+    """The user assignment an operation status is about (None for a group's)."""
+    if status.get("PrincipalType", "USER") != "USER" or not status.get("PrincipalId"):
+        return None
+    return Assignment(
+        str(status.get("TargetId")), str(status.get("PermissionSetArn")), str(status["PrincipalId"])
+    )
+
+
+def in_progress_on(
+    ic: IdentityCenter,
+    assignment: Assignment,
+    kinds: tuple[StatusKind, ...] = (CREATION, DELETION),
+    board: StatusBoard | None = None,
+) -> list[tuple[StatusKind, str]]:
+    """The requests of ``kinds`` on ``assignment``'s tuple that are IN_PROGRESS now: one
+    ``List…Status(IN_PROGRESS)`` per kind, and a ``Describe…Status`` of each request listed
+    whose tuple ``board`` does not know (another process's, or one whose answer was lost)."""
+    found: list[tuple[StatusKind, str]] = []
+    for kind in kinds:
+        listed, _ = _listed(ic, kind, IN_PROGRESS)
+        for request_id in sorted(listed):
+            about = board.assignment_of(request_id) if board is not None else None
+            if about is None:
+                status = describe(ic, kind, request_id)
+                about = assignment_of(status)
+                if board is not None and about is not None:
+                    board.remember(request_id, about)
+                if _final(status):
+                    continue
+            if about == assignment:
+                found.append((kind, request_id))
+    return found
+
+
 def _nap(waiter: Waiter, done: threading.Event, seconds: float) -> None:
     """Sleep ``seconds``, waking early when ``done`` is set (on a real clock)."""
     if waiter.sleep is time.sleep:
@@ -165,7 +202,19 @@ class StatusBoard:
         self._polling: set[_Key] = set()
         self._last_round: dict[_Key, float] = {}
         self._describe_only: set[_Key] = set()
+        self._assignments: dict[str, Assignment] = {}  # request id → its tuple (insertion order)
         self.rounds = 0
+
+    def remember(self, request_id: str, assignment: Assignment) -> None:
+        """The tuple of a request this process started (its answer says), or described."""
+        with self._lock:
+            self._assignments[request_id] = assignment
+            while len(self._assignments) > _REMEMBERED:
+                del self._assignments[next(iter(self._assignments))]
+
+    def assignment_of(self, request_id: str) -> Assignment | None:
+        with self._lock:
+            return self._assignments.get(request_id)
 
     def wait(
         self, ic: IdentityCenter, kind: StatusKind, request_id: str, deadline: float

@@ -13,8 +13,10 @@ or plain seconds), ``failed`` (share of operations that end ``FAILED``, 0..1), `
 (repeatable draws: the n-th operation of a kind always gets the same verdict), ``conflicts``
 (``on``/``off``, default on: a create or delete of a principal/permission set/account tuple
 that has an operation in progress answers ``ConflictException``, as Identity Center does),
-``provisioning`` (``on``/``off``, default on: ProvisionPermissionSet too) and ``stats`` (a
-JSON file rewritten with the counters as they change).
+``provisioning`` (``on``/``off``, default on: ProvisionPermissionSet too), ``lost`` (share of
+create/delete answers lost: the operation starts, the caller gets a 500 and botocore sends it
+again, as when AWS did the work but the answer never arrived) and ``stats`` (a JSON file
+rewritten with the counters as they change).
 
 What the handlers do:
 
@@ -25,6 +27,8 @@ What the handlers do:
   same credentials (uncounted, no fault injection) and ends ``SUCCEEDED`` — or ``FAILED`` with
   moto's error as the reason, the way Identity Center reports some errors only through the
   status. So moto's state always tells the truth about what "AWS" has done.
+* An attempt the fault injector (``GRANTFLOW_FAULT_INJECTION``) failed is left alone: botocore
+  calls every ``before-send`` handler, but that attempt never reaches AWS.
 * A delete of an assignment that does not exist goes to moto at once (which answers
   ``ResourceNotFoundException``, as Identity Center does).
 * Describe/List…CreationStatus, …DeletionStatus and …ProvisioningStatus are answered from the
@@ -68,7 +72,7 @@ log = structlog.get_logger(__name__)
 ENV_VAR = "GRANTFLOW_EMULATE_IC_ASYNC"
 SERVICE = "sso-admin"
 KEEP_SECONDS = 3600.0  # finished operations stay describable this long
-_KEYS = ("in_progress", "failed", "seed", "conflicts", "provisioning", "stats")
+_KEYS = ("in_progress", "failed", "seed", "conflicts", "provisioning", "stats", "lost")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 _UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0}
 _SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
@@ -120,6 +124,11 @@ _LIST = {
 }
 Key = tuple[str, str, str, str, str]  # instance, account, permission set, principal type, id
 Answer = tuple[int, dict[str, Any], str | None]  # HTTP status, JSON body, error code
+_LOST: Answer = (
+    500,
+    {"__type": "InternalServerException", "Message": "emulated: the answer was lost"},
+    "InternalServerException",
+)
 _CONFLICT: Answer = (
     409,
     {
@@ -160,6 +169,7 @@ class AsyncSpec:
     conflicts: bool = True
     provisioning: bool = True
     stats: Path | None = None
+    lost: float = 0.0  # share of create/delete answers lost after the operation started
 
     @classmethod
     def parse(cls, text: str) -> AsyncSpec:
@@ -182,14 +192,7 @@ class AsyncSpec:
         in_progress = parse_duration(values.get("in_progress", "2s"))
         if in_progress > 3600:
             raise EmulationRefused(f"{ENV_VAR}: in_progress must be at most 1h")
-        try:
-            failed = float(values.get("failed", "0"))
-        except ValueError:
-            raise EmulationRefused(
-                f"{ENV_VAR}: failed={values['failed']!r} is not a number within 0..1"
-            ) from None
-        if not 0.0 <= failed <= 1.0:
-            raise EmulationRefused(f"{ENV_VAR}: failed must be within 0..1, not {failed:g}")
+        failed, lost = _share(values, "failed"), _share(values, "lost")
         try:
             seed = int(values.get("seed", "0"))
         except ValueError:
@@ -203,7 +206,20 @@ class AsyncSpec:
             conflicts=_switch("conflicts", values.get("conflicts", "on")),
             provisioning=_switch("provisioning", values.get("provisioning", "on")),
             stats=Path(values["stats"]) if values.get("stats") else None,
+            lost=lost,
         )
+
+
+def _share(values: dict[str, str], key: str) -> float:
+    try:
+        share = float(values.get(key, "0"))
+    except ValueError:
+        raise EmulationRefused(
+            f"{ENV_VAR}: {key}={values[key]!r} is not a number within 0..1"
+        ) from None
+    if not 0.0 <= share <= 1.0:
+        raise EmulationRefused(f"{ENV_VAR}: {key} must be within 0..1, not {share:g}")
+    return share
 
 
 @dataclass
@@ -301,6 +317,11 @@ class AsyncEmulator:
         fails = rng.random() < self.spec.failed
         return fails, rng.choice(_REASONS[kind])
 
+    def answer_lost(self, kind: str, nth: int) -> bool:
+        """Whether the answer to the ``nth`` (from 1) start of ``kind`` is lost."""
+        rng = random.Random(zlib.crc32(f"{self.spec.seed}:lost:{kind}:{nth}".encode()))  # noqa: S311
+        return kind != "provision" and rng.random() < self.spec.lost
+
     def in_flight(self) -> int:
         """Operations IN_PROGRESS now."""
         with self._lock:
@@ -346,6 +367,8 @@ class AsyncEmulator:
         def before_send(request: Any, event_name: str = "", **_: Any) -> AWSResponse | None:
             operation = event_name.rsplit(".", 1)[-1]
             if operation not in _START and operation not in _DESCRIBE and operation not in _LIST:
+                return None
+            if getattr(request, "grantflow_fault", None):  # failed before it was sent
                 return None
             params = json.loads(request.body or b"{}") if request.body else {}
             answer = self.answer(operation, params, forward_client)
@@ -414,9 +437,14 @@ class AsyncEmulator:
             self.counts[f"{kind}_started"] += 1
             self._active += 1
             self.max_in_flight = max(self.max_in_flight, self._active)
+            lost = self.answer_lost(kind, self._seen[kind])
+            if lost:
+                self.counts["answers_lost"] += 1
             self._write_stats()
             self._ensure_thread()
             self._wake.notify_all()
+            if lost:
+                return _LOST
             return 200, {_KINDS[kind][0]: op.as_status()}, None
 
     def _conflicting(self, key: Key | None) -> bool:

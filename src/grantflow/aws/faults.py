@@ -203,6 +203,9 @@ class FaultInjector:
             if kind is None:
                 return None
             log.warning("aws_fault_injected", kind=kind, operation=operation)
+            # botocore calls every before-send handler: later ones (the emulated Identity
+            # Center asynchrony) must know this attempt never reaches AWS.
+            request.grantflow_fault = kind
             if kind in _RESPONSES:
                 status, code = _RESPONSES[kind]
                 return _error_response(request.url, protocol, status, code)

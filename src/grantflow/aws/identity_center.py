@@ -16,23 +16,40 @@ create/delete holds one of its in-flight slots until its status is final.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from botocore import xform_name
 from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
-from grantflow.aws import registry
-from grantflow.aws.assignment_status import CREATION, DELETION, StatusBoard, StatusKind
-from grantflow.aws.errors import AwsError, Conflict, NotFound, QuotaExceeded, translate
+from grantflow.aws import assignment_status, registry
+from grantflow.aws.assignment_status import (
+    CREATION,
+    DELETION,
+    IN_PROGRESS,
+    StatusBoard,
+    StatusKind,
+    in_progress_on,
+)
+from grantflow.aws.errors import (
+    AwsError,
+    Conflict,
+    NotFound,
+    QuotaExceeded,
+    translate,
+)
 from grantflow.aws.pooled_policies import SESSION_DURATION
 from grantflow.aws.rate_limit import Clock, IdentityCenterLimiter, Sleep
 from grantflow.aws.session import ClientFactory
 from grantflow.domain.grant_specs import Assignment
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_PERMISSION_SETS = 500  # AWS's default quota per instance
 MANAGED_TAGS = ({"Key": registry.MANAGED_TAG_KEY, "Value": registry.MANAGED_TAG_VALUE},)
@@ -250,11 +267,62 @@ def _assignment_params(assignment: Assignment) -> dict[str, str]:
     }
 
 
+def _started(ic: IdentityCenter, response: dict[str, Any], kind: StatusKind) -> dict[str, Any]:
+    """The status a create/delete answered, its request's tuple remembered for :func:`_settle`."""
+    status: dict[str, Any] = response[kind.status_key]
+    about = assignment_status.assignment_of(status)
+    if ic.statuses is not None and about is not None and status.get("RequestId"):
+        ic.statuses.remember(str(status["RequestId"]), about)
+    return status
+
+
+def _wait_out(
+    ic: IdentityCenter,
+    assignment: Assignment,
+    deadline: float,
+    what: str,
+    kinds: tuple[StatusKind, ...] = (CREATION, DELETION),
+) -> bool | None:
+    """Wait until no operation of ``kinds`` on the assignment's tuple is in progress: True
+    when there was one, None when the role may not list them.
+
+    An assignment's create or delete that AWS is still working on — another process's, or
+    this one's whose answer was lost (AWS did the work, the caller saw an error, botocore sent
+    it again and got ``ConflictException``) — lands later: deciding "absent, create again"
+    or "absent, nothing to delete" before it has landed makes a second copy (moto keeps
+    both) or leaves access behind. So the tuple's operations are found with the status APIs
+    (:func:`~grantflow.aws.assignment_status.in_progress_on`) and waited for; their own
+    verdicts do not matter, only that they are final. A listing that fails (a role without
+    the List permission, an emulator without the operation, AWS failing) answers None: the
+    caller then decides as it did before (after one interval for a conflict)."""
+    try:
+        pending = in_progress_on(ic, assignment, kinds, ic.statuses)
+    except AwsError as err:
+        log.warning("ic_tuple_operations_unknown", operation=kinds[0].list_operation,
+                    error=str(err))  # fmt: skip
+        return None
+    for kind, request_id in pending:
+        with contextlib.suppress(OperationFailed):  # final: what exists now says what it did
+            _await_assignment(
+                ic, {"Status": IN_PROGRESS, "RequestId": request_id}, kind, deadline, what
+            )
+    return bool(pending)
+
+
+def _settle(ic: IdentityCenter, assignment: Assignment, deadline: float, what: str) -> None:
+    """After ``ConflictException``: wait out the tuple's operations in progress; when none
+    is found (it ended meanwhile, or the role may not list them) wait one interval."""
+    if not _wait_out(ic, assignment, deadline, what):
+        action = registry.operation_to_action("sso-admin", CREATION.describe)
+        ic.waiter.pause(deadline, what, action)
+
+
 def create_assignment(ic: IdentityCenter, assignment: Assignment) -> None:
     """Create the assignment and wait until it exists; idempotent.
 
-    ``ConflictException`` (another operation on the same tuple is in progress) waits and looks
-    again: done if the assignment now exists, else it tries again until the deadline.
+    ``ConflictException`` (another operation on the same tuple is in progress) waits until the
+    tuple's operations are final (:func:`_settle`), then looks again: done if the assignment
+    now exists, else it creates again (until the deadline).
     """
     what = f"assigning {assignment.permission_set_arn} in {assignment.account_id}"
     with ic.limiter.operation(ic.instance_arn):
@@ -263,16 +331,21 @@ def create_assignment(ic: IdentityCenter, assignment: Assignment) -> None:
             try:
                 response = ic.sso("CreateAccountAssignment", **_assignment_params(assignment))
             except Conflict:
-                ic.waiter.pause(deadline, what, "sso:CreateAccountAssignment")
+                _settle(ic, assignment, deadline, what)
                 if assignment_exists(ic, assignment):
                     return
                 continue
-            _await_assignment(ic, response[CREATION.status_key], CREATION, deadline, what)
+            _await_assignment(ic, _started(ic, response, CREATION), CREATION, deadline, what)
             return
 
 
 def delete_assignment(ic: IdentityCenter, assignment: Assignment) -> bool:
-    """Delete the assignment and wait until it is gone; False when it was already absent."""
+    """Delete the assignment and wait until it is gone; False when it was already absent.
+
+    ``ConflictException`` settles the tuple (:func:`_settle`) and deletes again while it
+    exists. ``ResourceNotFoundException`` is checked against the tuple's creates in progress:
+    one that lands after this revoke would leave the access in place, so it is waited for
+    and the delete sent again."""
     what = f"removing {assignment.permission_set_arn} in {assignment.account_id}"
     with ic.limiter.operation(ic.instance_arn):
         deadline = ic.waiter.deadline()
@@ -280,13 +353,15 @@ def delete_assignment(ic: IdentityCenter, assignment: Assignment) -> bool:
             try:
                 response = ic.sso("DeleteAccountAssignment", **_assignment_params(assignment))
             except NotFound:
+                if _wait_out(ic, assignment, deadline, what, (CREATION,)):
+                    continue
                 return False
             except Conflict:
-                ic.waiter.pause(deadline, what, "sso:DeleteAccountAssignment")
+                _settle(ic, assignment, deadline, what)
                 if not assignment_exists(ic, assignment):
                     return False
                 continue
-            _await_assignment(ic, response[DELETION.status_key], DELETION, deadline, what)
+            _await_assignment(ic, _started(ic, response, DELETION), DELETION, deadline, what)
             return True
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from grantflow.domain.notifications import CHANNEL_EMAIL
 from grantflow.notify.base import DeliveryError, Notice, NoticeKind
-from grantflow.settings import Settings
+from grantflow.notify.config import SmtpConfig
 
 SUBJECTS = {
     NoticeKind.APPROVAL_NEEDED: "Approval needed: {summary}",
@@ -93,7 +93,7 @@ def _text(value: bytes | str) -> str:
 class EmailChannel:
     name = CHANNEL_EMAIL
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: SmtpConfig) -> None:
         assert settings.smtp_host
         self._host = settings.smtp_host
         self._port = settings.smtp_port
@@ -105,7 +105,7 @@ class EmailChannel:
         self._timeout = settings.smtp_timeout_seconds
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EmailChannel | None:
+    def from_settings(cls, settings: SmtpConfig) -> EmailChannel | None:
         return cls(settings) if settings.smtp_host else None
 
     def targets(self, notice: Notice, flow_options: dict[str, Any]) -> list[str]:

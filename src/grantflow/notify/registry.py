@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from grantflow.notify.base import Channel
+from grantflow.notify.config import ChannelsConfig
 from grantflow.notify.email import EmailChannel
 from grantflow.notify.webhook import WebhookChannel
-from grantflow.settings import Settings
 
 
-def _slack(settings: Settings) -> Channel | None:
+def _slack(settings: ChannelsConfig) -> Channel | None:
     """The Slack channel when its module exists and its settings enable it."""
     try:
         module: Any = importlib.import_module("grantflow.notify.slack")
@@ -24,7 +24,7 @@ def _slack(settings: Settings) -> Channel | None:
     return channel
 
 
-def build_channels(settings: Settings) -> list[Channel]:
+def build_channels(settings: ChannelsConfig) -> list[Channel]:
     channels: list[Channel] = []
     email = EmailChannel.from_settings(settings)
     if email is not None:
@@ -41,7 +41,7 @@ def by_name(channels: Sequence[Channel]) -> dict[str, Channel]:
     return {c.name: c for c in channels}
 
 
-def configured_names(settings: Settings) -> list[str]:
+def configured_names(settings: ChannelsConfig) -> list[str]:
     """The channels ``build_channels`` would make, by name (nothing is connected)."""
     names = [EmailChannel.name] if settings.smtp_host else []
     if _slack(settings) is not None:

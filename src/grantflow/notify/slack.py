@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from grantflow.notify import slack_blocks
 from grantflow.notify.base import DeliveryError, Notice, NoticeKind
-from grantflow.settings import Settings
+from grantflow.notify.config import SlackConfig
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +43,7 @@ _TRANSIENT_ERRORS = frozenset(
 )
 
 
-def build_client(settings: Settings) -> WebClient | None:
+def build_client(settings: SlackConfig) -> WebClient | None:
     """A Web API client for the configured bot token (None when Slack is not configured)."""
     if settings.slack_bot_token is None:
         return None
@@ -128,7 +128,7 @@ class SlackChannel:
         self.interactive = interactive
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SlackChannel | None:
+    def from_settings(cls, settings: SlackConfig) -> SlackChannel | None:
         client = build_client(settings)
         if client is None:
             return None

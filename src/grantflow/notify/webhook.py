@@ -14,13 +14,14 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from grantflow.domain.notifications import CHANNEL_WEBHOOK
 from grantflow.notify.base import DeliveryError, Notice
-from grantflow.settings import WebhookTarget
+from grantflow.notify.config import WebhookTargetConfig
 
 RETRYABLE_STATUS = frozenset({408, 429})
 
@@ -38,7 +39,7 @@ def body_of(notice: Notice) -> bytes:
 class WebhookChannel:
     name = CHANNEL_WEBHOOK
 
-    def __init__(self, hooks: list[WebhookTarget], timeout_seconds: float = 10.0) -> None:
+    def __init__(self, hooks: Sequence[WebhookTargetConfig], timeout_seconds: float = 10.0) -> None:
         self._hooks = {h.name: h for h in hooks}
         self._client = httpx.Client(timeout=timeout_seconds, follow_redirects=False)
 

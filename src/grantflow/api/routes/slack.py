@@ -21,6 +21,7 @@ from grantflow.api.deps import Ctx
 from grantflow.api.errors import error_body
 from grantflow.notify import slack_actions
 from grantflow.notify.slack import build_client
+from grantflow.services.notifications import slack_decisions
 from grantflow.store.db import DatabaseUnavailable
 
 router = APIRouter(prefix="/api/slack", tags=["slack"])
@@ -80,7 +81,7 @@ def actions(body: SlackSigned, ctx: Ctx, request: Request, tasks: BackgroundTask
 
     def decide_and_reply() -> None:
         try:
-            reply = slack_actions.decide(
+            reply = slack_decisions.decide(
                 click, client, ctx.sessions, ctx.settings.base_url, request_id
             )
         except (DatabaseUnavailable, SQLAlchemyError) as err:

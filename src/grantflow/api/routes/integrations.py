@@ -14,20 +14,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from grantflow.api.deps import AdminUser, Ctx, CurrentUser, actor_of
 from grantflow.api.patching import refuse_null
 from grantflow.api.withdrawals import RevokeLive, WithdrawalPublic, withdrawal_public
-from grantflow.domain.authz import Principal, Role
 from grantflow.domain.integration_config import AwsOrganizationConfig, valid_name
-from grantflow.services.access import integration_retirement, requestable
-from grantflow.services.errors import NotFound
-from grantflow.services.integrations import lifecycle as integrations
+from grantflow.services.access import integration_actions
 from grantflow.services.integrations.lifecycle import IntegrationInput
-from grantflow.store.db import read_transaction, transaction
-from grantflow.store.models import Integration, Resource, SyncRun, User
 
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
 
@@ -142,135 +135,43 @@ class IntegrationSummary(BaseModel):
 IntegrationView = Annotated[IntegrationPublic | IntegrationSummary, Field(discriminator="view")]
 
 
-def _offers(session: Session, principal: Principal) -> dict[str, dict[str, set[str]]]:
-    """Per integration, per resource type, the permissions the caller's flows offer."""
-    user = session.get(User, principal.id)
-    out: dict[str, dict[str, set[str]]] = {}
-    for flow in requestable.flows_for(session, user) if user is not None else []:
-        types = out.setdefault(flow.integration_id, {})
-        for rtype in flow.definition.scope.resource_types:
-            types.setdefault(rtype, set()).update(flow.definition.permissions.get(rtype, []))
-    return out
-
-
-def _summary(row: Integration, offers: dict[str, set[str]]) -> IntegrationSummary:
-    return IntegrationSummary(
-        id=row.id,
-        name=row.name,
-        type=row.type,
-        status=row.status,
-        enabled=row.enabled,
-        requestable=[
-            RequestableType(resource_type=t, permissions=sorted(p))
-            for t, p in sorted(offers.items())
-        ],
-    )
-
-
-def _view(
-    session: Session, principal: Principal, rows: list[Integration]
-) -> list[IntegrationPublic | IntegrationSummary]:
-    if principal.role is Role.ADMIN:
-        return [to_public(session, r) for r in rows]
-    offers = _offers(session, principal)
-    return [_summary(r, offers.get(r.id, {})) for r in rows]
-
-
-def _run(run: SyncRun | None) -> SyncRunPublic | None:
-    """A run as the integration shows it: without its per-account record (a thousand
-    accounts on every poll of a page), which ``GET …/syncs/{id}`` returns."""
-    if run is None:
-        return None
-    return SyncRunPublic.model_validate(run, from_attributes=True).model_copy(
-        update={"accounts": None}
-    )
-
-
-def _scanned_regions(config: dict[str, Any]) -> list[str]:
-    regions = config.get("sync_regions") or [config.get("region")]
-    return [str(r) for r in regions if r]
-
-
-def to_public(session: Session, row: Integration) -> IntegrationPublic:
-    counts = dict(
-        session.execute(
-            select(Resource.type, func.count())
-            .where(Resource.integration_id == row.id)
-            .group_by(Resource.type)
-        ).all()
-    )
-    last = session.scalar(
-        select(SyncRun)
-        .where(SyncRun.integration_id == row.id, SyncRun.state != "running")
-        .order_by(SyncRun.generation.desc())
-        .limit(1)
-    )
-    return IntegrationPublic(
-        id=row.id,
-        name=row.name,
-        type=row.type,
-        connector_id=row.connector_id,
-        resource_types=row.resource_types,
-        config=row.config,
-        status=row.status,
-        status_message=row.status_message,
-        enabled=row.enabled,
-        sync_interval_seconds=row.sync_interval_seconds,
-        last_sync_at=row.last_sync_at,
-        next_sync_at=row.next_sync_at,
-        counts={str(k): int(v) for k, v in counts.items()},
-        scanned_regions=_scanned_regions(row.config),
-        current_sync=_run(integrations.sync_in_flight(session, row)),
-        last_sync=_run(last),
-        created_at=row.created_at,
-    )
+def _integration(view: dict[str, Any]) -> IntegrationPublic | IntegrationSummary:
+    if view["view"] == "admin":
+        return IntegrationPublic.model_validate(view)
+    return IntegrationSummary.model_validate(view)
 
 
 @router.post("", response_model=IntegrationPublic, status_code=status.HTTP_201_CREATED)
 def create(
     body: IntegrationCreate, ctx: Ctx, admin: AdminUser, request: Request
 ) -> IntegrationPublic:
-    with transaction(ctx.sessions) as session:
-        row = integrations.create(
-            session,
-            IntegrationInput(
-                body.name,
-                body.connector_id,
-                body.resource_types,
-                body.config,
-                body.sync_interval_seconds,
-            ),
-            actor_of(admin, request),
-        )
-        return to_public(session, row)
+    data = IntegrationInput(
+        body.name, body.connector_id, body.resource_types, body.config, body.sync_interval_seconds
+    )
+    found = integration_actions.create(ctx.sessions, data, actor_of(admin, request))
+    return IntegrationPublic.model_validate(found)
 
 
 @router.get("", response_model=list[IntegrationView])
 def list_integrations(ctx: Ctx, user: CurrentUser) -> list[IntegrationPublic | IntegrationSummary]:
     """Admins get every integration in full; members the public view (``view`` tells which)."""
-    with transaction(ctx.sessions) as session:
-        rows = list(session.scalars(select(Integration).order_by(Integration.name)).all())
-        return _view(session, user, rows)
+    return [_integration(v) for v in integration_actions.listed(ctx.sessions, user)]
 
 
 @router.get("/{integration_id}", response_model=IntegrationView)
 def get(integration_id: str, ctx: Ctx, user: CurrentUser) -> IntegrationPublic | IntegrationSummary:
-    with transaction(ctx.sessions) as session:
-        (view,) = _view(session, user, [integrations.get(session, integration_id)])
-        return view
+    return _integration(integration_actions.show(ctx.sessions, integration_id, user))
 
 
 @router.patch("/{integration_id}", response_model=IntegrationPublic)
 def update(
     integration_id: str, body: IntegrationUpdate, ctx: Ctx, admin: AdminUser, request: Request
 ) -> IntegrationPublic:
-    with transaction(ctx.sessions) as session:
-        row = integrations.get(session, integration_id)
-        changes = {k: getattr(body, k) for k in body.model_fields_set}
-        if "config" in changes:
-            changes["config"] = integrations.merged_config(row, changes["config"])
-        integrations.update(session, row, changes, actor_of(admin, request))
-        return to_public(session, row)
+    changes = {k: getattr(body, k) for k in body.model_fields_set}
+    found = integration_actions.update(
+        ctx.sessions, integration_id, changes, actor_of(admin, request)
+    )
+    return IntegrationPublic.model_validate(found)
 
 
 @router.delete("/{integration_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -293,9 +194,9 @@ def delete(
       their pages and the audit log still name it (deleting it again is harmless); one that no
       request refers to is removed with its inventory and sync history.
     """
-    with transaction(ctx.sessions) as session:
-        row = integrations.get(session, integration_id)
-        integration_retirement.delete(session, row, revoke_live or force, actor_of(admin, request))
+    integration_actions.delete(
+        ctx.sessions, integration_id, revoke_live or force, actor_of(admin, request)
+    )
 
 
 class IntegrationDisabled(IntegrationPublic):
@@ -311,31 +212,26 @@ def disable(
 ) -> IntegrationDisabled:  # fmt: skip
     """Its pending requests fail; see ``revoke_live`` for its live ones (also when it is
     already disabled)."""
-    with transaction(ctx.sessions) as session:
-        row = integrations.get(session, integration_id)
-        withdrawal = integration_retirement.disable(session, row, actor_of(admin, request),
-                                                    revoke_live)  # fmt: skip
-        again = f"POST /api/v1/integrations/{row.id}/disable?revoke_live=true"
-        return IntegrationDisabled(
-            **to_public(session, row).model_dump(),
-            withdrawal=withdrawal_public(withdrawal, again) if withdrawal else None,
-        )
+    found, withdrawal = integration_actions.disable(
+        ctx.sessions, integration_id, actor_of(admin, request), revoke_live
+    )
+    again = f"POST /api/v1/integrations/{found['id']}/disable?revoke_live=true"
+    return IntegrationDisabled(
+        **IntegrationPublic.model_validate(found).model_dump(),
+        withdrawal=withdrawal_public(withdrawal, again) if withdrawal else None,
+    )
 
 
 @router.post("/{integration_id}/enable", response_model=IntegrationPublic)
 def enable(integration_id: str, ctx: Ctx, admin: AdminUser, request: Request) -> IntegrationPublic:
-    with transaction(ctx.sessions) as session:
-        row = integrations.get(session, integration_id)
-        integrations.enable(session, row, actor_of(admin, request))
-        return to_public(session, row)
+    found = integration_actions.enable(ctx.sessions, integration_id, actor_of(admin, request))
+    return IntegrationPublic.model_validate(found)
 
 
 @router.post("/{integration_id}/sync", response_model=SyncRunPublic, status_code=202)
 def sync_now(integration_id: str, ctx: Ctx, admin: AdminUser, request: Request) -> SyncRunPublic:
-    with transaction(ctx.sessions) as session:
-        row = integrations.get(session, integration_id)
-        run = integrations.request_sync(session, row, "manual", actor_of(admin, request))
-        return SyncRunPublic.model_validate(run, from_attributes=True)
+    run = integration_actions.sync_now(ctx.sessions, integration_id, actor_of(admin, request))
+    return SyncRunPublic.model_validate(run)
 
 
 @router.get("/{integration_id}/syncs", response_model=list[SyncRunPublic])
@@ -345,15 +241,8 @@ def sync_history(
     _admin: AdminUser,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[SyncRunPublic]:
-    with transaction(ctx.sessions) as session:
-        integrations.get(session, integration_id)
-        runs = session.scalars(
-            select(SyncRun)
-            .where(SyncRun.integration_id == integration_id)
-            .order_by(SyncRun.generation.desc())
-            .limit(limit)
-        ).all()
-        return [SyncRunPublic.model_validate(r, from_attributes=True) for r in runs]
+    runs = integration_actions.sync_history(ctx.sessions, integration_id, limit)
+    return [SyncRunPublic.model_validate(r) for r in runs]
 
 
 @router.get("/{integration_id}/syncs/{sync_run_id}", response_model=SyncRunPublic)
@@ -367,12 +256,8 @@ def sync_run(
     ] = True,
 ) -> SyncRunPublic:
     """One sync run: while it runs, its progress (accounts done of total, records seen)."""
-    with read_transaction(ctx.sessions) as session:
-        run = session.get(SyncRun, sync_run_id)
-        if run is None or run.integration_id != integration_id:
-            raise NotFound(f"no sync run {sync_run_id} of integration {integration_id}")
-        public = SyncRunPublic.model_validate(run, from_attributes=True)
-        return public if accounts else public.model_copy(update={"accounts": None})
+    run = integration_actions.sync_run(ctx.sessions, integration_id, sync_run_id, accounts)
+    return SyncRunPublic.model_validate(run)
 
 
 class ReconcileQueued(BaseModel):
@@ -388,8 +273,6 @@ def reconcile_now(
 ) -> ReconcileQueued:
     """Compare what Grantflow granted (and recently revoked) with AWS; report drift as the
     audit event ``reconcile.drift`` and, with repair, grant or revoke again."""
-    from grantflow.services.access import reconcile
-
-    with transaction(ctx.sessions) as session:
-        job = reconcile.enqueue(session, integrations.get(session, integration_id), repair)
-        return ReconcileQueued(job_id=job.id if job else None)
+    return ReconcileQueued(
+        job_id=integration_actions.reconcile_now(ctx.sessions, integration_id, repair)
+    )

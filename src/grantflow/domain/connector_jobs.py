@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -39,6 +40,11 @@ class JobType(StrEnum):
     PLAN = "plan"  # dry run of grants and revokes (a user's, or reconciliation's)
     AUDIT_INGEST = "audit_ingest"  # session audit: new CloudTrail files of the org trail
     SESSION_CUTS = "session_cuts"  # end revoked users' existing sessions
+
+
+# Payload times go out as ``datetime.isoformat()`` writes them ("+00:00", not pydantic's "Z"):
+# the form the hand-built payloads always had.
+IsoDatetime = Annotated[datetime, PlainSerializer(datetime.isoformat, when_used="json")]
 
 
 class Payload(BaseModel):
@@ -195,7 +201,7 @@ class AuditIngestPayload(ManagementAccess):
     region: str | None = None
     matchers: list[GrantMatcher]
     cursor: dict[str, str] = Field(default_factory=dict)
-    as_of: datetime
+    as_of: IsoDatetime
     max_object_bytes: int | None = Field(default=None, ge=1)
     max_records: int | None = Field(default=None, ge=1)
 
@@ -214,7 +220,7 @@ class CutItem(Payload):
     cut_id: str
     account_id: str
     user_name: str
-    not_before: datetime
+    not_before: IsoDatetime
 
 
 class CutRelease(Payload):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.aws import cloudformation
 from grantflow.domain.connector_identity import IdentityState, assess, role_of
+from grantflow.domain.connector_jobs import JobType, PingPayload, VerifyPayload, payload_for
 from grantflow.domain.jobs import JobState
 from grantflow.services.audit import trail as audit
 from grantflow.services.integrations import connectors
@@ -252,8 +253,10 @@ def verify(
         job = jobs.enqueue(
             session,
             connector.id,
-            "verify",
-            {"role_arn": body.role_arn, "external_id": connector.id},
+            JobType.VERIFY,
+            payload_for(
+                JobType.VERIFY, VerifyPayload(role_arn=body.role_arn, external_id=connector.id)
+            ),
             max_attempts=3,
         )
         audit.record(
@@ -297,9 +300,8 @@ def ping(connector_id: str, body: PingCreate, ctx: Ctx, _admin: AdminUser) -> Jo
     """Queue a round-trip job; it succeeds when the connector answers."""
     with transaction(ctx.sessions) as session:
         connector = connectors.get(session, connector_id)
-        job = jobs.enqueue(
-            session, connector.id, "ping", {"delay_seconds": body.delay_seconds}, max_attempts=3
-        )
+        payload = payload_for(JobType.PING, PingPayload(delay_seconds=body.delay_seconds))
+        job = jobs.enqueue(session, connector.id, JobType.PING, payload, max_attempts=3)
         return JobPublic.model_validate(job, from_attributes=True)
 
 

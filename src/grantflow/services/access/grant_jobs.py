@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grantflow.domain.connector_jobs import GrantPayload, JobType, RevokePayload, payload_for
 from grantflow.domain.request_states import EndReason, Event, RequestState, finish_revocation
 from grantflow.services.access import grant_building, request_policy, session_cuts
 from grantflow.services.access.transitions import move
@@ -79,9 +80,9 @@ def access_of(integ: Integration) -> dict[str, str]:
 
 def enqueue_grant(session: Session, integ: Integration, grant: Grant) -> Job:
     spec = {**grant.spec, "known_pre_existing": grant.pre_existing}
-    payload = {"grant_id": grant.id, "tuple_key": grant.tuple_key, "spec": spec,
-               **access_of(integ)}  # fmt: skip
-    return jobs.enqueue(session, integ.connector_id, "grant", payload,
+    payload = payload_for(JobType.GRANT, GrantPayload(
+        grant_id=grant.id, tuple_key=grant.tuple_key, spec=spec, **access_of(integ)))  # fmt: skip
+    return jobs.enqueue(session, integ.connector_id, JobType.GRANT, payload,
                         idempotency_key=f"grant:{grant.id}", max_attempts=8)  # fmt: skip
 
 
@@ -208,15 +209,10 @@ def enqueue_revoke(session: Session, grant: Grant, delay: float = 0.0) -> Job | 
         audit.record(session, audit.SYSTEM, "job.cancelled", "job", stale.id,
                      {"type": stale.type, "grant_id": grant.id,
                       "reason": "superseded by the grant's revoke"})  # fmt: skip
-    payload: dict[str, Any] = {
-        "grant_id": grant.id,
-        "tuple_key": grant.tuple_key,
-        "handle": grant.handle,
-        "spec": grant.spec,
-        "still_needed": still_needed(session, grant),
-        **access_of(integ),
-    }
-    return jobs.enqueue(session, integ.connector_id, "revoke", payload,
+    payload = payload_for(JobType.REVOKE, RevokePayload(
+        grant_id=grant.id, tuple_key=grant.tuple_key, handle=grant.handle, spec=grant.spec,
+        still_needed=still_needed(session, grant), **access_of(integ)))  # fmt: skip
+    return jobs.enqueue(session, integ.connector_id, JobType.REVOKE, payload,
                         idempotency_key=f"revoke:{grant.id}", max_attempts=8,
                         available_at=utcnow() + timedelta(seconds=delay))  # fmt: skip
 

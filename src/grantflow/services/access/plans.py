@@ -18,11 +18,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grantflow.domain.connector_jobs import JobType, PlanItem, PlanPayload, payload_for
 from grantflow.domain.jobs import JobPriority, JobState
 from grantflow.services.access import grant_building, grant_jobs
 from grantflow.services.errors import Conflict, ServiceError
@@ -148,11 +148,12 @@ def enqueue_plan(session: Session, request: AccessRequest, user_id: str | None =
     integ = session.get(Integration, request.integration_id)
     user = session.get(User, request.requester_id)
     assert integ is not None and user is not None
-    items: list[dict[str, Any]] = []
+    items: list[PlanItem] = []
     for grant in session.scalars(select(Grant).where(Grant.request_id == request.id)):
         if grant.state in ("granted", "revoking") and grant.handle:
-            items.append({"grant_id": grant.id, "action": "revoke", "handle": grant.handle,
-                          "still_needed": grant_jobs.still_needed(session, grant)})  # fmt: skip
+            needed = grant_jobs.still_needed(session, grant)
+            items.append(PlanItem(grant_id=grant.id, action="revoke", handle=grant.handle,
+                                  still_needed=needed))  # fmt: skip
             continue
         resource = session.get(Resource, grant.resource_id) if grant.resource_id else None
         if resource is None:
@@ -161,10 +162,11 @@ def enqueue_plan(session: Session, request: AccessRequest, user_id: str | None =
             grant.spec
             or grant_building.build(session, integ, user, resource, request.permission).spec
         )
-        items.append({"grant_id": grant.id, "action": "grant", "spec": spec})
-    payload = {"request_id": request.id, "request_state": request.state, "items": items,
-               "requested_by": user_id, **grant_jobs.access_of(integ)}  # fmt: skip
+        items.append(PlanItem(grant_id=grant.id, action="grant", spec=spec))
+    payload = payload_for(JobType.PLAN, PlanPayload(
+        request_id=request.id, request_state=request.state, items=items, requested_by=user_id,
+        **grant_jobs.access_of(integ)))  # fmt: skip
     return jobs.enqueue(
-        session, integ.connector_id, "plan", payload, max_attempts=2,
+        session, integ.connector_id, JobType.PLAN, payload, max_attempts=2,
         idempotency_key=plan_key(request.id), priority=JobPriority.PLAN,
     )  # fmt: skip

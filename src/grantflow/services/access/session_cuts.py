@@ -26,6 +26,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from grantflow.domain import session_cuts as rules
+from grantflow.domain.connector_jobs import (
+    CutItem,
+    CutRelease,
+    JobType,
+    SessionCutsPayload,
+    SessionCutsResult,
+    payload_for,
+    result_as,
+)
 from grantflow.domain.grant_specs import GrantHandle, GrantKind
 from grantflow.domain.integration_config import AwsOrganizationConfig
 from grantflow.domain.jobs import FINAL_STATES, JobState
@@ -35,7 +44,7 @@ from grantflow.store.models import DirectoryPrincipal, Grant, Integration, Job
 from grantflow.store.models_session_cuts import SessionCut
 from grantflow.store.types import utcnow
 
-JOB_TYPE = "session_cuts"
+JOB_TYPE = JobType.SESSION_CUTS
 RETRY_SECONDS = 60
 # Our clock and AWS's may differ a little: the cut also covers sessions issued up to this long
 # after the revocation (nobody holds the assignment then), and is lifted as much later.
@@ -168,17 +177,17 @@ def enqueue_for(
             SessionCut.state.in_(LIVE),
         ).order_by(SessionCut.created_at)
     ).all()  # fmt: skip
-    cuts: list[dict[str, Any]] = []
-    releases: list[dict[str, str]] = []
+    cuts: list[CutItem] = []
+    releases: list[CutRelease] = []
     accounts: set[str] = set()
     for row in rows:
         why = _releasable(session, row, now)
         if why is not None:
-            releases.append({"cut_id": row.id, "why": why})
+            releases.append(CutRelease(cut_id=row.id, why=why))
             accounts.add(row.account_id)
             continue
-        cuts.append({"cut_id": row.id, "account_id": row.account_id, "user_name": row.user_name,
-                     "not_before": row.not_before.isoformat()})  # fmt: skip
+        cuts.append(CutItem(cut_id=row.id, account_id=row.account_id, user_name=row.user_name,
+                            not_before=row.not_before))  # fmt: skip
         if row.state == "pending":
             accounts.add(row.account_id)
     checking = reason == "reconcile"
@@ -191,20 +200,20 @@ def enqueue_for(
     first = rows[0] if rows else _any_cut(session, integ.id, permission_set_arn)
     if first is None:
         return None
-    payload = {
+    payload = payload_for(JOB_TYPE, SessionCutsPayload(
         **_access(integ),
-        "integration_id": integ.id,
-        "instance_arn": first.instance_arn,
-        "identity_center_region": first.identity_center_region,
-        "permission_set_arn": permission_set_arn,
-        "cuts": cuts,
-        "releases": releases,
-        "accounts": sorted(accounts),
-        "reason": reason,
+        integration_id=integ.id,
+        instance_arn=first.instance_arn,
+        identity_center_region=first.identity_center_region,
+        permission_set_arn=permission_set_arn,
+        cuts=cuts,
+        releases=releases,
+        accounts=sorted(accounts),
+        reason=reason,
         # a cut or a release provisions every time (a crash may have come between the write
         # and the provisioning); a check only when it had to write
-        "provision": "if-changed" if checking else "always",
-    }
+        provision="if-changed" if checking else "always",
+    ))  # fmt: skip
     job = jobs.enqueue(session, integ.connector_id, JOB_TYPE, payload,
                        idempotency_key=_key(integ.id, permission_set_arn), max_attempts=8,
                        available_at=now + timedelta(seconds=delay))  # fmt: skip
@@ -272,14 +281,13 @@ def finished(session: Session, job: Job, failed: bool) -> None:
                       "retry_in_seconds": RETRY_SECONDS})  # fmt: skip
         enqueue_for(session, integ, arn, delay=RETRY_SECONDS)
         return
-    result = job.result or {}
-    if result.get("status") == "permission-set-gone":
+    result = result_as(SessionCutsResult, job.result)
+    if result.status == "permission-set-gone":
         _set_gone(session, integ.id, arn)
         return
     now = utcnow()
-    seconds = int(result.get("session_seconds") or rules.DEFAULT_SESSION_SECONDS)
-    details = {"coalesced": bool(result.get("coalesced")),
-               "policy_chars": result.get("policy_chars")}  # fmt: skip
+    seconds = result.session_seconds or rules.DEFAULT_SESSION_SECONDS
+    details = {"coalesced": result.coalesced, "policy_chars": result.policy_chars}
     for cut_id in cut_ids:
         cut = rows.get(cut_id)
         if cut is None or cut.state != "pending":
@@ -295,10 +303,10 @@ def finished(session: Session, job: Job, failed: bool) -> None:
             continue
         lifted.state, lifted.released_at, lifted.error = "released", now, None
         _record(session, "sessions.release", lifted, why=whys.get(cut_id, ""))
-    if payload.get("reason") == "reconcile" and result.get("changed"):
+    if payload.get("reason") == "reconcile" and result.changed:
         audit.record(session, audit.SYSTEM, "reconcile.drift", "integration", integ.id,
                      {"session_cuts": {"permission_set_arn": arn,
-                                       "statements": result.get("statements")},
+                                       "statements": result.statements},
                       "repair": True})  # fmt: skip
     enqueue_for(session, integ, arn)  # cuts added, or releases come due, since it was queued
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grantflow.aws import registry
+from grantflow.domain.connector_jobs import JobType, SyncPayload, VerifyPayload, payload_for
 from grantflow.domain.integration_config import AwsOrganizationConfig, OwnerKind, OwnerRef
 from grantflow.domain.merge_patch import merge_patch
 from grantflow.services.audit import trail as audit
@@ -194,14 +195,17 @@ def enqueue_verify(session: Session, row: Integration) -> Job:
     return jobs.enqueue(
         session,
         row.connector_id,
-        "verify",
-        {
-            "integration_id": row.id,
-            "role_arn": config.management_role_arn,
-            "external_id": row.connector_id,
-            "region": config.region,
-            "exclude_ou_ids": config.exclude_ou_ids,
-        },
+        JobType.VERIFY,
+        payload_for(
+            JobType.VERIFY,
+            VerifyPayload(
+                integration_id=row.id,
+                role_arn=config.management_role_arn,
+                external_id=row.connector_id,
+                region=config.region,
+                exclude_ou_ids=config.exclude_ou_ids,
+            ),
+        ),
         idempotency_key=f"verify:{row.id}",
         max_attempts=3,
     )
@@ -309,19 +313,22 @@ def request_sync(session: Session, row: Integration, trigger: str, actor: audit.
     job = jobs.enqueue(
         session,
         row.connector_id,
-        "sync",
-        {
-            "integration_id": row.id,
-            "sync_run_id": run.id,
-            "generation": generation,
-            "management_role_arn": config.management_role_arn,
-            "external_id": row.connector_id,
-            "region": config.region,
-            "sso_region": config.sso_region,
-            "regions": config.regions,
-            "resource_types": row.resource_types,
-            "excluded_ou_ids": config.exclude_ou_ids,
-        },
+        JobType.SYNC,
+        payload_for(
+            JobType.SYNC,
+            SyncPayload(
+                integration_id=row.id,
+                sync_run_id=run.id,
+                generation=generation,
+                management_role_arn=config.management_role_arn,
+                external_id=row.connector_id,
+                region=config.region,
+                sso_region=config.sso_region,
+                regions=config.regions,
+                resource_types=row.resource_types,
+                excluded_ou_ids=config.exclude_ou_ids,
+            ),
+        ),
         idempotency_key=f"sync:{row.id}",
         max_attempts=3,
     )

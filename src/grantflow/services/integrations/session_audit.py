@@ -24,6 +24,14 @@ from grantflow.domain.audit_chain import (
     session_event_fields,
 )
 from grantflow.domain.cloudtrail_match import GrantMatcher
+from grantflow.domain.connector_jobs import (
+    AuditIngestPayload,
+    AuditIngestResult,
+    JobType,
+    payload_for,
+    result_as,
+    result_dump,
+)
 from grantflow.services.audit import trail as audit
 from grantflow.services.integrations import lifecycle as integrations
 from grantflow.services.jobs import queue as jobs
@@ -32,7 +40,7 @@ from grantflow.store.models import AccessRequest, Grant, Integration, Job, User,
 from grantflow.store.models_audit import AuditCursor, SessionAuditEvent
 from grantflow.store.types import utcnow
 
-JOB_TYPE = "audit_ingest"
+JOB_TYPE = JobType.AUDIT_INGEST
 INTERVAL_SECONDS = 300  # how often each integration's trail is read
 LOOKBACK = timedelta(hours=6)  # grants that ended this long ago are still matched
 MAX_RAW_BYTES = 16_384  # a record larger than this is kept without its request/response
@@ -122,13 +130,13 @@ def enqueue(
     if not found:
         return None
     config = integrations.config_of(row)
-    payload = {
-        "integration_id": row.id, "bucket": config.audit_bucket,
-        "organization_id": row.facts["organization_id"], "region": config.region,
-        "matchers": [m.model_dump(mode="json") for m in found], "cursor": cursor.cursor,
-        "as_of": now.isoformat(), "management_role_arn": config.management_role_arn,
-        "external_id": row.connector_id, **(limits or {}),
-    }  # fmt: skip
+    payload = payload_for(JOB_TYPE, AuditIngestPayload(
+        integration_id=row.id, bucket=config.audit_bucket,
+        organization_id=row.facts["organization_id"], region=config.region,
+        matchers=found, cursor=cursor.cursor,
+        as_of=now, management_role_arn=config.management_role_arn,
+        external_id=row.connector_id, **(limits or {}),
+    ))  # fmt: skip
     return jobs.enqueue(session, row.connector_id, JOB_TYPE, payload,
                         idempotency_key=f"{JOB_TYPE}:{row.id}", max_attempts=3)  # fmt: skip
 
@@ -223,29 +231,30 @@ def ingest_finished(session: Session, job: Job, failed: bool) -> None:
     if failed:
         cursor.last_error = job.last_error
         return
-    result = dict(job.result or {})
-    matches = result.pop("matches", [])
+    typed = result_as(AuditIngestResult, job.result)
+    matches = typed.matches
+    result = {k: v for k, v in result_dump(typed).items() if k != "matches"}
     added = store(session, matches)
     moved = dict(cursor.cursor)
-    for prefix, key in (result.get("cursor") or {}).items():
+    for prefix, key in typed.cursor.items():
         moved[prefix] = max(moved.get(prefix, ""), str(key))  # never backwards
     cursor.cursor = moved
-    skipped = [str(reason) for reason in result.get("unreadable") or []]
+    skipped = list(typed.unreadable)
     cursor.last_error = "; ".join(skipped) or None
     if skipped:  # broken or over a limit (a gzip bomb): the admin must know what was not read
         audit.record(session, audit.Actor("connector", job.connector_id, "connector"),
                      "session_audit.files_skipped", "integration", integration_id,
                      {"job_id": job.id, "count": len(skipped),
                       "files": skipped[:MAX_SKIPPED_LISTED]})  # fmt: skip
-    cursor.files_read += int(result.get("files_read", 0))
+    cursor.files_read += typed.files_read
     cursor.events_matched += added
     job.result = {**result, "matched": len(matches), "added": added}  # keep jobs small
     if added:
         actor = audit.Actor("connector", job.connector_id, "connector")
         audit.record(session, actor, "session_audit.ingested", "integration", integration_id,
-                     {"job_id": job.id, "files_read": result.get("files_read", 0),
+                     {"job_id": job.id, "files_read": typed.files_read,
                       "events_added": added})  # fmt: skip
-    if result.get("more"):
+    if typed.more:
         row = session.get(Integration, integration_id)
         if row is not None:
             limits = {k: int(job.payload[k]) for k in LIMIT_KEYS if k in job.payload}

@@ -36,9 +36,10 @@ from itertools import accumulate, groupby
 from typing import Any
 
 from sqlalchemy import Engine, Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.store import resource_index
+from grantflow.store.db import read_transaction
 from grantflow.store.models import Resource
 from grantflow.store.models_index import InactiveResource
 
@@ -142,7 +143,9 @@ class Listing:
             return made
 
     def of_query(self, session: Session, key: Hashable, query: Callable[[], Select[Any]]) -> int:
-        """The bitset of the resource ids ``query()`` selects, kept under ``key``."""
+        """The bitset of the resource ids ``query()`` selects, kept under ``key`` (and noted as
+        wanted, so that :func:`warm` builds it again for the next state of the data)."""
+        _note_wanted(_database(session), key, query)
 
         def build() -> int:
             rank = self.rank
@@ -247,6 +250,48 @@ def listing(session: Session) -> Listing:
         while len(_listings) > MAX_LISTINGS:
             _listings.popitem(last=False)
         return made
+
+
+# The sets requests asked for lately, per database, with their queries: what warm() rebuilds.
+MAX_WANTED = 1000
+_wanted: dict[str, OrderedDict[Hashable, Callable[[], Select[Any]]]] = {}
+_settling: dict[str, str | None] = {}  # per database: the token the last warm() saw
+
+
+def _note_wanted(database: str, key: Hashable, query: Callable[[], Select[Any]]) -> None:
+    wanted = _wanted.setdefault(database, OrderedDict())
+    wanted[key] = query
+    wanted.move_to_end(key)
+    while len(wanted) > MAX_WANTED:
+        wanted.popitem(last=False)
+
+
+def warm(session: Session) -> int:
+    """Build the listing of the current state and the sets asked for lately, so that the
+    first request after a change does not pay for them; returns how many sets were built.
+    Called periodically (``services.runtime.scheduler``): it waits until the token has not
+    moved since its previous call, so a sync that commits account after account is warmed
+    once it has finished, not after every account."""
+    database = _database(session)
+    token = resource_index.generation(session.connection())
+    if token is None or (database, token) in _listings:
+        return 0
+    if _settling.get(database) != token:
+        _settling[database] = token
+        return 0
+    current = listing(session)
+    built = 0
+    for key, query in list(_wanted.get(database, {}).items()):
+        if key not in current._sets:
+            current.of_query(session, key, query)
+            built += 1
+    return built
+
+
+def warm_tick(sessions: sessionmaker[Session]) -> int:
+    """One periodic :func:`warm`, in its own read transaction."""
+    with read_transaction(sessions) as session:
+        return warm(session)
 
 
 def clear() -> None:

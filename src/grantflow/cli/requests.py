@@ -338,28 +338,28 @@ def _act(
     return request
 
 
-@requests_app.command("approve")
-def approve(
-    request_id: RequestId,
-    reason: Reason = "",
-    output: OutputOpt = Output.TABLE,
-    url: Url = None,
-    token: Token = None,
-) -> None:
-    """Approve a request that waits for you (never your own)."""
-    _act(request_id, "approve", {"reason": reason}, output, url, token)
+def _with_reason(action: str, doc: str) -> Callable[..., None]:
+    """The command that posts ``action`` on a request, with the optional ``--reason``."""
+
+    def command(
+        request_id: RequestId,
+        reason: Reason = "",
+        output: OutputOpt = Output.TABLE,
+        url: Url = None,
+        token: Token = None,
+    ) -> None:
+        _act(request_id, action, {"reason": reason}, output, url, token)
+
+    command.__name__, command.__doc__ = action, doc
+    return command
 
 
-@requests_app.command("reject")
-def reject(
-    request_id: RequestId,
-    reason: Reason = "",
-    output: OutputOpt = Output.TABLE,
-    url: Url = None,
-    token: Token = None,
-) -> None:
-    """Reject a request that waits for you."""
-    _act(request_id, "reject", {"reason": reason}, output, url, token)
+approve = requests_app.command("approve")(
+    _with_reason("approve", "Approve a request that waits for you (never your own).")
+)
+reject = requests_app.command("reject")(
+    _with_reason("reject", "Reject a request that waits for you.")
+)
 
 
 @requests_app.command("cancel")
@@ -370,16 +370,9 @@ def cancel(
     _act(request_id, "cancel", None, output, url, token)
 
 
-@requests_app.command("revoke")
-def revoke(
-    request_id: RequestId,
-    reason: Reason = "",
-    output: OutputOpt = Output.TABLE,
-    url: Url = None,
-    token: Token = None,
-) -> None:
-    """End granted access now (yours, one you approved, or any as an admin)."""
-    _act(request_id, "revoke", {"reason": reason}, output, url, token)
+revoke = requests_app.command("revoke")(
+    _with_reason("revoke", "End granted access now (yours, one you approved, or any as an admin).")
+)
 
 
 @requests_app.command("extend")

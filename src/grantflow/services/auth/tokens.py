@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from grantflow.domain.authz import Principal, PrincipalKind, Role
 from grantflow.domain.secrets import (
     PUBLIC_PREFIX_MIN_LENGTH,
+    IssuedToken,
     hash_token,
     is_public_prefix,
     issue_token,
@@ -68,20 +69,27 @@ class NewToken:
     created_at: datetime
 
 
+def store_token(
+    session: Session,
+    issued: IssuedToken,
+    name: str,
+    kind: str,
+    user_id: str,
+    expires_at: datetime | None = None,
+) -> ApiToken:
+    """Keep an issued token of ``user_id``: its hash and public prefix, never the plaintext."""
+    row = ApiToken(name=name, kind=kind, token_hash=issued.token_hash, prefix=issued.prefix,
+                   user_id=user_id, expires_at=expires_at)  # fmt: skip
+    session.add(row)
+    session.flush()
+    return row
+
+
 def create_personal_token(
     session: Session, user: User, name: str, actor: audit.Actor, expires_at: datetime | None = None
 ) -> NewToken:
     issued = issue_token(PERSONAL_PREFIX)
-    row = ApiToken(
-        name=name,
-        kind="personal",
-        token_hash=issued.token_hash,
-        prefix=issued.prefix,
-        user_id=user.id,
-        expires_at=expires_at,
-    )
-    session.add(row)
-    session.flush()
+    row = store_token(session, issued, name, "personal", user.id, expires_at)
     audit.record(session, actor, "token.created", "api_token", row.id, {"name": name})
     return NewToken(row.id, name, issued.plaintext, issued.prefix, row.created_at)
 
@@ -171,14 +179,6 @@ def ensure_bootstrap_admin(session: Session, configured: str | None) -> str | No
     if existing:
         return None
     issued = issue_token(PERSONAL_PREFIX)
-    session.add(
-        ApiToken(
-            name="bootstrap",
-            kind="bootstrap",
-            token_hash=issued.token_hash,
-            prefix=issued.prefix,
-            user_id=admin.id,
-        )
-    )
+    store_token(session, issued, "bootstrap", "bootstrap", admin.id)
     audit.record(session, audit.SYSTEM, "token.bootstrap_created", "user", admin.id)
     return issued.plaintext

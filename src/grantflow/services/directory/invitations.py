@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from grantflow.domain.secrets import hash_token, issue_token, token_matches
 from grantflow.services.audit import trail as audit
 from grantflow.services.auth import passwords
+from grantflow.services.auth.tokens import store_token
 from grantflow.services.directory.people import MIN_PASSWORD_LENGTH
 from grantflow.services.errors import Conflict, Invalid, NotFound, ServiceError
 from grantflow.store.models import ApiToken, User
@@ -76,16 +77,7 @@ def create(session: Session, user_id: str, actor: audit.Actor) -> NewInvitation:
     revoked = _revoke_open(session, user.id)
     issued = issue_token(INVITE_PREFIX)
     expires_at = utcnow() + INVITE_TTL
-    row = ApiToken(
-        name="invitation",
-        kind=INVITE_KIND,
-        token_hash=issued.token_hash,
-        prefix=issued.prefix,
-        user_id=user.id,
-        expires_at=expires_at,
-    )
-    session.add(row)
-    session.flush()
+    row = store_token(session, issued, "invitation", INVITE_KIND, user.id, expires_at)
     audit.record(
         session, actor, "user.invited", "user", user.id,
         {"invitation_id": row.id, "expires_at": expires_at.isoformat(),

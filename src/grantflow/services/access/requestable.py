@@ -131,27 +131,27 @@ _REQUESTORS_KEPT = 10_000
 _requestors: dict[str, Requestors] = {}
 
 
-def _requestors_of(definition: str | None) -> Requestors:
-    """A flow's requestors, parsed once per definition text (kept by content: an edited flow
-    is a new text)."""
-    key = definition or ""
+def _requestors_of(text: str | None) -> Requestors:
+    """A flow's requestors, parsed once per JSON text (kept by content: an edited flow is a
+    new text)."""
+    key = text or "null"
     found = _requestors.get(key)
     if found is None:
         if len(_requestors) >= _REQUESTORS_KEPT:
             _requestors.clear()
-        found = Requestors.model_validate((json.loads(key) if key else {}).get("requestors"))
+        found = Requestors.model_validate(json.loads(key))
         _requestors[key] = found
     return found
 
 
 def flows_for(session: Session, user: User) -> list[FlowView]:
     """The enabled flows listing ``user`` as a requestor (only those are read whole and
-    turned into views): every enabled flow's definition is read as text and its requestors
-    parsed once per text, not once per request."""
+    turned into views): every enabled flow's requestors are read as JSON text and parsed
+    once per text, not once per request."""
     requester = flow_views.requester_view(session, user)
     listed = [
         flow_id for flow_id, definition in session.execute(
-            select(AccessFlow.id, cast(AccessFlow.definition, Text))
+            select(AccessFlow.id, cast(AccessFlow.definition["requestors"], Text))
             .where(AccessFlow.enabled.is_(True)).order_by(AccessFlow.name)
         )
         if requestor_matches(_requestors_of(definition), requester)

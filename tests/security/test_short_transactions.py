@@ -40,7 +40,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.routes import audit as audit_routes
-from grantflow.api.routes import directory as directory_routes
 from grantflow.api.routes import requestable as requestable_routes
 from grantflow.api.routes import resources as resources_routes
 from grantflow.api.routes import scim as scim_routes
@@ -48,6 +47,7 @@ from grantflow.api.routes import users as users_routes
 from grantflow.services.access import flow_actions, request_actions
 from grantflow.services.audit.trail import SYSTEM
 from grantflow.services.auth.tokens import create_personal_token
+from grantflow.services.directory import group_pages
 from grantflow.store.db import build_engine, read_transaction, session_factory, transaction
 from grantflow.store.models import (
     AccessRequest,
@@ -277,7 +277,7 @@ HELD = [
     ("request", request_actions, "rita", "GET", "/api/v1/access-requests/{pending}"),
     ("submit-check", request_actions, "rita", "POST", "/api/v1/access-requests"),
     ("audit-events", audit_routes, "admin", "GET", "/api/v1/audit-events"),
-    ("groups", directory_routes, "admin", "GET", "/api/v1/groups"),
+    ("groups", group_pages, "admin", "GET", "/api/v1/groups"),
     ("users", users_routes, "admin", "GET", "/api/v1/users"),
     ("flows", flow_actions, "admin", "GET", "/api/v1/access-flows"),
     ("scim-users", scim_routes, "scim", "GET", "/scim/v2/Users?filter=userName%20eq%20%22x%22"),

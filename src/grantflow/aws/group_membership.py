@@ -6,22 +6,25 @@ error (access denied, throttling) propagates, so a failed read never looks like 
 
 from __future__ import annotations
 
+from typing import Any
+
 from grantflow.aws.errors import Conflict, NotFound
 from grantflow.aws.identity_center import IdentityCenter
 
 SERVICE = "identitystore"
 
 
+def _call(ic: IdentityCenter, operation: str, group_id: str, user_id: str) -> dict[str, Any]:
+    """``operation`` on ``user_id``'s membership of ``group_id``."""
+    member = {"UserId": user_id}
+    return ic.call(SERVICE, operation, IdentityStoreId=ic.identity_store_id, GroupId=group_id,
+                   MemberId=member)  # fmt: skip
+
+
 def membership_id(ic: IdentityCenter, group_id: str, user_id: str) -> str | None:
     """The id of ``user_id``'s membership of ``group_id``, or None when not a member."""
     try:
-        found = ic.call(
-            SERVICE,
-            "GetGroupMembershipId",
-            IdentityStoreId=ic.identity_store_id,
-            GroupId=group_id,
-            MemberId={"UserId": user_id},
-        )
+        found = _call(ic, "GetGroupMembershipId", group_id, user_id)
     except NotFound:
         return None
     return str(found["MembershipId"])
@@ -33,13 +36,7 @@ def create_membership(ic: IdentityCenter, group_id: str, user_id: str) -> str:
     if existing is not None:
         return existing
     try:
-        created = ic.call(
-            SERVICE,
-            "CreateGroupMembership",
-            IdentityStoreId=ic.identity_store_id,
-            GroupId=group_id,
-            MemberId={"UserId": user_id},
-        )
+        created = _call(ic, "CreateGroupMembership", group_id, user_id)
     except Conflict:  # became a member between the read and the write
         raced = membership_id(ic, group_id, user_id)
         if raced is None:

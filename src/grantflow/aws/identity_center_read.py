@@ -122,22 +122,27 @@ def transform_permission_sets(raw: Iterable[Raw]) -> tuple[PermissionSetRecord, 
     )
 
 
+def _list_store(
+    factory: ClientFactory, region: str, store_id: str, what: str, page_size: int | None
+) -> list[Raw]:
+    """Every item of ``List<what>`` (``Users``, ``Groups``) in the identity store."""
+    store: Any = factory.client("identitystore", region=region)
+    with translated(f"identitystore:List{what}", factory.role_arn):
+        pages = _pages(store, f"list_{what.lower()}", page_size, IdentityStoreId=store_id)
+        return [item for page in pages for item in page[what]]
+
+
 def get_users(
     factory: ClientFactory, region: str, store_id: str, page_size: int | None = None
 ) -> list[Raw]:
-    store: Any = factory.client("identitystore", region=region)
-    with translated("identitystore:ListUsers", factory.role_arn):
-        pages = _pages(store, "list_users", page_size, IdentityStoreId=store_id)
-        return [user for page in pages for user in page["Users"]]
+    return _list_store(factory, region, store_id, "Users", page_size)
 
 
 def get_groups(
     factory: ClientFactory, region: str, store_id: str, page_size: int | None = None
 ) -> list[RawGroup]:
+    groups = _list_store(factory, region, store_id, "Groups", page_size)
     store: Any = factory.client("identitystore", region=region)
-    with translated("identitystore:ListGroups", factory.role_arn):
-        pages = _pages(store, "list_groups", page_size, IdentityStoreId=store_id)
-        groups = [group for page in pages for group in page["Groups"]]
     found: list[RawGroup] = []
     with translated("identitystore:ListGroupMemberships", factory.role_arn):
         for group in groups:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore import xform_name
+
 from grantflow.aws.discovery.scope import Raw, tag_dict, translated
 from grantflow.aws.session import ClientFactory
 from grantflow.domain.inventory import ResourceRecord
@@ -97,22 +99,27 @@ def get_roots(factory: ClientFactory, page_size: int | None = None) -> list[Raw]
         return [root for page in _pages(orgs, "list_roots", page_size) for root in page["Roots"]]
 
 
+def _children(
+    factory: ClientFactory, operation: str, key: str, parent_id: str, page_size: int | None
+) -> list[Raw]:
+    """Every item ``key`` of the ``…ForParent`` listing ``operation`` under ``parent_id``."""
+    orgs: Any = factory.client("organizations")
+    pages = _pages(orgs, xform_name(operation), page_size, ParentId=parent_id)
+    with translated(f"organizations:{operation}", factory.role_arn):
+        return [item for page in pages for item in page[key]]
+
+
 def get_child_ous(
     factory: ClientFactory, parent_id: str, page_size: int | None = None
 ) -> list[Raw]:
-    orgs: Any = factory.client("organizations")
-    pages = _pages(orgs, "list_organizational_units_for_parent", page_size, ParentId=parent_id)
-    with translated("organizations:ListOrganizationalUnitsForParent", factory.role_arn):
-        return [ou for page in pages for ou in page["OrganizationalUnits"]]
+    operation = "ListOrganizationalUnitsForParent"
+    return _children(factory, operation, "OrganizationalUnits", parent_id, page_size)
 
 
 def get_accounts_for_parent(
     factory: ClientFactory, parent_id: str, page_size: int | None = None
 ) -> list[Raw]:
-    orgs: Any = factory.client("organizations")
-    pages = _pages(orgs, "list_accounts_for_parent", page_size, ParentId=parent_id)
-    with translated("organizations:ListAccountsForParent", factory.role_arn):
-        return [account for page in pages for account in page["Accounts"]]
+    return _children(factory, "ListAccountsForParent", "Accounts", parent_id, page_size)
 
 
 def count_accounts(factory: ClientFactory, page_size: int | None = None) -> int:

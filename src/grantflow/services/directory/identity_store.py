@@ -18,6 +18,7 @@ Every change is audited; applying the same snapshot twice changes nothing and re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -155,6 +156,14 @@ def _create_missing_users(
     return created
 
 
+def _apply(row: User | Group, wanted: dict[str, Any]) -> list[str]:
+    """Set the fields of ``wanted`` that differ on ``row``; returns their names, sorted."""
+    changed = sorted(k for k, v in wanted.items() if getattr(row, k) != v)
+    for key in changed:
+        setattr(row, key, wanted[key])
+    return changed
+
+
 def _update_owned_user(
     session: Session,
     user: User,
@@ -172,9 +181,7 @@ def _update_owned_user(
         taken = directory.user_by_username(session, item.username)
         if taken is not None and taken.id != user.id:
             del wanted["username"]  # another person has the name: keep ours
-    changed = sorted(k for k, v in wanted.items() if getattr(user, k) != v)
-    for key in changed:
-        setattr(user, key, wanted[key])
+    changed = _apply(user, wanted)
     session.flush()
     if changed:
         result.users_updated += 1
@@ -279,9 +286,7 @@ def _apply_group(
         "directory": store,
         "identity_store_group_id": item.identity_store_group_id,
     }
-    changed = sorted(k for k, v in wanted.items() if getattr(row, k) != v)
-    for key in changed:
-        setattr(row, key, wanted[key])
+    changed = _apply(row, wanted)
     session.flush()
     if changed:
         result.groups_updated += 1

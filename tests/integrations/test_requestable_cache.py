@@ -214,17 +214,21 @@ def test_paging_walks_the_set_bits_in_order() -> None:
                 assert set_ranks(bitset, offset, limit) == ranks[offset : offset + limit]
 
 
-def test_warming_rebuilds_what_requests_asked_for_once_the_data_settles(
+def test_warming_builds_the_listing_and_every_flow_once_the_data_settles(
     sessions: sessionmaker[Session], world: World
 ) -> None:
-    assert _listed(sessions, world) == {world.red, world.placed}
     with transaction(sessions) as s:
         _retag(world)(s)
     token = _token(sessions)
-    assert eligibility_cache.warm_tick(sessions) == 0  # the first sight of a token: wait
-    assert eligibility_cache.warm_tick(sessions) == 2  # settled: the two flows' sets
+    assert requestable.warm_tick(sessions) == 0  # the first sight of a token: wait
+    assert requestable.warm_tick(sessions) == 2  # settled: the two flows' sets
     kept = [v for (_, t), v in eligibility_cache._listings.items() if t == token]
     assert len(kept) == 1 and len(kept[0]._sets) == 2
-    assert eligibility_cache.warm_tick(sessions) == 0  # nothing new
-    assert _listed(sessions, world) == {world.placed}
-    assert len(kept[0]._sets) == 2  # served from what the warming built
+    assert requestable.warm_tick(sessions) == 0  # nothing new
+    assert _listed(sessions, world, Criteria(account="111111111111")) == {world.placed}
+    assert len(kept[0]._sets) == 3  # the flows' sets were warm; only the filter was built
+    with transaction(sessions) as s:
+        _move(world)(s)
+    assert requestable.warm_tick(sessions) == 0
+    assert requestable.warm_tick(sessions) == 3  # the flows and the filter asked for lately
+    assert _listed(sessions, world) == set()

@@ -36,10 +36,9 @@ from itertools import accumulate, groupby
 from typing import Any
 
 from sqlalchemy import Engine, Select, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from grantflow.store import resource_index
-from grantflow.store.db import read_transaction
 from grantflow.store.models import Resource
 from grantflow.store.models_index import InactiveResource
 
@@ -256,6 +255,7 @@ def listing(session: Session) -> Listing:
 MAX_WANTED = 1000
 _wanted: dict[str, OrderedDict[Hashable, Callable[[], Select[Any]]]] = {}
 _settling: dict[str, str | None] = {}  # per database: the token the last warm() saw
+_warmed: dict[str, str] = {}  # per database: the token warm() last finished
 
 
 def _note_wanted(database: str, key: Hashable, query: Callable[[], Select[Any]]) -> None:
@@ -266,35 +266,31 @@ def _note_wanted(database: str, key: Hashable, query: Callable[[], Select[Any]])
         wanted.popitem(last=False)
 
 
-def warm(session: Session) -> int:
-    """Build the listing of the current state and the sets asked for lately, so that the
-    first request after a change does not pay for them; returns how many sets were built.
-    Called periodically (``services.runtime.scheduler``): it waits until the token has not
-    moved since its previous call, so a sync that commits account after account is warmed
-    once it has finished, not after every account."""
+def warm(session: Session, more: Callable[[Listing], int] | None = None) -> int:
+    """Build the listing of the current state, the sets asked for lately and whatever
+    ``more`` builds on it, so that the first request after a change does not pay for them;
+    returns how many sets were built. Called periodically (``requestable.warm_tick``): it
+    waits until the token has not moved since its previous call, so a sync that commits
+    account after account is warmed once it has finished, not after every account."""
     database = _database(session)
     token = resource_index.generation(session.connection())
-    if token is None or (database, token) in _listings:
+    if token is None or _warmed.get(database) == token:
         return 0
     if _settling.get(database) != token:
         _settling[database] = token
         return 0
     current = listing(session)
-    built = 0
+    before = len(current._sets)
     for key, query in list(_wanted.get(database, {}).items()):
-        if key not in current._sets:
-            current.of_query(session, key, query)
-            built += 1
-    return built
-
-
-def warm_tick(sessions: sessionmaker[Session]) -> int:
-    """One periodic :func:`warm`, in its own read transaction."""
-    with read_transaction(sessions) as session:
-        return warm(session)
+        current.of_query(session, key, query)
+    if more is not None:
+        more(current)
+    _warmed[database] = token
+    return len(current._sets) - before
 
 
 def clear() -> None:
     """Forget every listing (tests, and a process that wants its memory back)."""
     with _build_lock:
         _listings.clear()
+        _warmed.clear()

@@ -22,11 +22,12 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, cast, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.domain.flows import FlowView, Requestors, ScopeMode, in_scope, requestor_matches
 from grantflow.services.access import eligibility_cache, flow_views
 from grantflow.services.access.eligibility_cache import Criteria
+from grantflow.store.db import read_transaction
 from grantflow.store.models import AccessFlow, Resource, User
 from grantflow.store.models_index import ResourceOu, ResourceTag
 
@@ -125,6 +126,20 @@ def flow_sets(
         named = (key, tuple(sorted(set(values))))
         out.append(listing.of_query(session, named, partial(compiled_set, key, named[1])))
     return out
+
+
+def warm_tick(sessions: sessionmaker[Session]) -> int:
+    """The scheduler's duty: once the data has settled after a change, build the listing,
+    the sets requests asked for lately and the set of every enabled flow (each once: sets are
+    kept by content), so that users rarely pay the rebuild. Returns how many sets it built."""
+    with read_transaction(sessions) as session:
+
+        def every_flow(listing: eligibility_cache.Listing) -> int:
+            rows = session.scalars(select(AccessFlow).where(AccessFlow.enabled.is_(True)))
+            views = [f for f in flow_views.flow_views(session, rows.all()) if f.enabled]
+            return len(flow_sets(session, listing, views))
+
+        return eligibility_cache.warm(session, every_flow)
 
 
 _REQUESTORS_KEPT = 10_000

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from grantflow.metrics import Metrics
 from grantflow.notify.base import Channel
 from grantflow.notify.registry import build_channels, by_name
-from grantflow.services.access import eligibility_cache, grant_jobs, reconcile, session_cuts
+from grantflow.services.access import grant_jobs, reconcile, requestable, session_cuts
 from grantflow.services.audit import audit_checkpoints, audit_sinks
 from grantflow.services.audit import trail as audit
 from grantflow.services.integrations import lifecycle as integrations
@@ -205,7 +205,7 @@ def install(
     workers.every("grant-expiry", 0.5, _threaded(lambda: expire_grants(sessions)))
     workers.every("session-cuts", 2.0, _threaded(lambda: drive_session_cuts(sessions)))
     workers.every("reconcile", 60.0, _threaded(lambda: reconcile_integrations(sessions)))
-    workers.every("eligibility-warm", 5.0, _threaded(lambda: eligibility_cache.warm_tick(sessions)))
+    workers.every("eligibility-warm", 2.0, _threaded(lambda: requestable.warm_tick(sessions)))
     workers.every(
         "audit-ingest", 60.0, _threaded(lambda: start_audit_ingest(sessions, trail_limits))
     )

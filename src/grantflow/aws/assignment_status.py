@@ -39,6 +39,10 @@ log = structlog.get_logger(__name__)
 IN_PROGRESS = "IN_PROGRESS"
 ROUND_WAIT_SECONDS = 300.0  # a round is a few calls, each bounded by botocore's timeouts
 _PAGE = 100
+# A request answered at least this long before a List…Status(IN_PROGRESS) began is expected in
+# it: missing from it, it has finished (FAILED list, as for one listed before) instead of being
+# described on its own — an operation shorter than a round is otherwise described every time.
+LIST_LAG_SECONDS = 0.2
 _REMEMBERED = 10_000  # request id → assignment, for finding a tuple's operations in progress
 
 
@@ -184,6 +188,7 @@ def _nap(waiter: Waiter, done: threading.Event, seconds: float) -> None:
 
 @dataclass(eq=False)
 class _Waiting:
+    since: float  # when its wait began (after the operation's answer), on the waiter's clock
     listed: bool = False
     final: dict[str, Any] | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -195,7 +200,9 @@ _Key = tuple[str, str | None, str]  # instance, role, kind
 class StatusBoard:
     """Operations waiting for their final status, polled together (thread safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float | None = None) -> None:
+        """``interval``: seconds between rounds (default: the waiter's interval)."""
+        self.interval = interval
         self._lock = threading.Lock()
         self._round_done = threading.Condition(self._lock)
         self._waiting: dict[_Key, dict[str, _Waiting]] = {}
@@ -221,7 +228,8 @@ class StatusBoard:
     ) -> dict[str, Any] | None:
         """The final status of ``request_id``; None when the deadline passed first."""
         key: _Key = (ic.instance_arn, ic.factory.role_arn, kind.describe)
-        me = _Waiting()
+        me = _Waiting(since=ic.waiter.clock())
+        interval = self.interval or ic.waiter.interval
         with self._lock:
             self._waiting.setdefault(key, {})[request_id] = me
         try:
@@ -229,7 +237,7 @@ class StatusBoard:
                 left = deadline - ic.waiter.clock()
                 if left <= 0:
                     return None
-                _nap(ic.waiter, me.done, min(ic.waiter.interval, left))
+                _nap(ic.waiter, me.done, min(interval, left))
                 if me.final is None:
                     self._round(ic, kind, key)
             return me.final
@@ -246,7 +254,7 @@ class StatusBoard:
         with self._lock:
             last = self._last_round.get(key)
             now = ic.waiter.clock()
-            recent = last is not None and now - last < ic.waiter.interval * 0.9
+            recent = last is not None and now - last < (self.interval or ic.waiter.interval) * 0.9
             if key in self._polling:  # another thread polls for us: wait for its answers
                 self._round_done.wait_for(lambda: key not in self._polling, ROUND_WAIT_SECONDS)
                 return
@@ -257,9 +265,8 @@ class StatusBoard:
             use_lists = key not in self._describe_only
         result: Round | None = None
         try:
-            result = poll_once(
-                ic, kind, {rid: w.listed for rid, w in batch.items()}, use_lists=use_lists
-            )
+            seen = {rid: w.listed or now - w.since >= LIST_LAG_SECONDS for rid, w in batch.items()}
+            result = poll_once(ic, kind, seen, use_lists=use_lists)
         except AccessDenied as err:
             if not use_lists:
                 raise

@@ -8,16 +8,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from grantflow.aws.assignment_status import StatusBoard
 from grantflow.aws.grants import GrantSettings
 from grantflow.aws.rate_limit import IdentityCenterLimiter
 from grantflow.aws.session import ClientFactory
+
+# Status rounds for assignment operations in progress, shared by all of them: every half second
+# while any waits (an operation finishing between rounds holds its in-flight slot until the next).
+STATUS_ROUND_SECONDS = 0.5
+
+
+def _grant_settings() -> GrantSettings:
+    return GrantSettings(statuses=StatusBoard(interval=STATUS_ROUND_SECONDS))
 
 
 @dataclass
 class Shared:
     base: ClientFactory
     limiter: IdentityCenterLimiter = field(default_factory=IdentityCenterLimiter)
-    grant_settings: GrantSettings = field(default_factory=GrantSettings)
+    grant_settings: GrantSettings = field(default_factory=_grant_settings)
     _management: dict[tuple[str, str], ClientFactory] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _tuples: dict[str, threading.Lock] = field(default_factory=dict)

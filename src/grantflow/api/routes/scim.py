@@ -180,54 +180,54 @@ def _provider(request: Request) -> ScimProvider:
     return provider(str(request.base_url) + "docs")
 
 
-def _resource_types(request: Request) -> list[ResourceType]:
-    types = [t.model_copy(deep=True) for t in _provider(request).resource_types]
-    for item in types:
-        item.meta = Meta(
-            resource_type="ResourceType", location=f"{base_url(request)}/ResourceTypes/{item.id}"
+def add_discovery_routes(
+    path: str,
+    model: type[ResourceType] | type[Schema],
+    items_of: Callable[[ScimProvider], list[Any]],
+    id_name: str,
+    noun: str,
+    names: tuple[str, str],
+) -> None:
+    """``/<path>`` lists what the service says of itself of one kind (``ResourceTypes``,
+    ``Schemas``) and ``/<path>/{<id_name>}`` shows one; ``names`` are the two routes' names."""
+    ItemId = Annotated[str, Path(alias=id_name)]
+
+    def described(request: Request) -> list[Any]:
+        items = [item.model_copy(deep=True) for item in items_of(_provider(request))]
+        for item in items:
+            location = f"{base_url(request)}/{path}/{item.id}"
+            item.meta = Meta(resource_type=model.__name__, location=location)
+        return items
+
+    def list_items(request: Request, _scim: ScimAuth) -> Response:
+        items = described(request)
+        listed = ListResponse[model](  # type: ignore[valid-type]
+            total_results=len(items), start_index=1, items_per_page=len(items), resources=items
         )
-    return types
+        return ScimResponse(listed.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+
+    def one_item(item_id: ItemId, request: Request, _scim: ScimAuth) -> Response:
+        for item in described(request):
+            if item.id == item_id:
+                return ScimResponse(item.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+        raise NotFoundException(detail=f"no {noun} {item_id}")
+
+    router.add_api_route(f"/{path}", list_items, methods=["GET"], name=names[0])
+    router.add_api_route(f"/{path}/{{{id_name}}}", one_item, methods=["GET"], name=names[1])
 
 
-def _schemas(request: Request) -> list[Schema]:
-    schemas = [s.model_copy(deep=True) for s in _provider(request).schemas]
-    for item in schemas:
-        item.meta = Meta(resource_type="Schema", location=f"{base_url(request)}/Schemas/{item.id}")
-    return schemas
-
-
-def _discovery_list(items: list[Any], model: type[Any]) -> Response:
-    listed = ListResponse[model](  # type: ignore[valid-type]
-        total_results=len(items), start_index=1, items_per_page=len(items), resources=items
-    )
-    return ScimResponse(listed.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
-
-
-def _one(items: list[Any], item_id: str, kind: str) -> Response:
-    for item in items:
-        if item.id == item_id:
-            return ScimResponse(item.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
-    raise NotFoundException(detail=f"no {kind} {item_id}")
-
-
-@router.get("/ResourceTypes")
-def resource_types(request: Request, _scim: ScimAuth) -> Response:
-    return _discovery_list(_resource_types(request), ResourceType)
-
-
-@router.get("/ResourceTypes/{type_id}")
-def resource_type(type_id: str, request: Request, _scim: ScimAuth) -> Response:
-    return _one(_resource_types(request), type_id, "resource type")
-
-
-@router.get("/Schemas")
-def schemas(request: Request, _scim: ScimAuth) -> Response:
-    return _discovery_list(_schemas(request), Schema)
-
-
-@router.get("/Schemas/{schema_id}")
-def schema(schema_id: str, request: Request, _scim: ScimAuth) -> Response:
-    return _one(_schemas(request), schema_id, "schema")
+add_discovery_routes(
+    "ResourceTypes",
+    ResourceType,
+    lambda provider: list(provider.resource_types),
+    "type_id",
+    "resource type",
+    ("resource_types", "resource_type"),
+)
+add_discovery_routes(
+    "Schemas", Schema, lambda provider: list(provider.schemas), "schema_id", "schema",
+    ("schemas", "schema"),
+)  # fmt: skip
 
 
 # --- users and groups --------------------------------------------------------------------

@@ -36,7 +36,7 @@ class Extension(BaseModel):
     seconds: int = Field(ge=60, le=30 * 86400)
 
 
-class Scope(StrEnum):
+class ListScope(StrEnum):
     MINE = "mine"
     TO_APPROVE = "to_approve"
     ALL = "all"
@@ -108,13 +108,13 @@ def list_requests(
     ctx: Ctx,
     user: CurrentUser,
     response: Response,
-    scope: Scope = Scope.MINE,
+    scope: ListScope = ListScope.MINE,
     state: Annotated[str | None, Query(max_length=16)] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[RequestPublic]:
     """Newest first, ``limit`` from ``offset``; the header ``X-Total-Count`` counts them all."""
-    if scope is Scope.ALL and user.role is not Role.ADMIN:
+    if scope is ListScope.ALL and user.role is not Role.ADMIN:
         raise Forbidden("only admins can list all requests")
     rows, total = request_actions.listed(ctx.sessions, user, scope.value, state, offset, limit)
     response.headers["X-Total-Count"] = str(total)

@@ -45,7 +45,7 @@ class CheckpointCheckPublic(BaseModel):
     problem: str | None
 
 
-class VerificationPublic(BaseModel):
+class ChainVerificationPublic(BaseModel):
     ok: bool
     events: int
     last_seq: int | None
@@ -106,8 +106,8 @@ def _filter(
 Filters = Annotated[audit_query.AuditFilter, Depends(_filter)]
 
 
-@router.get("/audit/verify", response_model=VerificationPublic)
-def verify(ctx: Ctx, _admin: AdminUser) -> VerificationPublic:
+@router.get("/audit/verify", response_model=ChainVerificationPublic)
+def verify(ctx: Ctx, _admin: AdminUser) -> ChainVerificationPublic:
     """Walk both hash chains (activity log, session audit) in order and compare their tails
     with the latest checkpoint of each sink; report the first edited, removed, inserted,
     reordered or unkeyed event, a truncation or a rewrite (``break``: its ``seq``, why and
@@ -115,7 +115,7 @@ def verify(ctx: Ctx, _admin: AdminUser) -> VerificationPublic:
     found = audit_sinks.read_latest(audit_sinks.build(ctx.settings))
     with read_transaction(ctx.sessions) as session:
         result = audit_verify.verify(session, checkpoints=found)
-    return VerificationPublic.model_validate(result.as_dict())
+    return ChainVerificationPublic.model_validate(result.as_dict())
 
 
 @router.get("/audit-events", response_model=AuditEventPage)

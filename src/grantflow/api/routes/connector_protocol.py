@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from grantflow.api.deps import ConnectorAuth, Ctx
-from grantflow.domain import jobs as job_rules
 from grantflow.domain.connector_jobs import (
     BadJobData,
     JobType,
@@ -26,6 +25,7 @@ from grantflow.domain.connector_jobs import (
     result_dump,
 )
 from grantflow.domain.inventory import AccountInventory
+from grantflow.domain.jobs import JobState
 from grantflow.services.access import grant_jobs
 from grantflow.services.errors import Invalid
 from grantflow.services.integrations import connectors, sync_ingest
@@ -77,9 +77,9 @@ class LeaseAction(BaseModel):
     seconds: int = Field(default=jobs.DEFAULT_LEASE_SECONDS, ge=2, le=jobs.MAX_LEASE_SECONDS)
 
 
-class JobState(BaseModel):
+class JobStatePublic(BaseModel):
     id: str
-    state: job_rules.JobState
+    state: JobState
     attempts: int
     lease_expires_at: datetime | None = None
     last_error: str | None = None
@@ -141,23 +141,23 @@ def _valid_result(job_type: str, result: dict[str, Any]) -> dict[str, Any]:
         raise Invalid(f"{field}: {err.reason}", field=field) from None
 
 
-@router.post("/jobs/{job_id}/complete", response_model=JobState)
+@router.post("/jobs/{job_id}/complete", response_model=JobStatePublic)
 def complete(
     connector_id: str, job_id: str, body: Completion, ctx: Ctx, _connector: ConnectorAuth
-) -> JobState:
+) -> JobStatePublic:
     with transaction(ctx.sessions) as session:
         leased = jobs.check_lease(session, connector_id, job_id, body.lease_id)  # 409 first
         result = _valid_result(leased.type, body.result)
         job = jobs.complete(session, connector_id, job_id, body.lease_id, result)
         job_outcomes.on_finished(session, job)
     ctx.metrics.jobs_finished.labels(job.type, job.state).inc()
-    return JobState(id=job.id, state=job.state, attempts=job.attempts)
+    return JobStatePublic(id=job.id, state=job.state, attempts=job.attempts)
 
 
-@router.post("/jobs/{job_id}/fail", response_model=JobState)
+@router.post("/jobs/{job_id}/fail", response_model=JobStatePublic)
 def fail(
     connector_id: str, job_id: str, body: Failure, ctx: Ctx, _connector: ConnectorAuth
-) -> JobState:
+) -> JobStatePublic:
     with transaction(ctx.sessions) as session:
         job = jobs.fail(
             session,
@@ -171,7 +171,9 @@ def fail(
         job_outcomes.on_finished(session, job)
     if job.finished_at is not None:
         ctx.metrics.jobs_finished.labels(job.type, job.state).inc()
-    return JobState(id=job.id, state=job.state, attempts=job.attempts, last_error=job.last_error)
+    return JobStatePublic(
+        id=job.id, state=job.state, attempts=job.attempts, last_error=job.last_error
+    )
 
 
 class SyncBatch(BaseModel):
@@ -228,32 +230,34 @@ class GrantProgress(BaseModel):
     pre_existing: bool
 
 
-@router.post("/jobs/{job_id}/grant-progress", response_model=JobState)
+@router.post("/jobs/{job_id}/grant-progress", response_model=JobStatePublic)
 def grant_progress(
     connector_id: str, job_id: str, body: GrantProgress, ctx: Ctx, _connector: ConnectorAuth
-) -> JobState:
+) -> JobStatePublic:
     """Before a grant changes anything: whether the access already existed in AWS."""
     with transaction(ctx.sessions) as session:
         job = jobs.check_lease(session, connector_id, job_id, body.lease_id)
         if job.type != JobType.GRANT:
             raise Invalid("only grant jobs report grant progress", field="job_id")
         grant_jobs.record_pre_existing(session, str(job.payload["grant_id"]), body.pre_existing)
-        return JobState(id=job.id, state=job.state, attempts=job.attempts)
+        return JobStatePublic(id=job.id, state=job.state, attempts=job.attempts)
 
 
-@router.post("/jobs/{job_id}/extend", response_model=JobState)
+@router.post("/jobs/{job_id}/extend", response_model=JobStatePublic)
 def extend(
     connector_id: str, job_id: str, body: LeaseAction, ctx: Ctx, _connector: ConnectorAuth
-) -> JobState:
+) -> JobStatePublic:
     with transaction(ctx.sessions) as session:
         deadline = jobs.extend(session, connector_id, job_id, body.lease_id, body.seconds)
-        return JobState(id=job_id, state="leased", attempts=0, lease_expires_at=deadline)
+        return JobStatePublic(
+            id=job_id, state=JobState.LEASED, attempts=0, lease_expires_at=deadline
+        )
 
 
-@router.post("/jobs/{job_id}/release", response_model=JobState)
+@router.post("/jobs/{job_id}/release", response_model=JobStatePublic)
 def release(
     connector_id: str, job_id: str, body: LeaseAction, ctx: Ctx, _connector: ConnectorAuth
-) -> JobState:
+) -> JobStatePublic:
     with transaction(ctx.sessions) as session:
         job = jobs.release(session, connector_id, job_id, body.lease_id)
-        return JobState(id=job.id, state=job.state, attempts=job.attempts)
+        return JobStatePublic(id=job.id, state=job.state, attempts=job.attempts)

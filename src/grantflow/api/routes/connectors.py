@@ -39,7 +39,7 @@ class ConnectorCreate(BaseModel):
     kind: ConnectorKind = ConnectorKind.SELF_HOSTED
 
 
-class VerificationPublic(BaseModel):
+class ConnectorVerificationPublic(BaseModel):
     """A verify job: the connector's own report that it assumed ``role_arn`` and read the
     organization. It proves the connector can reach that role; being the connector's own
     report, it never confirms which role the template trusts (an admin does that)."""
@@ -52,7 +52,7 @@ class VerificationPublic(BaseModel):
     error: str | None
 
 
-class IdentityPublic(BaseModel):
+class ConnectorIdentityPublic(BaseModel):
     state: IdentityState = Field(
         description="unknown; unconfirmed (reported, no role confirmed); confirmed; changed "
         "(the connector reports another identity than the confirmed role: check it)"
@@ -90,12 +90,12 @@ class ConnectorPublic(BaseModel):
         description="The confirmed role: the template's ConnectorRoleArn (None until an admin "
         "confirms one)"
     )
-    identity: IdentityPublic
+    identity: ConnectorIdentityPublic
     aws_account_id: str | None
     last_heartbeat_at: datetime | None
     token_prefix: str
     created_at: datetime
-    last_verification: VerificationPublic | None = None
+    last_verification: ConnectorVerificationPublic | None = None
     replicas: list[CredentialPublic] = Field(
         default_factory=list, description="Managed connector: one credential per replica"
     )
@@ -134,7 +134,7 @@ class TemplatePublic(BaseModel):
     prerequisites: list[str]
 
 
-def _latest_verification(session: Session, connector_id: str) -> VerificationPublic | None:
+def _latest_verification(session: Session, connector_id: str) -> ConnectorVerificationPublic | None:
     job = session.scalar(
         select(Job)
         .where(Job.connector_id == connector_id, Job.type == "verify")
@@ -143,7 +143,7 @@ def _latest_verification(session: Session, connector_id: str) -> VerificationPub
     )
     if job is None:
         return None
-    return VerificationPublic(
+    return ConnectorVerificationPublic(
         job_id=job.id,
         state=job.state,
         role_arn=str(job.payload.get("role_arn")),
@@ -161,9 +161,9 @@ def _confirmer(session: Session | None, confirmed_by: str | None) -> str | None:
     return ident or confirmed_by
 
 
-def _identity(connector: Connector, session: Session | None) -> IdentityPublic:
+def _identity(connector: Connector, session: Session | None) -> ConnectorIdentityPublic:
     view = assess(connector.confirmed_role_arn, connector.aws_identity_arn)
-    return IdentityPublic(
+    return ConnectorIdentityPublic(
         state=view.state,
         confirmed_role_arn=connector.confirmed_role_arn,
         confirmed_by=_confirmer(session, connector.confirmed_by),
@@ -242,10 +242,10 @@ def delete_connector(connector_id: str, ctx: Ctx, admin: AdminUser, request: Req
         connectors.delete(session, connector_id, actor_of(admin, request))
 
 
-@router.post("/{connector_id}/verify", response_model=VerificationPublic, status_code=202)
+@router.post("/{connector_id}/verify", response_model=ConnectorVerificationPublic, status_code=202)
 def verify(
     connector_id: str, body: VerifyCreate, ctx: Ctx, admin: AdminUser, request: Request
-) -> VerificationPublic:
+) -> ConnectorVerificationPublic:
     """Ask the connector to assume the management role (external id = connector id) and
     describe the organization. Poll ``GET /api/v1/connectors/{id}`` for the outcome."""
     with transaction(ctx.sessions) as session:
@@ -267,7 +267,7 @@ def verify(
             connector.id,
             {"role_arn": body.role_arn, "job_id": job.id},
         )
-        return VerificationPublic(
+        return ConnectorVerificationPublic(
             job_id=job.id,
             state=job.state,
             role_arn=body.role_arn,
@@ -389,7 +389,7 @@ def template(
     )
 
 
-def _role_steps(connector_id: str, identity: IdentityPublic) -> list[str]:
+def _role_steps(connector_id: str, identity: ConnectorIdentityPublic) -> list[str]:
     confirm = (
         f"an admin confirms it on the Connectors page (Role… on its row) or with "
         f'PUT /api/v1/connectors/{connector_id}/confirmed-role {{"role_arn": "…"}}'
@@ -417,7 +417,7 @@ def _audit_bucket_in_use(session: Session, connector_id: str) -> str:
 
 
 def _instructions(
-    connector_id: str, identity: IdentityPublic, has_command: bool, has_url: bool
+    connector_id: str, identity: ConnectorIdentityPublic, has_command: bool, has_url: bool
 ) -> list[str]:
     steps = _role_steps(connector_id, identity)
     if has_command:

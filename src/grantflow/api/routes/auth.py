@@ -8,28 +8,28 @@ JSON callers get the user and the session's CSRF token; form posts are redirecte
 
 from __future__ import annotations
 
-import html
-from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from grantflow.api.deps import Ctx, MaybePrincipal, client_ip
-from grantflow.api.errors import error_body
 from grantflow.api.schemas.users import UserPublic, user_public
+from grantflow.api.web_session import (
+    SessionPublic,
+    browser,
+    clear_session_cookie,
+    error_response,
+    origin_allowed,
+    set_session_cookie,
+)
 from grantflow.services.audit import trail as audit
-from grantflow.services.auth import password_login
+from grantflow.services.auth import password_login, web_sign_in
 from grantflow.services.auth import sessions as web_sessions
 from grantflow.services.auth.oidc_login import safe_next
 from grantflow.services.errors import ServiceError
-from grantflow.services.identity import principals
-from grantflow.settings import Settings
-from grantflow.store.db import transaction
-from grantflow.store.models import User
 
 router = APIRouter(prefix="/auth", tags=["sign-in"])
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -39,73 +39,6 @@ class LoginBody(BaseModel):
     username: str = Field(min_length=1, max_length=255)
     password: str = Field(min_length=1, max_length=1024)
     next: str | None = Field(default=None, max_length=2048)
-
-
-class SessionPublic(BaseModel):
-    authenticated: bool
-    user: UserPublic | None = None
-    csrf_token: str | None = Field(
-        default=None, description="Send as X-CSRF-Token on every state-changing request"
-    )
-    expires_at: datetime | None = None
-    oidc_enabled: bool = False
-
-
-def wants_html(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "application/json" not in accept
-
-
-def error_response(
-    request: Request,
-    status_code: int,
-    code: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """A browser gets a small page it can act on; anything else gets the JSON error shape."""
-    if wants_html(request):
-        page = (
-            "<!doctype html><html lang=en><meta charset=utf-8><title>Sign-in failed</title>"
-            f"<h1>Sign-in failed</h1><p>{html.escape(message)}</p>"
-            '<p><a href="/login">Back to sign-in</a></p></html>'
-        )
-        return HTMLResponse(page, status_code=status_code, headers=headers)
-    return JSONResponse(error_body(code, message), status_code=status_code, headers=headers)
-
-
-def set_session_cookie(
-    response: Response, settings: Settings, new: web_sessions.NewSession
-) -> None:
-    response.set_cookie(
-        web_sessions.cookie_name(settings.cookie_secure),
-        new.secret,
-        max_age=settings.session_max_age_seconds,
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )
-
-
-def clear_session_cookie(response: Response, settings: Settings) -> None:
-    response.delete_cookie(
-        web_sessions.cookie_name(settings.cookie_secure),
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )
-
-
-def _origin_allowed(request: Request, settings: Settings) -> bool:
-    """Login CSRF: a browser's cross-site form post carries a foreign Origin; refuse it."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    public = urlsplit(settings.base_url)
-    return origin in {own, f"{public.scheme}://{public.netloc}"}
 
 
 async def _login_body(request: Request) -> tuple[LoginBody, bool]:
@@ -120,22 +53,10 @@ def _open_session(
 ) -> tuple[web_sessions.NewSession, UserPublic]:
     settings = ctx.settings
     old = request.cookies.get(web_sessions.cookie_name(settings.cookie_secure))
-    with transaction(ctx.sessions) as session:
-        if old:
-            web_sessions.end_session(session, old, actor)
-        user = session.get(User, user_id)
-        assert user is not None
-        new = web_sessions.create_session(
-            session,
-            user,
-            auth_method=method,
-            max_age_seconds=settings.session_max_age_seconds,
-            actor=audit.Actor("user", user.id, actor.source, actor.request_id),
-            client_ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-        public = user_public(user, principals.principals_of(session, user.id))
-    return new, public
+    signed = web_sign_in.open_session(ctx.sessions, user_id, method, old,
+                                      settings.session_max_age_seconds, actor,
+                                      browser(request))  # fmt: skip
+    return signed.new, user_public(signed.user, signed.principals)
 
 
 def _web_actor(request: Request) -> audit.Actor:
@@ -148,7 +69,7 @@ def _web_actor(request: Request) -> audit.Actor:
     responses={401: {"description": "wrong credentials"}, 429: {"description": "rate limited"}},
 )
 async def login(ctx: Ctx, request: Request) -> Response:
-    if not _origin_allowed(request, ctx.settings):
+    if not origin_allowed(request, ctx.settings):
         return error_response(request, 403, "forbidden", "cross-site sign-in refused")
     try:
         body, is_form = await _login_body(request)
@@ -200,8 +121,7 @@ def logout(
     secret = request.cookies.get(web_sessions.cookie_name(ctx.settings.cookie_secure))
     if secret and principal is not None:
         actor = audit.Actor("user", principal.id, "web", getattr(request.state, "request_id", None))
-        with transaction(ctx.sessions) as session:
-            web_sessions.end_session(session, secret, actor)
+        web_sign_in.sign_out(ctx.sessions, secret, actor)
     content_type = request.headers.get("content-type", "")
     response: Response = (
         RedirectResponse(safe_next(next_path), status_code=status.HTTP_303_SEE_OTHER)
@@ -213,11 +133,8 @@ def logout(
 
 
 def _session_user(ctx: Ctx, user_id: str) -> UserPublic | None:
-    with transaction(ctx.sessions) as session:
-        user = session.get(User, user_id)
-        if user is None:
-            return None
-        return user_public(user, principals.principals_of(session, user.id))
+    found = web_sign_in.signed_in_user(ctx.sessions, user_id)
+    return user_public(*found) if found is not None else None
 
 
 @router.get("/session", response_model=SessionPublic)

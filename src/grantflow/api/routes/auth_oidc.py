@@ -12,19 +12,16 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from grantflow.api.deps import Ctx, client_ip
-from grantflow.api.routes.auth import error_response, set_session_cookie
+from grantflow.api.deps import Ctx
+from grantflow.api.web_session import browser, error_response, set_session_cookie
 from grantflow.services.audit import trail as audit
-from grantflow.services.auth import oidc_login
+from grantflow.services.auth import oidc_login, web_sign_in
 from grantflow.services.auth import sessions as web_sessions
 from grantflow.services.auth.oidc_client import OidcClient, OidcConfig, OidcError
 from grantflow.services.errors import ServiceError
 from grantflow.settings import Settings
-from grantflow.store.db import transaction
-from grantflow.store.models import User
 
 router = APIRouter(prefix="/auth/oidc", tags=["sign-in"])
 log = structlog.get_logger(__name__)
@@ -61,8 +58,7 @@ def oidc_login_start(
     if client is None:
         return _not_configured(request)
     try:
-        with transaction(ctx.sessions) as session:
-            started = oidc_login.start(session, client, next_path)
+        started = web_sign_in.start_oidc(ctx.sessions, client, next_path)
     except ServiceError as err:
         return error_response(request, err.status, err.code, err.message)
     response = RedirectResponse(started.redirect_url, status_code=status.HTTP_303_SEE_OTHER)
@@ -116,8 +112,7 @@ async def oidc_callback(
 
 
 def _consume(ctx: Ctx, binding: str | None) -> oidc_login.PendingLogin | None:
-    with transaction(ctx.sessions) as session:
-        return oidc_login.consume(session, binding)
+    return web_sign_in.consume_oidc(ctx.sessions, binding)
 
 
 def _sign_in(
@@ -127,25 +122,7 @@ def _sign_in(
     pending: oidc_login.PendingLogin,
     code: str,
 ) -> web_sessions.NewSession:
-    request_id = getattr(request.state, "request_id", None)
-    settings = ctx.settings
-
-    def open_session(session: Session, user: User) -> web_sessions.NewSession:
-        return web_sessions.create_session(
-            session,
-            user,
-            auth_method="oidc",
-            max_age_seconds=settings.session_max_age_seconds,
-            actor=audit.Actor("user", user.id, "web", request_id),
-            client_ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-
-    return oidc_login.sign_in(
-        ctx.sessions,
-        client,
-        pending,
-        code,
-        open_session,
-        audit.Actor("user", None, "web", request_id),
-    )
+    actor = audit.Actor("user", None, "web", getattr(request.state, "request_id", None))
+    return web_sign_in.oidc_sign_in(ctx.sessions, client, pending, code,
+                                    ctx.settings.session_max_age_seconds, actor,
+                                    browser(request))  # fmt: skip

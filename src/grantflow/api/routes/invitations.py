@@ -19,24 +19,21 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from grantflow.api.deps import AdminUser, Ctx, actor_of, client_ip
+from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.errors import error_body
-from grantflow.api.routes.auth import (
+from grantflow.api.schemas.users import UserPublic, user_public
+from grantflow.api.web_session import (
     SessionPublic,
-    _origin_allowed,
+    browser,
     error_response,
+    origin_allowed,
     set_session_cookie,
 )
-from grantflow.api.schemas.users import UserPublic, user_public
-from grantflow.notify.base import DeliveryError
 from grantflow.notify.email import EmailChannel
 from grantflow.services.audit import trail as audit
 from grantflow.services.auth import sessions as web_sessions
-from grantflow.services.directory import invitations
+from grantflow.services.directory import invitation_flow
 from grantflow.services.errors import ServiceError
-from grantflow.services.identity import principals
-from grantflow.store.db import transaction
-from grantflow.store.models import User
 
 admin_router = APIRouter(prefix="/api/v1", tags=["directory"])
 public_router = APIRouter(prefix="/auth", tags=["sign-in"])
@@ -66,42 +63,22 @@ class InvitationAccept(BaseModel):
 def create_invitation(
     user_id: str, ctx: Ctx, admin: AdminUser, request: Request
 ) -> InvitationCreated:
-    with transaction(ctx.sessions) as session:
-        new = invitations.create(session, user_id, actor_of(admin, request))
-    base_url = ctx.settings.base_url
-    link = new.link(base_url)
     channel = EmailChannel.from_settings(ctx.settings)
-    if channel is None or not new.email:
-        return InvitationCreated(user_id=new.user_id, expires_at=new.expires_at, link=link)
-    subject, body = invitations.email_text(new, base_url)
-    try:
-        channel.send_text(new.email, subject, body)
-    except DeliveryError as err:
-        return InvitationCreated(
-            user_id=new.user_id, expires_at=new.expires_at, link=link, email_error=str(err)
-        )
-    return InvitationCreated(user_id=new.user_id, expires_at=new.expires_at, emailed_to=new.email)
+    sent = invitation_flow.invite(ctx.sessions, user_id, actor_of(admin, request),
+                                  ctx.settings.base_url, channel)  # fmt: skip
+    return InvitationCreated(user_id=sent.user_id, expires_at=sent.expires_at,
+                             emailed_to=sent.emailed_to, link=sent.link,
+                             email_error=sent.email_error)  # fmt: skip
 
 
 def _accept(
     ctx: Ctx, request: Request, body: InvitationAccept
 ) -> tuple[web_sessions.NewSession, UserPublic]:
     actor = audit.Actor("user", None, "web", getattr(request.state, "request_id", None))
-    with transaction(ctx.sessions) as session:
-        user_id = invitations.accept(session, body.token, body.password, actor)
-        user = session.get(User, user_id)
-        assert user is not None
-        new = web_sessions.create_session(
-            session,
-            user,
-            auth_method="invitation",
-            max_age_seconds=ctx.settings.session_max_age_seconds,
-            actor=audit.Actor("user", user.id, "web", actor.request_id),
-            client_ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-        public = user_public(user, principals.principals_of(session, user.id))
-    return new, public
+    signed = invitation_flow.accept(ctx.sessions, body.token, body.password,
+                                    ctx.settings.session_max_age_seconds, actor,
+                                    browser(request))  # fmt: skip
+    return signed.new, user_public(signed.user, signed.principals)
 
 
 @public_router.post(
@@ -111,7 +88,7 @@ def _accept(
 )
 async def accept_invitation(ctx: Ctx, request: Request) -> Response:
     """Spend an invitation: set the password and sign in (a web session cookie)."""
-    if not _origin_allowed(request, ctx.settings):
+    if not origin_allowed(request, ctx.settings):
         return error_response(request, 403, "forbidden", "cross-site request refused")
     try:
         body = InvitationAccept.model_validate(await request.json())

@@ -4,11 +4,19 @@ resources and 500 flows of every scope kind (``tests/web/large_world.py``), a me
 the page itself (``performance.now()`` when the row is added; navigation start is its origin),
 so Playwright's polling adds nothing to the figure.
 
+The organization is written just before; a deployed server would have absorbed that write
+(a sync) long before anyone looks: its scheduler rebuilds the eligibility cache once the data
+holds still (``requestable.warm_tick``, logged as ``eligibility_warmed``). The test waits for
+that line, so it measures what a member sees, not the one-off rebuild that follows a
+100,000-resource write (bench/eligibility.py reports that cold figure).
+
 A speed bound holds only on a quiet machine, so this is a ``perf`` test: `make test`
 deselects it (a loaded CI machine cannot keep a 1 s bound) and `make perf` runs it alone."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -32,6 +40,18 @@ WATCH_FIRST_ROW = """
 """
 
 
+def _wait_until_warm(live: LiveServer, resources: int) -> None:
+    """Until the server logs that its eligibility cache holds the whole organization."""
+    deadline = time.monotonic() + 300
+    assert live.server is not None
+    while time.monotonic() < deadline:
+        for line in live.server.logs().splitlines():
+            if '"eligibility_warmed"' in line and json.loads(line).get("resources") == resources:
+                return
+        time.sleep(0.5)  # polling the server's log, not waiting a fixed time
+    raise AssertionError(f"the server never warmed its eligibility cache:\n{live.server.logs()}")
+
+
 @pytest.mark.perf
 def test_the_first_results_show_within_a_second_on_a_large_organization(
     live_server: LiveServer, open_tab: TabFactory
@@ -39,6 +59,7 @@ def test_the_first_results_show_within_a_second_on_a_large_organization(
     member = set_password(live_server.db_url, "grace")
     written = large_world.seed(live_server, member)
     assert written == 100_000
+    _wait_until_warm(live_server, written)
     tab = open_tab(live_server.url)
     tab.sign_in("grace")
     tab.page.context.add_init_script(WATCH_FIRST_ROW)
@@ -52,5 +73,6 @@ def test_the_first_results_show_within_a_second_on_a_large_organization(
     expect(tab.page.locator("#result-count")).to_contain_text("resources you can request")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     tab.shot("request-page-large-org", full_page=False)
+    print(f"first result row after {timings} ms")  # shown with -s
     assert max(timings) < FIRST_ROW_MS, f"first result row after {timings} ms"
     tab.assert_no_errors()

@@ -35,11 +35,10 @@ from grantflow.store.models import (
 )
 from grantflow.store.types import utcnow
 from tests.fixtures.api import Api
+from tests.fixtures.integrations import integration_config
 
 STORE = "d-lists"
-CONFIG = {"region": "us-east-1", "sso_region": "us-east-1",
-          "sso_portal": "https://d-lists.awsapps.com/start",
-          "management_role_arn": "arn:aws:iam::123456789012:role/GrantflowManagement"}  # fmt: skip
+CONFIG = integration_config(sso_portal=f"https://{STORE}.awsapps.com/start")
 
 
 @dataclass

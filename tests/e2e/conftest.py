@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from grantflow.aws.registry import REGISTRY
 from grantflow.demo.deploy import (
     create_connector_role,
     deploy_member_roles,
@@ -25,6 +26,7 @@ from grantflow.services.audit.trail import SYSTEM
 from grantflow.services.auth.tokens import create_personal_token
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
+from tests.fixtures.integrations import integration_body
 from tests.fixtures.live import LiveServer
 
 
@@ -65,22 +67,17 @@ class Deployed:
         return self.live.http(self.token_for(username))
 
     def integration_body(self, **config: Any) -> dict[str, Any]:
-        base = {
-            "region": "us-east-1",
+        """Every resource type, in the emulated organization."""
+        org = {
             "sso_region": self.org.sso_region,
             "sso_portal": f"https://{self.org.identity_store_id}.awsapps.com/start",
             "management_role_arn": self.management_role_arn,
             "exclude_ou_ids": list(self.org.excluded_ou_ids),
             "sync_regions": list(self.org.regions),
         }
-        base.update(config)
-        return {
-            "name": "Emulated Org",
-            "connector_id": self.connector_id,
-            "resource_types": ["aws-account", "identity-center-group", "iam-role", "s3-bucket",
-                               "ec2-instance", "rds-instance", "rds-cluster"],
-            "config": base,
-        }  # fmt: skip
+        return integration_body(
+            self.connector_id, [rt.key for rt in REGISTRY], "Emulated Org", **{**org, **config}
+        )
 
     def create_integration(self, **config: Any) -> dict[str, Any]:
         with self.admin() as c:

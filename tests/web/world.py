@@ -22,14 +22,10 @@ from grantflow.store.models import (
     SyncRun,
 )
 from grantflow.store.types import utcnow
+from tests.fixtures.integrations import integration_config
 from tests.fixtures.live import LiveServer
 
-CONFIG = {
-    "region": "us-east-1",
-    "sso_region": "us-east-1",
-    "sso_portal": "https://d-1234567890.awsapps.com/start",
-    "management_role_arn": "arn:aws:iam::123456789012:role/GrantflowManagement",
-}
+CONFIG = integration_config()
 
 
 @dataclass(frozen=True)

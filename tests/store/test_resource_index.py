@@ -1,7 +1,9 @@
 """The eligibility index follows ``resources`` (``store.resource_index``) on both backends:
 written with an inserted resource, rewritten when its OUs, tags or account status change,
 removed with it (and with its integration), rebuilt by ``reindex`` after a bulk insert, and
-filled by migration 0012 from the resources synced before it."""
+filled by migration 0012 from the resources synced before it. The eligibility generation's
+token moves in the same transaction as every change the requestable listing reads, and only
+then."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from grantflow.store.db import build_engine, transaction
 from grantflow.store.migrate import upgrade
 from grantflow.store.models import Connector, Integration, Resource
 from grantflow.store.models_index import InactiveResource, ResourceOu, ResourceTag
-from grantflow.store.resource_index import reindex
+from grantflow.store.resource_index import generation, reindex
 
 
 def _integration(s: Session) -> str:
@@ -85,6 +87,51 @@ def test_bulk_writers_reindex_and_integration_delete_cascades(
         assert len(_index(s)["tags"]) == 3
         s.execute(delete(Integration).where(Integration.id == integ))
         assert _index(s) == {"ous": [], "tags": [], "inactive": []}
+
+
+def test_the_generation_moves_with_every_change_the_listing_reads(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as s:
+        integ = _integration(s)
+    tokens = []
+
+    def moved(change: Any) -> bool:
+        with transaction(sessions) as s:
+            before = generation(s.connection())
+            change(s)
+            s.flush()
+            after = generation(s.connection())
+        tokens.append(after)
+        return after != before
+
+    def add(s: Session) -> None:
+        s.add(Resource(id="res-g", integration_id=integ, type="s3-bucket", aws_id="g",
+                       account_id="111111111111", ou_path=["r-1"]))  # fmt: skip
+
+    def row(s: Session) -> Resource:
+        found = s.get(Resource, "res-g")
+        assert found is not None
+        return found
+
+    assert moved(add)
+    assert moved(lambda s: setattr(row(s), "name", "renamed"))
+    assert moved(lambda s: setattr(row(s), "tags", {"team": "red"}))
+    assert moved(lambda s: setattr(row(s), "ou_path", ["r-1", "ou-1"]))
+    assert moved(lambda s: setattr(row(s), "attributes", {"account_status": "SUSPENDED"}))
+    assert not moved(lambda s: setattr(row(s), "sync_generation", 9))  # not listed
+    assert not moved(lambda s: setattr(row(s), "attributes",  # owners: not listed
+                                       {"account_status": "SUSPENDED", "owner": "x"}))  # fmt: skip
+    assert moved(lambda s: reindex(s, ["res-g"]))
+    assert moved(lambda s: s.delete(row(s)))
+    assert len(set(tokens)) == len(tokens) - 2  # a new token each time it moved
+    with sessions() as s:  # a rolled-back change leaves the committed token
+        committed = generation(s.connection())
+        add(s)
+        s.flush()
+        assert generation(s.connection()) != committed
+        s.rollback()
+        assert generation(s.connection()) == committed
 
 
 def test_migration_0012_fills_the_index_from_synced_resources(empty_db_url: str) -> None:

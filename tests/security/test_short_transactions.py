@@ -40,11 +40,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.routes import audit as audit_routes
-from grantflow.api.routes import requestable as requestable_routes
 from grantflow.api.routes import resources as resources_routes
 from grantflow.api.routes import scim as scim_routes
 from grantflow.api.routes import users as users_routes
-from grantflow.services.access import flow_actions, request_actions
+from grantflow.services.access import flow_actions, request_actions, requestable_page
 from grantflow.services.audit.trail import SYSTEM
 from grantflow.services.auth.tokens import create_personal_token
 from grantflow.services.directory import group_pages
@@ -269,7 +268,7 @@ class Hold:
 
 # (label, module whose handler is held, who calls, method, path; {pending} is a request id)
 HELD = [
-    ("requestable", requestable_routes, "rita", "GET", "/api/v1/requestable"),
+    ("requestable", requestable_page, "rita", "GET", "/api/v1/requestable"),
     ("resources", resources_routes, "admin", "GET", "/api/v1/resources"),
     ("requests-all", request_actions, "admin", "GET", "/api/v1/access-requests?scope=all"),
     ("requests-to-approve", request_actions, "abe", "GET",

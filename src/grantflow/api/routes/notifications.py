@@ -11,9 +11,7 @@ from pydantic import BaseModel
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.paging import MAX_OFFSET
 from grantflow.notify.registry import configured_names
-from grantflow.services.notifications import notify_delivery
-from grantflow.store.db import read_transaction, transaction
-from grantflow.store.models_notify import NotificationDelivery
+from grantflow.services.notifications import delivery_log
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
@@ -48,16 +46,6 @@ class ChannelsPublic(BaseModel):
     max_attempts: int
 
 
-def _public(row: NotificationDelivery) -> DeliveryPublic:
-    return DeliveryPublic(
-        id=row.id, channel=row.channel, target=row.target, kind=row.kind,
-        request_id=row.request_id, summary=str(row.payload.get("summary", "")), state=row.state,
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at if row.state == "pending" else None,
-        last_error=row.last_error, created_at=row.created_at, delivered_at=row.delivered_at,
-    )  # fmt: skip
-
-
 @router.get("", response_model=DeliveryPage)
 def list_deliveries(
     ctx: Ctx,
@@ -69,11 +57,9 @@ def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryPage:
     """Newest first; filter by access request, state or channel."""
-    with read_transaction(ctx.sessions) as session:
-        rows, total = notify_delivery.page(session, request_id=request_id, state=state,
-                                           channel=channel, offset=offset, limit=limit)  # fmt: skip
-        return DeliveryPage(items=[_public(r) for r in rows], total=total, offset=offset,
-                            limit=limit)  # fmt: skip
+    rows, total = delivery_log.page(ctx.sessions, request_id, state, channel, offset, limit)
+    return DeliveryPage(items=[DeliveryPublic.model_validate(r) for r in rows], total=total,
+                        offset=offset, limit=limit)  # fmt: skip
 
 
 @router.get("/channels", response_model=ChannelsPublic)
@@ -87,5 +73,5 @@ def channels(ctx: Ctx, _admin: AdminUser) -> ChannelsPublic:
 @router.post("/{delivery_id}/retry", response_model=DeliveryPublic)
 def retry(delivery_id: str, ctx: Ctx, admin: AdminUser, request: Request) -> DeliveryPublic:
     """Queue a failed delivery again now (it is sent within a second or two)."""
-    with transaction(ctx.sessions) as session:
-        return _public(notify_delivery.retry(session, delivery_id, actor_of(admin, request)))
+    found = delivery_log.retry(ctx.sessions, delivery_id, actor_of(admin, request))
+    return DeliveryPublic.model_validate(found)

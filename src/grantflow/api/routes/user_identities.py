@@ -15,10 +15,8 @@ from pydantic import BaseModel, Field
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.domain.oidc_binding import SUBJECT_MAX
 from grantflow.services.auth.oidc_client import OidcClient
-from grantflow.services.errors import Invalid, NotFound
-from grantflow.services.identity import user_identities
-from grantflow.store.db import read_transaction, transaction
-from grantflow.store.models import User
+from grantflow.services.errors import Invalid
+from grantflow.services.identity import identity_links
 
 router = APIRouter(prefix="/api/v1/users/{user_id}/identities", tags=["directory"])
 
@@ -61,11 +59,7 @@ def _issuer(request: Request, given: str | None) -> str:
 
 @router.get("", response_model=list[IdentityPublic])
 def list_identities(user_id: str, ctx: Ctx, _admin: AdminUser) -> list[IdentityPublic]:
-    with read_transaction(ctx.sessions) as session:
-        if session.get(User, user_id) is None:
-            raise NotFound("no such user")
-        rows = user_identities.of_user(session, user_id)
-        return [IdentityPublic.model_validate(r, from_attributes=True) for r in rows]
+    return [IdentityPublic.model_validate(r) for r in identity_links.of_user(ctx.sessions, user_id)]
 
 
 @router.post("", response_model=IdentityPublic, status_code=status.HTTP_201_CREATED)
@@ -74,11 +68,10 @@ def link_identity(
 ) -> IdentityPublic:
     """Bind (issuer, subject) to the user: their next single sign-on signs in as them."""
     issuer = _issuer(request, body.issuer)
-    with transaction(ctx.sessions) as session:
-        row = user_identities.admin_link(
-            session, user_id, issuer, body.subject, body.email, actor_of(admin, request)
-        )
-        return IdentityPublic.model_validate(row, from_attributes=True)
+    found = identity_links.link(
+        ctx.sessions, user_id, issuer, body.subject, body.email, actor_of(admin, request)
+    )
+    return IdentityPublic.model_validate(found)
 
 
 @router.delete("/{identity_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -86,5 +79,4 @@ def unlink_identity(
     user_id: str, identity_id: str, ctx: Ctx, admin: AdminUser, request: Request
 ) -> None:
     """Remove the binding and end the user's single sign-on sessions."""
-    with transaction(ctx.sessions) as session:
-        user_identities.unlink(session, user_id, identity_id, actor_of(admin, request))
+    identity_links.unlink(ctx.sessions, user_id, identity_id, actor_of(admin, request))

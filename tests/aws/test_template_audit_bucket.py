@@ -12,6 +12,7 @@ from grantflow.aws import cloudformation
 from grantflow.store.db import transaction
 from grantflow.store.models import Integration
 from tests.fixtures.api import Api
+from tests.fixtures.integrations import integration_config
 
 CONNECTOR_ID = "gfc-" + "0123456789abcdefghij"
 ROLE = "arn:aws:iam::111122223333:role/grantflow-connector"
@@ -55,12 +56,15 @@ def test_the_template_endpoint_takes_the_bucket_or_the_one_in_use(api: Api) -> N
     assert refused.status_code == 422, refused.text
     sessions = api.client.app.state.ctx.sessions  # type: ignore[attr-defined]
     with transaction(sessions) as session:  # an integration of this connector audits sessions
-        session.add(Integration(
-            name="audited", type="aws-organization", connector_id=cid, status="active",
-            resource_types=["aws-account"],
-            config={"region": "us-east-1", "sso_region": "us-east-1",
-                    "sso_portal": "https://d-1.awsapps.com/start",
-                    "management_role_arn": "arn:aws:iam::123456789012:role/M",
-                    "enable_audit": True, "audit_bucket": "trail-in-use"}))  # fmt: skip
+        session.add(
+            Integration(
+                name="audited",
+                type="aws-organization",
+                connector_id=cid,
+                status="active",
+                resource_types=["aws-account"],
+                config=integration_config(enable_audit=True, audit_bucket="trail-in-use"),
+            )
+        )
     again = _template(api, cid).json()  # a redeploy keeps the bucket audit already reads
     assert "AuditBucketName=trail-in-use" in again["deploy_command"]

@@ -36,6 +36,7 @@ from grantflow.store.models import (
     User,
 )
 from tests.fixtures.api import ADMIN_TOKEN, make_settings
+from tests.fixtures.integrations import integration_config
 from tests.notify.slack_support import (
     BASE_URL,
     BOT_TOKEN,
@@ -95,9 +96,7 @@ def _seed(client: TestClient) -> tuple[str, dict[str, str]]:
         integ = Integration(
             name="Org", type="aws-organization", connector_id="gfc-slack", status="active",
             facts={"instance_arn": "arn:aws:sso:::instance/ssoins-1", "identity_store_id": "d-1"},
-            config={"region": "us-east-1", "sso_region": "us-east-1",
-                    "sso_portal": "https://d-1234567890.awsapps.com/start",
-                    "management_role_arn": "arn:aws:iam::123456789012:role/GrantflowManagement"},
+            config=integration_config(),
         )  # fmt: skip
         s.add(integ)
         s.flush()

@@ -36,6 +36,7 @@ from grantflow.store.models import (
     User,
 )
 from tests.fixtures.api import Api
+from tests.fixtures.integrations import integration_config
 
 STORE = "d-votes"
 ACCOUNT = "111111111111"
@@ -92,9 +93,7 @@ def _seed(session: Session) -> tuple[str, str]:
         name="Org", type="aws-organization", connector_id="gfc-votes", status="active",
         resource_types=["aws-account"],
         facts={"instance_arn": "arn:aws:sso:::instance/ssoins-1", "identity_store_id": STORE},
-        config={"region": "us-east-1", "sso_region": "us-east-1",
-                "sso_portal": "https://d-votes.awsapps.com/start",
-                "management_role_arn": "arn:aws:iam::123456789012:role/GrantflowManagement"},
+        config=integration_config(sso_portal="https://d-votes.awsapps.com/start"),
     )  # fmt: skip
     session.add(integ)
     session.flush()

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.paging import MAX_CURSOR
+from grantflow.api.query_times import utc
 from grantflow.domain.audit_chain import BreakKind
 from grantflow.services.audit import audit_query, audit_sinks, audit_verify
 from grantflow.store.db import read_transaction
@@ -81,13 +82,6 @@ class AuditEventPage(BaseModel):
 class ExportFormat(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """Query datetimes without a zone are UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def _filter(

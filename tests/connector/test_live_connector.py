@@ -91,7 +91,8 @@ def test_connector_survives_the_control_plane_going_away(live_server: LiveServer
             "connector to connect",
         )
     live_server.kill()
-    time.sleep(3)
+    # The connector notices (its next poll fails) and keeps running, backing off.
+    _wait(lambda: "control_plane_unreachable" in proc.logs(), 60, "the connector to notice")
     assert proc.process is not None and proc.process.poll() is None  # still running
     live_server.start()
     job_id = _ping(live_server, cid, delay=0)

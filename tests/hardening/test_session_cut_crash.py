@@ -83,6 +83,8 @@ def test_killed_mid_cut_and_mid_lift_the_cut_completes_and_is_lifted(
         killed_at = utcnow()
         assert stack.connector is not None
         stack.connector.kill()
+        # Time passes for the dead connector's lease (15 s) instead of the test waiting it out.
+        assert stack.live.expire_leases() == 1
         stack.start_connector()
         env.wait_for(lambda: _state(stack)[0] == "active", 180, "the cut to complete")
         with transaction(stack.sessions()) as session:

@@ -32,7 +32,8 @@ ACCOUNT = "111111111111"
 PS_ARN = "arn:aws:sso:::permissionSet/ssoins-1/ps-readonly"
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it is truthy; the deadline only bounds a failure (a loaded machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -96,7 +97,26 @@ def _set_end(rig: Rig, request_id: str, minutes_left: int) -> None:
         request.expires_at = utcnow() + timedelta(minutes=minutes_left)
 
 
-def test_a_request_from_submission_to_expiry_warning(rig: Rig) -> None:
+def _count_ticks(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Finished ticks of the two notification duties, counted as the scheduler runs them."""
+    ticks: Counter[str] = Counter()
+    for duty in ("produce_notifications", "deliver_notifications"):
+        real = getattr(scheduler, duty)
+
+        def counted(*args: Any, _real: Any = real, _duty: str = duty) -> Any:
+            try:
+                return _real(*args)
+            finally:
+                ticks[_duty] += 1
+
+        monkeypatch.setattr(scheduler, duty, counted)
+    return ticks
+
+
+def test_a_request_from_submission_to_expiry_warning(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticks = _count_ticks(monkeypatch)
     api = rig.api
     world = make_world(api, notify={"webhooks": ["siem"]})
     request = submit(api, world)
@@ -121,7 +141,9 @@ def test_a_request_from_submission_to_expiry_warning(rig: Rig) -> None:
     _set_end(rig, request["id"], minutes_left=5)
     warning = "[Grantflow] Your access ends in 10 minutes:"
     wait_for(lambda: _has(rig, "alice", warning), what="the expiry warning")
-    time.sleep(3)  # several more ticks of both duties: still one warning
+    seen = dict(ticks)  # three more whole ticks of both duties: still one warning
+    wait_for(lambda: all(ticks[duty] >= seen[duty] + 3 for duty in seen), timeout=60,
+             what="three more ticks of producing and delivering")  # fmt: skip
     assert sum(s.startswith(warning) for s in _subjects(rig, "alice")) == 1
     _set_end(rig, request["id"], minutes_left=8)  # extended: a new end, a new warning
     wait_for(lambda: _has(rig, "alice", warning, count=2), what="the second warning")

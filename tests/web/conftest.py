@@ -22,6 +22,7 @@ from grantflow.services.directory import people as directory
 from grantflow.store.db import build_engine, session_factory, transaction
 from grantflow.store.models import User
 from tests.e2e.conftest import deployed  # noqa: F401 (the emulated org + live server)
+from tests.fixtures.db import sqlite_clone
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,13 +31,16 @@ PASSWORD = "correct horse battery staple"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
-expect.set_options(timeout=15_000)
+expect.set_options(timeout=30_000)  # bounds a failure only: a loaded machine renders slowly
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """SQLite only for browser tests (overrides the two-backend fixture)."""
-    return f"sqlite:///{tmp_path}/grantflow.db"
+def db_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """SQLite only for browser tests (overrides the two-backend fixture): a clone of the
+    session's migrated template, so the server starts without running the migrations."""
+    path = tmp_path / "grantflow.db"
+    sqlite_clone(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(autouse=True)

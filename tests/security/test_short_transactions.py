@@ -41,12 +41,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.api.routes import audit as audit_routes
 from grantflow.api.routes import resources as resources_routes
-from grantflow.api.routes import scim as scim_routes
 from grantflow.api.routes import users as users_routes
 from grantflow.services.access import flow_actions, request_actions, requestable_page
 from grantflow.services.audit.trail import SYSTEM
 from grantflow.services.auth.tokens import create_personal_token
-from grantflow.services.directory import group_pages
+from grantflow.services.directory import group_pages, scim_actions
 from grantflow.store.db import build_engine, read_transaction, session_factory, transaction
 from grantflow.store.models import (
     AccessRequest,
@@ -279,7 +278,7 @@ HELD = [
     ("groups", group_pages, "admin", "GET", "/api/v1/groups"),
     ("users", users_routes, "admin", "GET", "/api/v1/users"),
     ("flows", flow_actions, "admin", "GET", "/api/v1/access-flows"),
-    ("scim-users", scim_routes, "scim", "GET", "/scim/v2/Users?filter=userName%20eq%20%22x%22"),
+    ("scim-users", scim_actions, "scim", "GET", "/scim/v2/Users?filter=userName%20eq%20%22x%22"),
 ]  # fmt: skip
 
 

@@ -36,8 +36,9 @@ from starlette.exceptions import HTTPException
 from grantflow.api.deps import Ctx, ScimAuth, actor_of
 from grantflow.services.audit import trail as audit
 from grantflow.services.directory import scim as service
+from grantflow.services.directory import scim_actions
 from grantflow.services.directory.scim_resources import provider
-from grantflow.store.db import DatabaseUnavailable, read_transaction, transaction
+from grantflow.store.db import DatabaseUnavailable
 
 log = structlog.get_logger(__name__)
 MEDIA_TYPE = "application/scim+json"
@@ -241,27 +242,23 @@ def add_resource_routes(kind: service.Kind[Any, Any]) -> None:
     ResourceId = Annotated[str, Path(alias=f"{kind.noun}_id")]
 
     def list_resources(request: Request, ctx: Ctx, _scim: ScimAuth) -> Response:
-        with read_transaction(ctx.sessions) as session:
-            found = kind.search(session, _query(request), base_url(request))
+        found = scim_actions.search(ctx.sessions, kind, _query(request), base_url(request))
         return _list(request, found, kind.model)
 
     def search_resources(request: Request, ctx: Ctx, _scim: ScimAuth, body: Body) -> Response:
         query = _search_query(body)
-        with read_transaction(ctx.sessions) as session:
-            found = kind.search(session, query, base_url(request))
+        found = scim_actions.search(ctx.sessions, kind, query, base_url(request))
         return _list(request, found, kind.model)
 
     def create_resource(request: Request, ctx: Ctx, principal: ScimAuth, body: Body) -> Response:
         actor = _actor(principal, request)
-        with transaction(ctx.sessions) as session:
-            resource = service.create(kind, session, body, base_url(request), actor)
+        resource = scim_actions.create(ctx.sessions, kind, body, base_url(request), actor)
         return _resource(request, resource, 201)
 
     def get_resource(
         resource_id: ResourceId, request: Request, ctx: Ctx, _scim: ScimAuth
     ) -> Response:
-        with read_transaction(ctx.sessions) as session:
-            resource = kind.get(session, resource_id, base_url(request))
+        resource = scim_actions.get(ctx.sessions, kind, resource_id, base_url(request))
         return _resource(request, resource)
 
     def change_route(patch: bool) -> Callable[..., Response]:
@@ -275,10 +272,9 @@ def add_resource_routes(kind: service.Kind[Any, Any]) -> None:
         ) -> Response:
             actor = _actor(principal, request)
             base = base_url(request)
-            with transaction(ctx.sessions) as session:
-                resource = service.change(
-                    kind, session, resource_id, body, base, actor, if_match, patch=patch
-                )
+            resource = scim_actions.change(
+                ctx.sessions, kind, resource_id, body, base, actor, if_match, patch=patch
+            )
             return _resource(request, resource)
 
         return change_resource
@@ -291,8 +287,7 @@ def add_resource_routes(kind: service.Kind[Any, Any]) -> None:
         if_match: IfMatch = None,
     ) -> Response:
         actor = _actor(principal, request)
-        with transaction(ctx.sessions) as session:
-            service.delete(kind, session, resource_id, base_url(request), actor, if_match)
+        scim_actions.delete(ctx.sessions, kind, resource_id, base_url(request), actor, if_match)
         return Response(status_code=204)
 
     noun, plural = kind.noun, kind.endpoint.lower()

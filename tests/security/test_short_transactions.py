@@ -39,10 +39,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.api.routes import audit as audit_routes
-from grantflow.api.routes import resources as resources_routes
 from grantflow.api.routes import users as users_routes
-from grantflow.services.access import flow_actions, request_actions, requestable_page
+from grantflow.services.access import (
+    flow_actions,
+    request_actions,
+    requestable_page,
+    resource_lists,
+)
+from grantflow.services.audit import audit_reads
 from grantflow.services.audit.trail import SYSTEM
 from grantflow.services.auth.tokens import create_personal_token
 from grantflow.services.directory import group_pages, scim_actions
@@ -268,13 +272,13 @@ class Hold:
 # (label, module whose handler is held, who calls, method, path; {pending} is a request id)
 HELD = [
     ("requestable", requestable_page, "rita", "GET", "/api/v1/requestable"),
-    ("resources", resources_routes, "admin", "GET", "/api/v1/resources"),
+    ("resources", resource_lists, "admin", "GET", "/api/v1/resources"),
     ("requests-all", request_actions, "admin", "GET", "/api/v1/access-requests?scope=all"),
     ("requests-to-approve", request_actions, "abe", "GET",
      "/api/v1/access-requests?scope=to_approve"),
     ("request", request_actions, "rita", "GET", "/api/v1/access-requests/{pending}"),
     ("submit-check", request_actions, "rita", "POST", "/api/v1/access-requests"),
-    ("audit-events", audit_routes, "admin", "GET", "/api/v1/audit-events"),
+    ("audit-events", audit_reads, "admin", "GET", "/api/v1/audit-events"),
     ("groups", group_pages, "admin", "GET", "/api/v1/groups"),
     ("users", users_routes, "admin", "GET", "/api/v1/users"),
     ("flows", flow_actions, "admin", "GET", "/api/v1/access-flows"),

@@ -16,8 +16,7 @@ from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.api.paging import MAX_CURSOR
 from grantflow.api.query_times import utc
 from grantflow.domain.audit_chain import BreakKind
-from grantflow.services.audit import audit_query, audit_sinks, audit_verify
-from grantflow.store.db import read_transaction
+from grantflow.services.audit import audit_query, audit_reads, audit_sinks
 
 log = structlog.get_logger(__name__)
 
@@ -107,8 +106,7 @@ def verify(ctx: Ctx, _admin: AdminUser) -> ChainVerificationPublic:
     reordered or unkeyed event, a truncation or a rewrite (``break``: its ``seq``, why and
     what kind), or that all is intact. A read: it writes nothing and takes no write lock."""
     found = audit_sinks.read_latest(audit_sinks.build(ctx.settings))
-    with read_transaction(ctx.sessions) as session:
-        result = audit_verify.verify(session, checkpoints=found)
+    result = audit_reads.verify(ctx.sessions, found)
     return ChainVerificationPublic.model_validate(result.as_dict())
 
 
@@ -122,8 +120,7 @@ def list_events(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditEventPage:
-    with read_transaction(ctx.sessions) as session:
-        found = audit_query.page(session, filters, limit, before)
+    found = audit_reads.page(ctx.sessions, filters, limit, before)
     return AuditEventPage.model_validate({"items": found.items, "next_before": found.next_before})
 
 

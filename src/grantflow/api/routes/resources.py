@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from grantflow.api.deps import Ctx, CurrentUser
 from grantflow.api.paging import MAX_OFFSET
 from grantflow.services.access import resource_lists
-from grantflow.store.db import read_transaction
 
 router = APIRouter(prefix="/api/v1", tags=["resources"])
 
@@ -51,7 +50,6 @@ def list_resources(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ResourcePage:
     found = resource_lists.ResourceFilter(integration_id, type, account, ou, tag, q)
-    with read_transaction(ctx.sessions) as session:
-        result = resource_lists.page(session, found, offset, limit)
-        items = [ResourcePublic.model_validate(r, from_attributes=True) for r in result.rows]
+    result = resource_lists.page_of(ctx.sessions, found, offset, limit)
+    items = [ResourcePublic.model_validate(r, from_attributes=True) for r in result.rows]
     return ResourcePage(items=items, total=result.total, offset=offset, limit=limit)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from grantflow.services.errors import Invalid
+from grantflow.store.db import read_transaction
 from grantflow.store.models import Resource
 
 
@@ -75,3 +76,11 @@ def page(session: Session, f: ResourceFilter, offset: int, limit: int) -> Resour
         .limit(limit)
     ).all()
     return ResourcePage(list(rows), total)
+
+
+def page_of(
+    sessions: sessionmaker[Session], f: ResourceFilter, offset: int, limit: int
+) -> ResourcePage:
+    """``page`` in its own read transaction (the rows come back detached, loaded)."""
+    with read_transaction(sessions) as session:
+        return page(session, f, offset, limit)

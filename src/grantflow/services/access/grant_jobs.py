@@ -9,12 +9,19 @@ still needs the same AWS tuple, and the connector never removes what existed bef
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grantflow.domain.connector_jobs import GrantPayload, JobType, RevokePayload, payload_for
+from grantflow.domain.connector_jobs import (
+    GrantPayload,
+    GrantResult,
+    JobType,
+    RevokePayload,
+    RevokeResult,
+    payload_for,
+    result_as,
+)
 from grantflow.domain.request_states import EndReason, Event, RequestState, finish_revocation
 from grantflow.services.access import grant_building, request_policy, session_cuts
 from grantflow.services.access.transitions import move
@@ -140,8 +147,7 @@ def grant_finished(session: Session, job: Job, failed: bool) -> None:
             move(session, request, Event.GRANT_FAILED, audit.SYSTEM, {"error": job.last_error})
             start_revoking(session, request)
         return
-    result = job.result or {}
-    grant.handle = result.get("handle", {})
+    grant.handle = dict(result_as(GrantResult, job.result).handle)
     if grant.handle.get("pre_existing") and (
         grant.pre_existing is False or _made_by_grantflow(session, grant)
     ):
@@ -258,12 +264,12 @@ def revoke_finished(session: Session, job: Job, failed: bool) -> None:
                       "retry_in_seconds": REVOKE_RETRY_SECONDS})  # fmt: skip
         enqueue_revoke(session, grant, delay=REVOKE_RETRY_SECONDS)
         return
-    result = job.result or {}
+    result = result_as(RevokeResult, job.result)
     grant.state, grant.revoked_at, grant.error = "revoked", utcnow(), None
     audit.record(session, audit.SYSTEM, "grant.revoked", "grant", grant.id,
-                 {"request_id": request.id, "outcome": result.get("status")})  # fmt: skip
+                 {"request_id": request.id, "outcome": result.status})  # fmt: skip
     _regrant_if_needed(session, grant, result)
-    if result.get("status") == "kept-still-needed" and grant.pre_existing is False:
+    if result.status == "kept-still-needed" and grant.pre_existing is False:
         _hand_over(session, grant)
     session_cuts.after_revoke(session, _integration(session, request), grant, result)
     _maybe_finish(session, request)
@@ -284,10 +290,10 @@ def _hand_over(session: Session, grant: Grant) -> None:
                 other.handle = {**other.handle, "pre_existing": False}
 
 
-def _regrant_if_needed(session: Session, grant: Grant, result: dict[str, Any]) -> None:
+def _regrant_if_needed(session: Session, grant: Grant, result: RevokeResult) -> None:
     """A grant of the same tuple that became live after this revoke was planned would have
     lost its access: grant it again (idempotent)."""
-    if result.get("status") != "revoked":
+    if result.status != "revoked":
         return
     for other in session.scalars(
         select(Grant).where(Grant.tuple_key == grant.tuple_key, Grant.state == "granted",

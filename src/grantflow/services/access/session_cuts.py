@@ -30,6 +30,7 @@ from grantflow.domain.connector_jobs import (
     CutItem,
     CutRelease,
     JobType,
+    RevokeResult,
     SessionCutsPayload,
     SessionCutsResult,
     payload_for,
@@ -88,10 +89,10 @@ def _held(session: Session, tuple_key: str, except_grant: str | None = None) -> 
 
 
 def after_revoke(
-    session: Session, integ: Integration, grant: Grant, result: dict[str, Any]
+    session: Session, integ: Integration, grant: Grant, result: RevokeResult
 ) -> SessionCut | None:
     """A confirmed revoke: cut the sessions it left behind (see the module docstring)."""
-    if result.get("status") not in ("revoked", "already-absent") or grant.pre_existing:
+    if result.status not in ("revoked", "already-absent") or grant.pre_existing:
         return None
     kind = (grant.handle or {}).get("kind")
     if not (
@@ -127,7 +128,7 @@ def after_revoke(
     _describe(row, integ, grant, handle, name)
     row.not_before = rules.cut_time(now + CLOCK_MARGIN)
     row.cut_at = row.release_after = row.released_at = row.error = None
-    if result.get("permission_set_deleted"):
+    if result.permission_set_deleted:
         # Deleted with its last assignment: Identity Center removes its role from the account,
         # and a role's sessions have no permissions without it. Nothing to write.
         row.state, row.cut_at = "unneeded", now

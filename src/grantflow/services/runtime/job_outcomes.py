@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from grantflow.domain.inventory import SyncSummary
+from grantflow.domain.connector_jobs import JobType, SyncResult, VerifyResult, result_as
 from grantflow.domain.jobs import JobState
 from grantflow.services.access import grant_jobs, policy_withdrawal, reconcile, session_cuts
 from grantflow.services.audit import trail as audit
@@ -29,13 +29,13 @@ def _verify_finished(session: Session, job: Job, failed: bool) -> None:
         row.status_message = job.last_error or "the connector could not verify the role"
         return
     actor = audit.Actor("connector", job.connector_id, "connector")
-    result = job.result or {}
+    result = result_as(VerifyResult, job.result)
     row.facts = {
         **row.facts,
-        "organization_id": result.get("organization_id"),
-        "management_account_id": result.get("management_account_id"),
+        "organization_id": result.organization_id,
+        "management_account_id": result.management_account_id,
     }
-    unknown = [str(ou) for ou in result.get("unknown_exclude_ou_ids") or []]
+    unknown = result.unknown_exclude_ou_ids
     if unknown:  # said now; the first sync checks again and makes it a Warning
         row.status_message = (
             f"Exclude OU id(s) not in the organization: {', '.join(unknown)} — they exclude "
@@ -51,7 +51,7 @@ def _sync_finished(session: Session, job: Job, failed: bool) -> None:
     if failed:
         sync_ingest.fail_sync(session, run_id, job.last_error or "sync failed")
         return
-    summary = SyncSummary.model_validate(job.result or {})
+    summary = result_as(SyncResult, job.result)
     run, row = sync_ingest.run_of(session, run_id)
     actor = sync_ingest.connector_actor(row)
     sync_ingest.land_summary(session, run, row, summary)
@@ -71,20 +71,20 @@ def on_finished(session: Session, job: Job) -> None:
     if failed:
         data["error"] = job.last_error or ""
         audit.record(session, actor, f"job.{job.type}.failed", "job", job.id, data)
-    if job.type == "verify":
+    if job.type == JobType.VERIFY:
         if not failed:
             audit.record(session, actor, "connector.verified", "connector", job.connector_id,
                          {**data, **(job.result or {})})  # fmt: skip
         _verify_finished(session, job, failed)
-    elif job.type == "sync":
+    elif job.type == JobType.SYNC:
         _sync_finished(session, job, failed)
-    elif job.type == "plan" and job.payload.get("integration_id") and not failed:
+    elif job.type == JobType.PLAN and job.payload.get("integration_id") and not failed:
         reconcile.finished(session, job)
-    elif job.type == "grant":
+    elif job.type == JobType.GRANT:
         grant_jobs.grant_finished(session, job, failed)
-    elif job.type == "revoke":
+    elif job.type == JobType.REVOKE:
         grant_jobs.revoke_finished(session, job, failed)
-    elif job.type == session_audit.JOB_TYPE:
+    elif job.type == JobType.AUDIT_INGEST:
         session_audit.ingest_finished(session, job, failed)
-    elif job.type == session_cuts.JOB_TYPE:
+    elif job.type == JobType.SESSION_CUTS:
         session_cuts.finished(session, job, failed)

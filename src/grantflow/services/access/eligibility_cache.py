@@ -258,12 +258,16 @@ _settling: dict[str, str | None] = {}  # per database: the token the last warm()
 _warmed: dict[str, str] = {}  # per database: the token warm() last finished
 
 
+_wanted_lock = threading.Lock()
+
+
 def _note_wanted(database: str, key: Hashable, query: Callable[[], Select[Any]]) -> None:
-    wanted = _wanted.setdefault(database, OrderedDict())
-    wanted[key] = query
-    wanted.move_to_end(key)
-    while len(wanted) > MAX_WANTED:
-        wanted.popitem(last=False)
+    with _wanted_lock:
+        wanted = _wanted.setdefault(database, OrderedDict())
+        wanted[key] = query
+        wanted.move_to_end(key)
+        while len(wanted) > MAX_WANTED:
+            wanted.popitem(last=False)
 
 
 def warm(session: Session, more: Callable[[Listing], int] | None = None) -> int:
@@ -281,7 +285,9 @@ def warm(session: Session, more: Callable[[Listing], int] | None = None) -> int:
         return 0
     current = listing(session)
     before = len(current._sets)
-    for key, query in list(_wanted.get(database, {}).items()):
+    with _wanted_lock:
+        wanted = list(_wanted.get(database, {}).items())
+    for key, query in wanted:
         current.of_query(session, key, query)
     if more is not None:
         more(current)

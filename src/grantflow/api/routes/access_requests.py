@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -16,7 +19,7 @@ from grantflow.api.session_cut_view import SessionCutPublic
 from grantflow.domain.authz import Principal, Role
 from grantflow.domain.request_states import EndReason, RequestState
 from grantflow.services.access import plans, request_actions
-from grantflow.services.errors import Conflict, Forbidden
+from grantflow.services.errors import Conflict, Forbidden, Unavailable
 
 router = APIRouter(prefix="/api/v1/access-requests", tags=["access requests"])
 
@@ -219,13 +222,6 @@ async def plan(
 
     Callers share the request's dry run in progress, and one that finished in the last few
     seconds is the answer; too many calls, or too many dry runs waiting, answer 429."""
-    import asyncio
-    import time
-
-    from fastapi.concurrency import run_in_threadpool
-
-    from grantflow.services.errors import Unavailable
-
     try:
         plans.admit_call(user.id)
         job_id = await run_in_threadpool(request_actions.plan_job, ctx.sessions, request_id, user)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -232,3 +233,14 @@ def test_warming_builds_the_listing_and_every_flow_once_the_data_settles(
     assert requestable.warm_tick(sessions) == 0
     assert requestable.warm_tick(sessions) == 3  # the flows and the filter asked for lately
     assert _listed(sessions, world) == set()
+
+
+def test_concurrent_requests_build_one_listing_and_agree(
+    sessions: sessionmaker[Session], world: World
+) -> None:
+    eligibility_cache.clear()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: _listed(sessions, world), range(24)))
+    assert all(a == {world.red, world.placed} for a in answers)
+    token = _token(sessions)
+    assert [t for _, t in eligibility_cache._listings] == [token]

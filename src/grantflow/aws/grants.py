@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from grantflow.aws import identity_center as ic_api
 from grantflow.aws import pooled_policies
-from grantflow.aws.assignment_reads import AssignmentReads
+from grantflow.aws.assignment_reads import AssignmentReads, existing
 from grantflow.aws.assignment_status import StatusBoard
 from grantflow.aws.errors import NotFound
 from grantflow.aws.group_membership import create_membership, delete_membership, membership_id
@@ -112,9 +112,32 @@ class _Facts:
 # --- grant ---------------------------------------------------------------------------------
 
 
-def _plan_assignment(ic: IdentityCenter, spec: AccountAssignmentSpec) -> tuple[Plan, _Facts]:
+Known = frozenset[Assignment] | None  # the existing ones among assignments read beforehand
+
+
+def _exists(ic: IdentityCenter, assignment: Assignment, known: Known) -> bool:
+    return assignment in known if known is not None else ic_api.assignment_exists(ic, assignment)
+
+
+def read_existing(
+    factory: ClientFactory,
+    target: GrantSpec | GrantHandle,
+    assignments: list[Assignment],
+    *,
+    limiter: IdentityCenterLimiter | None = None,
+    settings: GrantSettings | None = None,
+) -> frozenset[Assignment]:
+    """Which of ``assignments`` (all of ``target``'s instance) exist, read together (one list
+    per account and permission set, or per user: :func:`assignment_reads.existing`) — for
+    planning many items at once (``known=``) instead of one read each."""
+    return frozenset(existing(_ic(factory, target, limiter, settings), assignments))
+
+
+def _plan_assignment(
+    ic: IdentityCenter, spec: AccountAssignmentSpec, known: Known = None
+) -> tuple[Plan, _Facts]:
     assignment = Assignment(spec.account_id, spec.permission_set_arn, spec.principal_id)
-    exists = ic_api.assignment_exists(ic, assignment)
+    exists = _exists(ic, assignment, known)
     pre = _pre_existing(exists, spec.known_pre_existing)
     if not exists:
         step: PlanStep = CreateAccountAssignment(
@@ -191,9 +214,9 @@ def _plan_pooled(ic: IdentityCenter, spec: PooledPermissionSetSpec) -> tuple[Pla
     return Plan(steps=tuple(steps)), _Facts(permission_set_arns={name: arn})
 
 
-def _plan_grant(ic: IdentityCenter, spec: GrantSpec) -> tuple[Plan, _Facts]:
+def _plan_grant(ic: IdentityCenter, spec: GrantSpec, known: Known = None) -> tuple[Plan, _Facts]:
     if isinstance(spec, AccountAssignmentSpec):
-        return _plan_assignment(ic, spec)
+        return _plan_assignment(ic, spec, known)
     if isinstance(spec, GroupMembershipSpec):
         return _plan_membership(ic, spec)
     return _plan_pooled(ic, spec)
@@ -205,9 +228,12 @@ def plan_grant(
     *,
     limiter: IdentityCenterLimiter | None = None,
     settings: GrantSettings | None = None,
+    known: Known = None,
 ) -> Plan:
-    """What :func:`apply_grant` would do now (reads only)."""
-    return _plan_grant(_ic(factory, spec, limiter, settings), spec)[0]
+    """What :func:`apply_grant` would do now (reads only); ``known`` (from
+    :func:`read_existing`, covering the spec's assignment) answers an account assignment's
+    existence instead of a read of its own."""
+    return _plan_grant(_ic(factory, spec, limiter, settings), spec, known)[0]
 
 
 def _apply_grant_step(ic: IdentityCenter, step: PlanStep, facts: _Facts) -> None:
@@ -318,7 +344,12 @@ def _plan_gc(ic: IdentityCenter, handle: GrantHandle, assignment: Assignment) ->
 
 
 def _plan_revoke(
-    ic: IdentityCenter, handle: GrantHandle, still_needed: bool, *, read: bool = True
+    ic: IdentityCenter,
+    handle: GrantHandle,
+    still_needed: bool,
+    *,
+    read: bool = True,
+    known: Known = None,
 ) -> tuple[Plan, RevokeStatus]:
     """``read=False`` (applying an account assignment's revoke): delete without reading
     first; a delete of an absent assignment answers NotFound, which says the same."""
@@ -343,7 +374,7 @@ def _plan_revoke(
         return Plan(steps=(DeleteAccountAssignment(assignment=assignment),)), RevokeStatus.REVOKED
     status = RevokeStatus.ALREADY_ABSENT
     try:
-        exists = ic_api.assignment_exists(ic, assignment)
+        exists = _exists(ic, assignment, known)
     except NotFound:  # the permission set itself is gone
         exists = False
     steps: list[PlanStep] = [Noop(reason="the assignment is already absent")]
@@ -361,9 +392,12 @@ def plan_revoke(
     *,
     limiter: IdentityCenterLimiter | None = None,
     settings: GrantSettings | None = None,
+    known: Known = None,
 ) -> Plan:
-    """What :func:`apply_revoke` would do now (reads only)."""
-    return _plan_revoke(_ic(factory, handle, limiter, settings), handle, still_needed)[0]
+    """What :func:`apply_revoke` would do now (reads only); ``known`` as for
+    :func:`plan_grant`."""
+    ic = _ic(factory, handle, limiter, settings)
+    return _plan_revoke(ic, handle, still_needed, known=known)[0]
 
 
 def apply_revoke(

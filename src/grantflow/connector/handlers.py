@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -10,13 +11,14 @@ from typing import Any
 
 from grantflow import __version__
 from grantflow.aws.cloudtrail import IngestRequest, ingest
-from grantflow.aws.errors import AccessDenied, AwsError, AwsUnavailable, Throttled
+from grantflow.aws.errors import AccessDenied, AwsError, AwsUnavailable, NotFound, Throttled
 from grantflow.aws.grants import (
     apply_assignment_grant,
     apply_grant,
     apply_revoke,
     plan_grant,
     plan_revoke,
+    read_existing,
 )
 from grantflow.aws.identity_center import OperationFailed
 from grantflow.aws.session import ClientFactory
@@ -33,6 +35,7 @@ from grantflow.domain.connector_jobs import (
     ManagementAccess,
     PingPayload,
     PingResult,
+    PlanItem,
     PlannedItem,
     PlanPayload,
     PlanResult,
@@ -48,7 +51,9 @@ from grantflow.domain.connector_jobs import (
 )
 from grantflow.domain.grant_specs import (
     AccountAssignmentSpec,
+    Assignment,
     GrantHandle,
+    GrantKind,
     GrantSpec,
     parse_grant_spec,
 )
@@ -256,26 +261,66 @@ def audit_ingest(ctx: JobContext, payload: AuditIngestPayload) -> AuditIngestRes
     return AuditIngestResult.model_validate(result.model_dump(mode="json"))
 
 
+def _assignment_of(item: PlanItem) -> tuple[GrantSpec | GrantHandle, Assignment] | None:
+    """The account assignment a plan item reads, if it is one that reads it."""
+    if item.action == "grant":
+        spec = parse_grant_spec(item.spec)
+        if isinstance(spec, AccountAssignmentSpec):
+            return spec, Assignment(spec.account_id, spec.permission_set_arn, spec.principal_id)
+        return None
+    handle = GrantHandle.model_validate(item.handle)
+    reads = not handle.pre_existing and not item.still_needed  # else the plan reads nothing
+    if handle.kind is GrantKind.ACCOUNT_ASSIGNMENT and handle.assignment is not None and reads:
+        return handle, handle.assignment
+    return None
+
+
+def _known(
+    factory: ClientFactory, shared: Shared, items: list[PlanItem]
+) -> dict[tuple[str, str | None], frozenset[Assignment]]:
+    """The account assignments of the items, read together per instance (one list per
+    account and permission set, or per user) instead of one read per item: a reconciliation
+    of hundreds of grants would otherwise spend Identity Center's 20 calls/s on them."""
+    wanted: dict[tuple[str, str | None], tuple[GrantSpec | GrantHandle, list[Assignment]]] = {}
+    for item in items:
+        found = _assignment_of(item)
+        if found is not None:
+            target, assignment = found
+            key = (target.instance_arn, target.identity_center_region)
+            wanted.setdefault(key, (target, []))[1].append(assignment)
+    known: dict[tuple[str, str | None], frozenset[Assignment]] = {}
+    for key, (target, assignments) in wanted.items():
+        with contextlib.suppress(NotFound):  # a permission set is gone: each item reads
+            known[key] = read_existing(factory, target, assignments, limiter=shared.limiter,
+                                       settings=shared.grant_settings)  # fmt: skip
+    return known
+
+
 def plan(ctx: JobContext, payload: PlanPayload) -> PlanResult:
     """Dry run: what granting or revoking each item would do, without doing it."""
     factory, shared = ctx.management(payload)
     out = []
     try:
+        known = _known(factory, shared, payload.items)
         for item in payload.items:
             if item.action == "grant":
+                spec = parse_grant_spec(item.spec)
                 steps = plan_grant(
                     factory,
-                    parse_grant_spec(item.spec),
+                    spec,
                     limiter=shared.limiter,
                     settings=shared.grant_settings,
+                    known=known.get((spec.instance_arn, spec.identity_center_region)),
                 )
             else:
+                handle = GrantHandle.model_validate(item.handle)
                 steps = plan_revoke(
                     factory,
-                    GrantHandle.model_validate(item.handle),
+                    handle,
                     item.still_needed,
                     limiter=shared.limiter,
                     settings=shared.grant_settings,
+                    known=known.get((handle.instance_arn, handle.identity_center_region)),
                 )
             out.append(
                 PlannedItem(

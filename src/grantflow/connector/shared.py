@@ -8,18 +8,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from grantflow.aws.assignment_reads import AssignmentReads
 from grantflow.aws.assignment_status import StatusBoard
 from grantflow.aws.grants import GrantSettings
 from grantflow.aws.rate_limit import IdentityCenterLimiter
 from grantflow.aws.session import ClientFactory
 
-# Status rounds for assignment operations in progress, shared by all of them: every half second
+# Status rounds for assignment operations in progress, shared by all of them: every 0.5 s
 # while any waits (an operation finishing between rounds holds its in-flight slot until the next).
 STATUS_ROUND_SECONDS = 0.5
+# Grants leased together wait this long for each other before their shared existence read (a
+# loaded machine starts the threads of one lease further apart than 50 ms).
+READ_GATHER_SECONDS = 0.15
 
 
 def _grant_settings() -> GrantSettings:
-    return GrantSettings(statuses=StatusBoard(interval=STATUS_ROUND_SECONDS))
+    return GrantSettings(
+        reads=AssignmentReads(READ_GATHER_SECONDS),
+        statuses=StatusBoard(interval=STATUS_ROUND_SECONDS),
+    )
 
 
 @dataclass

@@ -10,8 +10,14 @@ from typing import Any
 from grantflow.connector.agent import AgentSettings, ConnectorAgent
 from grantflow.connector.client import ControlPlaneUnavailable, LeasedJob, Rejected
 
-JOB = LeasedJob(id="job-1", type="ping", payload={}, attempt=1, lease_id="lease-1",
-                lease_expires_at=datetime.now(UTC))
+JOB = LeasedJob(
+    id="job-1",
+    type="ping",
+    payload={},
+    attempt=1,
+    lease_id="lease-1",
+    lease_expires_at=datetime.now(UTC),
+)
 
 
 class FailingClient:

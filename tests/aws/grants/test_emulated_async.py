@@ -39,6 +39,7 @@ def test_spec_parses() -> None:
     assert AsyncSpec.parse("in_progress=3").in_progress == 3.0
     off = AsyncSpec.parse("conflicts=off,provisioning=false,stats=/tmp/x.json")
     assert (off.conflicts, off.provisioning, str(off.stats)) == (False, False, "/tmp/x.json")
+    assert AsyncSpec.parse("lost=0.1").lost == 0.1 and AsyncSpec.parse("failed=0").lost == 0.0
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,8 @@ def test_spec_parses() -> None:
         ("failed=1.5", "within 0..1"),
         ("failed=-0.1", "within 0..1"),
         ("failed=some", "not a number"),
+        ("lost=2", "lost must be within 0..1"),
+        ("lost=x", "lost='x' is not a number"),
         ("seed=x", "not an integer"),
         ("conflicts=maybe", "on or off"),
         ("colour=red", "unknown key 'colour'"),

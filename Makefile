@@ -60,7 +60,7 @@ perf: $(STAMP) services browser
 # The long hardening runs (minutes each); `make test` runs their short variants.
 # Their connectors see Identity Center's asynchrony emulated (grantflow.aws.emulated_async):
 # operations stay IN_PROGRESS for 2 s and 5 % end FAILED.
-IC_ASYNC ?= in_progress=2s,failed=0.05,seed=7
+IC_ASYNC ?= in_progress=2s,failed=0.05,lost=0.05,seed=7
 hardening: $(STAMP) services
 	GRANTFLOW_EMULATE_IC_ASYNC=$(IC_ASYNC) PYTHONPATH=. $(BIN)/python bench/faults.py --cycles 200 --rate 0.2 --seed 7
 	GRANTFLOW_EMULATE_IC_ASYNC=$(IC_ASYNC) PYTHONPATH=. $(BIN)/python bench/chaos.py --cycles 200 --seed 7

@@ -7,6 +7,9 @@ app (FastAPI's TestClient, in process): p50 and p95 over ``samples`` calls.
 
     PYTHONPATH=. .venv/bin/python bench/list_pages.py --backend both --seed 1
     PYTHONPATH=. .venv/bin/python bench/list_pages.py --quick   # a small world, seconds
+    ... --reuse /tmp/grantflow-bench   # keep the built world (SQLite file / PostgreSQL template
+                                       # database, keyed by backend, seed and size) and start
+                                       # from a copy of it next time: minutes saved a run
 
 ``run(db_url, seed)`` is the entry point other benchmarks import (``bench/eligibility.py``).
 """
@@ -14,12 +17,16 @@ app (FastAPI's TestClient, in process): p50 and p95 over ``samples`` calls.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
+import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -75,18 +82,32 @@ def _time(client: TestClient, path: str, token: str, samples: int) -> tuple[floa
     return pct(times, 0.5), pct(times, 0.95)
 
 
-def run(db_url: str, seed: int, *, quick: bool = False, samples: int | None = None) -> list[Row]:
+def run(
+    db_url: str,
+    seed: int,
+    *,
+    quick: bool = False,
+    samples: int | None = None,
+    built: World | None = None,
+    keep: Callable[[World], None] | None = None,
+) -> list[Row]:
     """Build the population in the empty database at ``db_url`` and time every list page:
-    (name, p50 ms, p95 ms) rows. ``quick``: a small world and few samples (tests)."""
+    (name, p50 ms, p95 ms) rows. ``quick``: a small world and few samples (tests).
+    ``built``: the database already holds this world (a kept copy); ``keep``: called with the
+    world once built, before anything connects to serve it (``--reuse``)."""
     size = Size.quick() if quick else Size()
     settings = Settings(database_url=db_url, admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
                         managed_connector=False, log_level="WARNING")  # fmt: skip
-    prepare_database(settings)
-    engine = build_engine(db_url)
-    try:
-        world = build(engine, seed, size)
-    finally:
-        engine.dispose()
+    prepare_database(settings)  # a kept copy is upgraded to the current migrations here
+    world = built
+    if world is None:
+        engine = build_engine(db_url)
+        try:
+            world = build(engine, seed, size)
+        finally:
+            engine.dispose()
+        if keep is not None:
+            keep(world)
     tokens = {**world.tokens, "admin": ADMIN_TOKEN}
     rows: list[Row] = []
     with TestClient(create_app(settings, run_workers=False)) as client:
@@ -112,6 +133,62 @@ def database(backend: str, tmp: Path) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+@contextmanager
+def copy_of(backend: str, tmp: Path, template: str) -> Iterator[str]:
+    """A fresh copy of a kept world: a SQLite file's copy, or a PostgreSQL database created
+    from the kept template database."""
+    if backend == "sqlite":
+        path = tmp / f"list-pages-{uuid.uuid4().hex[:8]}.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"bench_lists_run_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclasses.dataclass(frozen=True)
+class Kept:
+    """Built worlds kept between runs (``--reuse DIR``): SQLite files in ``directory``,
+    PostgreSQL template databases ``bench_<key>``; each with its ``World`` as JSON in
+    ``directory``. The key names the backend, seed and size."""
+
+    directory: Path
+
+    def key(self, backend: str, seed: int, size: Size) -> str:
+        return f"lists_{backend}_s{seed}_r{size.requests}_a{size.audit_events}_x{size.resources}"
+
+    def find(self, backend: str, key: str) -> tuple[str, World] | None:
+        meta = self.directory / f"{key}.json"
+        if not meta.exists():
+            return None
+        world = World(**json.loads(meta.read_text()))
+        if backend == "sqlite":
+            path = self.directory / f"{key}.db"
+            return (str(path), world) if path.exists() else None
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                 (f"bench_{key}",)).fetchone()  # fmt: skip
+        return (f"bench_{key}", world) if found else None
+
+    def keep(self, backend: str, key: str, db_url: str, world: World) -> None:
+        """Copy the just-built database at ``db_url`` (nobody connected to it)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if backend == "sqlite":
+            shutil.copyfile(db_url.removeprefix("sqlite:///"), self.directory / f"{key}.db")
+        else:
+            source = db_url.rsplit("/", 1)[1].split("?", 1)[0]
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "bench_{key}"')
+                conn.execute(f'CREATE DATABASE "bench_{key}" TEMPLATE "{source}"')
+        (self.directory / f"{key}.json").write_text(json.dumps(dataclasses.asdict(world)))
+
+
 def table(results: dict[str, list[Row]]) -> str:
     backends = list(results)
     names = [name for name, _, _ in next(iter(results.values()))]
@@ -129,16 +206,34 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="a small world (seconds)")
     parser.add_argument("--samples", type=int, default=None)
+    parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
+                        help="keep the built world (SQLite file in DIR, PostgreSQL template "
+                        "database) and start from a copy of it next time")  # fmt: skip
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    size = Size.quick() if args.quick else Size()
+    kept = Kept(args.reuse) if args.reuse is not None else None
     results: dict[str, list[Row]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             start = time.perf_counter()
-            with database(backend, Path(tmp)) as url:
-                results[backend] = run(url, args.seed, quick=args.quick, samples=args.samples)
+            key = kept.key(backend, args.seed, size) if kept else ""
+            found = kept.find(backend, key) if kept else None
+            if found is not None:
+                with copy_of(backend, Path(tmp), found[0]) as url:
+                    results[backend] = run(url, args.seed, quick=args.quick,
+                                           samples=args.samples, built=found[1])  # fmt: skip
+                out(f"{backend}: a kept world copied and measured in "
+                    f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+                continue
+            # a kept PostgreSQL world must be a database of its own (a template), not a schema
+            fresh = copy_of(backend, Path(tmp), "template0") if kept and backend != "sqlite" \
+                else database(backend, Path(tmp))  # fmt: skip
+            with fresh as url:
+                keep = partial(kept.keep, backend, key, url) if kept is not None else None
+                results[backend] = run(url, args.seed, quick=args.quick, samples=args.samples,
+                                       keep=keep)  # fmt: skip
             out(f"{backend}: built and measured in {time.perf_counter() - start:.0f} s")
-    size = Size.quick() if args.quick else Size()
     out(f"{size.requests:,} requests, {size.audit_events:,} audit events, "
         f"{size.resources:,} resources, {size.users:,} users, seed {args.seed}")  # fmt: skip
     out(table(results))

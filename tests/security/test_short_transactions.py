@@ -39,7 +39,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.api.routes import users as users_routes
 from grantflow.services.access import (
     flow_actions,
     request_actions,
@@ -49,7 +48,7 @@ from grantflow.services.access import (
 from grantflow.services.audit import audit_reads
 from grantflow.services.audit.trail import SYSTEM
 from grantflow.services.auth.tokens import create_personal_token
-from grantflow.services.directory import group_pages, scim_actions
+from grantflow.services.directory import group_pages, scim_actions, user_pages
 from grantflow.store.db import build_engine, read_transaction, session_factory, transaction
 from grantflow.store.models import (
     AccessRequest,
@@ -280,7 +279,7 @@ HELD = [
     ("submit-check", request_actions, "rita", "POST", "/api/v1/access-requests"),
     ("audit-events", audit_reads, "admin", "GET", "/api/v1/audit-events"),
     ("groups", group_pages, "admin", "GET", "/api/v1/groups"),
-    ("users", users_routes, "admin", "GET", "/api/v1/users"),
+    ("users", user_pages, "admin", "GET", "/api/v1/users"),
     ("flows", flow_actions, "admin", "GET", "/api/v1/access-flows"),
     ("scim-users", scim_actions, "scim", "GET", "/scim/v2/Users?filter=userName%20eq%20%22x%22"),
 ]  # fmt: skip

@@ -14,24 +14,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from grantflow.api.deps import ConnectorAuth, Ctx
-from grantflow.domain.connector_jobs import (
-    BadJobData,
-    JobType,
-    LeasedJob,
-    parse_result,
-    result_dump,
-)
+from grantflow.domain.connector_jobs import LeasedJob
 from grantflow.domain.inventory import AccountInventory
 from grantflow.domain.jobs import JobState
-from grantflow.services.access import grant_jobs
-from grantflow.services.errors import Invalid
-from grantflow.services.integrations import connectors, sync_ingest
+from grantflow.services.integrations import connectors
 from grantflow.services.jobs import queue as jobs
-from grantflow.services.runtime import job_outcomes
-from grantflow.store.db import transaction
+from grantflow.services.runtime import connector_protocol as protocol
 from grantflow.store.models import SyncRun
 
 router = APIRouter(prefix="/api/v1/connectors/{connector_id}", tags=["connector protocol"])
@@ -85,32 +75,19 @@ class JobStatePublic(BaseModel):
     last_error: str | None = None
 
 
+def _held(connector_id: str, job_id: str, body: Completion | Failure | LeaseAction
+          | SyncBatch | SyncTotal | GrantProgress) -> protocol.Held:  # fmt: skip
+    """The job a report names and the lease it holds."""
+    return protocol.Held(connector_id, job_id, body.lease_id)
+
+
 @router.post("/heartbeat", response_model=HeartbeatAck)
 def heartbeat(
     connector_id: str, body: Heartbeat, ctx: Ctx, _connector: ConnectorAuth
 ) -> HeartbeatAck:
-    with transaction(ctx.sessions) as session:
-        row = connectors.heartbeat(
-            session,
-            connector_id,
-            connectors.Reported(body.version, body.aws_identity_arn, body.aws_account_id),
-        )
-        return HeartbeatAck(status=connectors.status_of(row), server_time=row.last_heartbeat_at)
-
-
-def _claim(ctx: Ctx, connector_id: str, body: LeaseRequest) -> list[LeasedJob]:
-    with transaction(ctx.sessions) as session:
-        return [
-            LeasedJob(
-                id=leased.job.id,
-                type=leased.job.type,
-                payload=leased.job.payload,
-                attempt=leased.job.attempts,
-                lease_id=leased.lease_id,
-                lease_expires_at=leased.deadline,
-            )
-            for leased in jobs.lease(session, connector_id, body.max_jobs, body.lease_seconds)
-        ]
+    reported = connectors.Reported(body.version, body.aws_identity_arn, body.aws_account_id)
+    seen = protocol.heartbeat(ctx.sessions, connector_id, reported)
+    return HeartbeatAck(status=seen.status, server_time=seen.server_time)
 
 
 @router.post("/jobs/lease", response_model=LeaseResponse)
@@ -124,32 +101,19 @@ async def lease(
             # Nobody is listening any more (e.g. the connector was killed): claiming now
             # would lease a job to the void until its lease runs out.
             return LeaseResponse(jobs=[])
-        claimed = await run_in_threadpool(_claim, ctx, connector_id, body)
+        claimed = await run_in_threadpool(
+            protocol.claim, ctx.sessions, connector_id, body.max_jobs, body.lease_seconds
+        )
         if claimed or time.monotonic() >= deadline:
             return LeaseResponse(jobs=claimed)
         await asyncio.sleep(POLL_INTERVAL_SECONDS)
-
-
-def _valid_result(job_type: str, result: dict[str, Any]) -> dict[str, Any]:
-    """The result as its job type's model has it. One that does not fit is refused (422,
-    naming the field) and the job stays leased; the connector then fails it for good with
-    this reason (connector.agent: a refused report is not retried)."""
-    try:
-        return result_dump(parse_result(job_type, result))
-    except BadJobData as err:
-        field = f"result.{err.field}"
-        raise Invalid(f"{field}: {err.reason}", field=field) from None
 
 
 @router.post("/jobs/{job_id}/complete", response_model=JobStatePublic)
 def complete(
     connector_id: str, job_id: str, body: Completion, ctx: Ctx, _connector: ConnectorAuth
 ) -> JobStatePublic:
-    with transaction(ctx.sessions) as session:
-        leased = jobs.check_lease(session, connector_id, job_id, body.lease_id)  # 409 first
-        result = _valid_result(leased.type, body.result)
-        job = jobs.complete(session, connector_id, job_id, body.lease_id, result)
-        job_outcomes.on_finished(session, job)
+    job = protocol.complete(ctx.sessions, _held(connector_id, job_id, body), body.result)
     ctx.metrics.jobs_finished.labels(job.type, job.state).inc()
     return JobStatePublic(id=job.id, state=job.state, attempts=job.attempts)
 
@@ -158,17 +122,13 @@ def complete(
 def fail(
     connector_id: str, job_id: str, body: Failure, ctx: Ctx, _connector: ConnectorAuth
 ) -> JobStatePublic:
-    with transaction(ctx.sessions) as session:
-        job = jobs.fail(
-            session,
-            connector_id,
-            job_id,
-            body.lease_id,
-            body.error,
-            retryable=body.retryable,
-            result=body.result,
-        )
-        job_outcomes.on_finished(session, job)
+    job = protocol.fail(
+        ctx.sessions,
+        _held(connector_id, job_id, body),
+        body.error,
+        retryable=body.retryable,
+        result=body.result,
+    )
     if job.finished_at is not None:
         ctx.metrics.jobs_finished.labels(job.type, job.state).inc()
     return JobStatePublic(
@@ -192,13 +152,6 @@ class SyncTotal(BaseModel):
     accounts_total: int = Field(ge=0, le=1_000_000, description="Accounts in scope")
 
 
-def _sync_run_id(session: Session, connector_id: str, job_id: str, lease_id: str) -> str:
-    job = jobs.check_lease(session, connector_id, job_id, lease_id)
-    if job.type != JobType.SYNC:
-        raise Invalid("only sync jobs report inventory and sync progress", field="job_id")
-    return str(job.payload["sync_run_id"])
-
-
 def _progress(run: SyncRun) -> SyncProgress:
     return SyncProgress(accounts_done=run.accounts_done, accounts_total=run.accounts_total,
                         resources_seen=run.resources_seen)  # fmt: skip
@@ -209,9 +162,8 @@ def sync_batch(
     connector_id: str, job_id: str, body: SyncBatch, ctx: Ctx, _connector: ConnectorAuth
 ) -> SyncProgress:
     """One account's inventory, sent as soon as the connector has read it."""
-    with transaction(ctx.sessions) as session:
-        run_id = _sync_run_id(session, connector_id, job_id, body.lease_id)
-        return _progress(sync_ingest.ingest_account(session, run_id, body.account))
+    run = protocol.sync_batch(ctx.sessions, _held(connector_id, job_id, body), body.account)
+    return _progress(run)
 
 
 @router.post("/jobs/{job_id}/sync-progress", response_model=SyncProgress)
@@ -220,9 +172,8 @@ def sync_progress(
 ) -> SyncProgress:
     """The organization is walked: how many accounts the sync will read, sent before the
     first batch so that progress reads "n of total" from the start."""
-    with transaction(ctx.sessions) as session:
-        run_id = _sync_run_id(session, connector_id, job_id, body.lease_id)
-        return _progress(sync_ingest.report_total(session, run_id, body.accounts_total))
+    run = protocol.sync_total(ctx.sessions, _held(connector_id, job_id, body), body.accounts_total)
+    return _progress(run)
 
 
 class GrantProgress(BaseModel):
@@ -235,29 +186,22 @@ def grant_progress(
     connector_id: str, job_id: str, body: GrantProgress, ctx: Ctx, _connector: ConnectorAuth
 ) -> JobStatePublic:
     """Before a grant changes anything: whether the access already existed in AWS."""
-    with transaction(ctx.sessions) as session:
-        job = jobs.check_lease(session, connector_id, job_id, body.lease_id)
-        if job.type != JobType.GRANT:
-            raise Invalid("only grant jobs report grant progress", field="job_id")
-        grant_jobs.record_pre_existing(session, str(job.payload["grant_id"]), body.pre_existing)
-        return JobStatePublic(id=job.id, state=job.state, attempts=job.attempts)
+    held = _held(connector_id, job_id, body)
+    job = protocol.grant_progress(ctx.sessions, held, body.pre_existing)
+    return JobStatePublic(id=job.id, state=job.state, attempts=job.attempts)
 
 
 @router.post("/jobs/{job_id}/extend", response_model=JobStatePublic)
 def extend(
     connector_id: str, job_id: str, body: LeaseAction, ctx: Ctx, _connector: ConnectorAuth
 ) -> JobStatePublic:
-    with transaction(ctx.sessions) as session:
-        deadline = jobs.extend(session, connector_id, job_id, body.lease_id, body.seconds)
-        return JobStatePublic(
-            id=job_id, state=JobState.LEASED, attempts=0, lease_expires_at=deadline
-        )
+    deadline = protocol.extend(ctx.sessions, _held(connector_id, job_id, body), body.seconds)
+    return JobStatePublic(id=job_id, state=JobState.LEASED, attempts=0, lease_expires_at=deadline)
 
 
 @router.post("/jobs/{job_id}/release", response_model=JobStatePublic)
 def release(
     connector_id: str, job_id: str, body: LeaseAction, ctx: Ctx, _connector: ConnectorAuth
 ) -> JobStatePublic:
-    with transaction(ctx.sessions) as session:
-        job = jobs.release(session, connector_id, job_id, body.lease_id)
-        return JobStatePublic(id=job.id, state=job.state, attempts=job.attempts)
+    job = protocol.release(ctx.sessions, _held(connector_id, job_id, body))
+    return JobStatePublic(id=job.id, state=job.state, attempts=job.attempts)

@@ -9,19 +9,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from grantflow.api.deps import AdminUser, Ctx, actor_of
 from grantflow.aws import cloudformation
 from grantflow.domain.connector_identity import IdentityState, assess, role_of
-from grantflow.domain.connector_jobs import JobType, PingPayload, VerifyPayload, payload_for
+from grantflow.domain.connector_jobs import VerifyPayload
 from grantflow.domain.jobs import JobState
-from grantflow.services.audit import trail as audit
-from grantflow.services.integrations import connectors
-from grantflow.services.jobs import queue as jobs
-from grantflow.store.db import read_transaction, transaction
-from grantflow.store.models import Connector, Integration, Job, User
+from grantflow.services.integrations import connector_actions, connectors
+from grantflow.store.models import Job
 from grantflow.store.types import utcnow
 
 router = APIRouter(prefix="/api/v1/connectors", tags=["connectors"])
@@ -134,55 +129,35 @@ class TemplatePublic(BaseModel):
     prerequisites: list[str]
 
 
-def _latest_verification(session: Session, connector_id: str) -> ConnectorVerificationPublic | None:
-    job = session.scalar(
-        select(Job)
-        .where(Job.connector_id == connector_id, Job.type == "verify")
-        .order_by(Job.created_at.desc())
-        .limit(1)
-    )
+def _verification(job: Job | None) -> ConnectorVerificationPublic | None:
     if job is None:
         return None
     return ConnectorVerificationPublic(
         job_id=job.id,
         state=job.state,
-        role_arn=str(job.payload.get("role_arn")),
+        role_arn=VerifyPayload.model_validate(job.payload).role_arn,
         finished_at=job.finished_at,
         result=job.result,
         error=job.last_error,
     )
 
 
-def _confirmer(session: Session | None, confirmed_by: str | None) -> str | None:
-    kind, _, ident = (confirmed_by or "").partition(":")
-    if kind == "user" and session is not None:
-        user = session.get(User, ident)
-        return user.username if user is not None else confirmed_by
-    return ident or confirmed_by
-
-
-def _identity(connector: Connector, session: Session | None) -> ConnectorIdentityPublic:
-    view = assess(connector.confirmed_role_arn, connector.aws_identity_arn)
+def _identity(view: connector_actions.ConnectorView) -> ConnectorIdentityPublic:
+    connector = view.connector
+    assessed = assess(connector.confirmed_role_arn, connector.aws_identity_arn)
     return ConnectorIdentityPublic(
-        state=view.state,
+        state=assessed.state,
         confirmed_role_arn=connector.confirmed_role_arn,
-        confirmed_by=_confirmer(session, connector.confirmed_by),
+        confirmed_by=view.confirmed_by,
         confirmed_at=connector.confirmed_at,
         reported_identity_arn=connector.aws_identity_arn,
-        reported_role_arn=view.reported_role_arn,
-        message=view.message,
+        reported_role_arn=assessed.reported_role_arn,
+        message=assessed.message,
     )
 
 
-def to_public(connector: Connector, session: Session | None = None) -> ConnectorPublic:
-    replicas = (
-        [
-            CredentialPublic.model_validate(c, from_attributes=True)
-            for c in connectors.credentials_of(session, connector.id)
-        ]
-        if session is not None
-        else []
-    )
+def to_public(view: connector_actions.ConnectorView) -> ConnectorPublic:
+    connector = view.connector
     return ConnectorPublic(
         id=connector.id,
         name=connector.name,
@@ -192,54 +167,50 @@ def to_public(connector: Connector, session: Session | None = None) -> Connector
         aws_identity_arn=connector.aws_identity_arn,
         reported_role_arn=role_of(connector.aws_identity_arn),
         connector_role_arn=connector.confirmed_role_arn,
-        identity=_identity(connector, session),
+        identity=_identity(view),
         aws_account_id=connector.aws_account_id,
         last_heartbeat_at=connector.last_heartbeat_at,
         token_prefix=connector.token_prefix,
         created_at=connector.created_at,
-        last_verification=_latest_verification(session, connector.id) if session else None,
-        replicas=replicas,
-    )
+        last_verification=_verification(view.last_verification),
+        replicas=[CredentialPublic.model_validate(c, from_attributes=True)
+                  for c in view.credentials],
+    )  # fmt: skip
 
 
 @router.post("", response_model=ConnectorCreated, status_code=status.HTTP_201_CREATED)
 def create_connector(
     body: ConnectorCreate, ctx: Ctx, admin: AdminUser, request: Request
 ) -> ConnectorCreated:
-    with transaction(ctx.sessions) as session:
-        row, token = connectors.create(
-            session, body.name, body.kind.value, actor_of(admin, request)
-        )
-        return ConnectorCreated(**to_public(row).model_dump(), token=token)
+    view, token = connector_actions.create(
+        ctx.sessions, body.name, body.kind.value, actor_of(admin, request)
+    )
+    return ConnectorCreated(**to_public(view).model_dump(), token=token)
 
 
 @router.get("", response_model=list[ConnectorPublic])
 def list_connectors(ctx: Ctx, _admin: AdminUser) -> list[ConnectorPublic]:
-    with read_transaction(ctx.sessions) as session:
-        rows = session.scalars(select(Connector).order_by(Connector.name)).all()
-        return [to_public(r, session) for r in rows]
+    return [to_public(v) for v in connector_actions.listed(ctx.sessions)]
 
 
 @router.get("/{connector_id}", response_model=ConnectorPublic)
 def get_connector(connector_id: str, ctx: Ctx, _admin: AdminUser) -> ConnectorPublic:
-    with read_transaction(ctx.sessions) as session:
-        return to_public(connectors.get(session, connector_id), session)
+    return to_public(connector_actions.show(ctx.sessions, connector_id))
 
 
 @router.post("/{connector_id}/rotate-token", response_model=ConnectorCreated)
 def rotate_token(
     connector_id: str, ctx: Ctx, admin: AdminUser, request: Request
 ) -> ConnectorCreated:
-    with transaction(ctx.sessions) as session:
-        token = connectors.rotate_token(session, connector_id, actor_of(admin, request))
-        row = connectors.get(session, connector_id)
-        return ConnectorCreated(**to_public(row, session).model_dump(), token=token)
+    view, token = connector_actions.rotate_token(
+        ctx.sessions, connector_id, actor_of(admin, request)
+    )
+    return ConnectorCreated(**to_public(view).model_dump(), token=token)
 
 
 @router.delete("/{connector_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_connector(connector_id: str, ctx: Ctx, admin: AdminUser, request: Request) -> None:
-    with transaction(ctx.sessions) as session:
-        connectors.delete(session, connector_id, actor_of(admin, request))
+    connector_actions.delete(ctx.sessions, connector_id, actor_of(admin, request))
 
 
 @router.post("/{connector_id}/verify", response_model=ConnectorVerificationPublic, status_code=202)
@@ -248,33 +219,13 @@ def verify(
 ) -> ConnectorVerificationPublic:
     """Ask the connector to assume the management role (external id = connector id) and
     describe the organization. Poll ``GET /api/v1/connectors/{id}`` for the outcome."""
-    with transaction(ctx.sessions) as session:
-        connector = connectors.get(session, connector_id)
-        job = jobs.enqueue(
-            session,
-            connector.id,
-            JobType.VERIFY,
-            payload_for(
-                JobType.VERIFY, VerifyPayload(role_arn=body.role_arn, external_id=connector.id)
-            ),
-            max_attempts=3,
-        )
-        audit.record(
-            session,
-            actor_of(admin, request),
-            "connector.verify_requested",
-            "connector",
-            connector.id,
-            {"role_arn": body.role_arn, "job_id": job.id},
-        )
-        return ConnectorVerificationPublic(
-            job_id=job.id,
-            state=job.state,
-            role_arn=body.role_arn,
-            finished_at=None,
-            result=None,
-            error=None,
-        )
+    job = connector_actions.verify(
+        ctx.sessions, connector_id, body.role_arn, actor_of(admin, request)
+    )
+    return ConnectorVerificationPublic(
+        job_id=job.id, state=job.state, role_arn=body.role_arn, finished_at=None, result=None,
+        error=None,
+    )  # fmt: skip
 
 
 class PingCreate(BaseModel):
@@ -298,11 +249,8 @@ class JobPublic(BaseModel):
 @router.post("/{connector_id}/ping", response_model=JobPublic, status_code=202)
 def ping(connector_id: str, body: PingCreate, ctx: Ctx, _admin: AdminUser) -> JobPublic:
     """Queue a round-trip job; it succeeds when the connector answers."""
-    with transaction(ctx.sessions) as session:
-        connector = connectors.get(session, connector_id)
-        payload = payload_for(JobType.PING, PingPayload(delay_seconds=body.delay_seconds))
-        job = jobs.enqueue(session, connector.id, JobType.PING, payload, max_attempts=3)
-        return JobPublic.model_validate(job, from_attributes=True)
+    job = connector_actions.ping(ctx.sessions, connector_id, body.delay_seconds)
+    return JobPublic.model_validate(job, from_attributes=True)
 
 
 @router.get("/{connector_id}/jobs", response_model=list[JobPublic])
@@ -315,13 +263,8 @@ def list_jobs(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[JobPublic]:
-    with read_transaction(ctx.sessions) as session:
-        connectors.get(session, connector_id)
-        query = select(Job).where(Job.connector_id == connector_id)
-        if state:
-            query = query.where(Job.state == state)
-        rows = session.scalars(query.order_by(Job.created_at.desc()).limit(limit)).all()
-        return [JobPublic.model_validate(r, from_attributes=True) for r in rows]
+    rows = connector_actions.jobs_of(ctx.sessions, connector_id, state, limit)
+    return [JobPublic.model_validate(r, from_attributes=True) for r in rows]
 
 
 @router.get("/{connector_id}/cloudformation", response_model=TemplatePublic)
@@ -354,12 +297,9 @@ def template(
         ),
     ] = False,
 ) -> TemplatePublic:
-    with read_transaction(ctx.sessions) as session:
-        connector = connectors.get(session, connector_id)
-        connector_id, role_arn = connector.id, connector.confirmed_role_arn
-        identity = _identity(connector, session)
-        if audit_bucket is None:
-            audit_bucket = _audit_bucket_in_use(session, connector_id)
+    view, audit_bucket = connector_actions.template_inputs(ctx.sessions, connector_id, audit_bucket)
+    connector_id, role_arn = view.connector.id, view.connector.confirmed_role_arn
+    identity = _identity(view)
     command = url = None
     if organizational_unit_id is not None:
         scope = cloudformation.GrantScope(session_cuts=session_cuts)
@@ -405,17 +345,6 @@ def _role_steps(connector_id: str, identity: ConnectorIdentityPublic) -> list[st
     return []
 
 
-def _audit_bucket_in_use(session: Session, connector_id: str) -> str:
-    """The trail bucket of this connector's integration with Enable Audit on ('' if none)."""
-    rows = session.scalars(select(Integration.config).where(
-        Integration.connector_id == connector_id, Integration.enabled.is_(True),
-    ).order_by(Integration.created_at))  # fmt: skip
-    for config in rows:
-        if config.get("enable_audit") and config.get("audit_bucket"):
-            return str(config["audit_bucket"])
-    return ""
-
-
 def _instructions(
     connector_id: str, identity: ConnectorIdentityPublic, has_command: bool, has_url: bool
 ) -> list[str]:
@@ -445,15 +374,11 @@ def confirm_role(
     """Confirm the IAM role the connector runs as: the template's ConnectorRoleArn from now
     on. Audited as ``connector.role_confirmed`` (with the reported role and whether it
     matches)."""
-    with transaction(ctx.sessions) as session:
-        row = connectors.confirm_role(
-            session,
-            connector_id,
-            body.role_arn,
-            actor_of(admin, request),
-            confirmed_by=f"user:{admin.id}",
-        )
-        return to_public(row, session)
+    view = connector_actions.confirm_role(
+        ctx.sessions, connector_id, body.role_arn, actor_of(admin, request),
+        confirmed_by=f"user:{admin.id}",
+    )  # fmt: skip
+    return to_public(view)
 
 
 @router.delete("/{connector_id}/confirmed-role", response_model=ConnectorPublic)
@@ -462,6 +387,5 @@ def withdraw_role(
 ) -> ConnectorPublic:
     """Withdraw the confirmation: the template shows a placeholder until a role is confirmed
     again. Audited as ``connector.role_withdrawn``."""
-    with transaction(ctx.sessions) as session:
-        row = connectors.withdraw_role(session, connector_id, actor_of(admin, request))
-        return to_public(row, session)
+    view = connector_actions.withdraw_role(ctx.sessions, connector_id, actor_of(admin, request))
+    return to_public(view)

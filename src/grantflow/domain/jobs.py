@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
+from grantflow.domain.connector_jobs import JobType
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -30,8 +32,10 @@ class JobPriority(IntEnum):
 
 
 # session_cuts end a revoked user's existing sessions: revocation too
-_PRIORITY_BY_TYPE = {"revoke": JobPriority.REVOKE, "grant": JobPriority.GRANT,
-                     "plan": JobPriority.PLAN, "session_cuts": JobPriority.REVOKE}  # fmt: skip
+_PRIORITY_BY_TYPE: dict[str, JobPriority] = {
+    JobType.REVOKE: JobPriority.REVOKE, JobType.GRANT: JobPriority.GRANT,
+    JobType.PLAN: JobPriority.PLAN, JobType.SESSION_CUTS: JobPriority.REVOKE,
+}  # fmt: skip
 
 
 def priority_of(job_type: str) -> JobPriority:

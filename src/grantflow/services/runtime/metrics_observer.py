@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from grantflow.domain.connector_jobs import JobType
 from grantflow.domain.jobs import JobState
 from grantflow.domain.request_states import RequestState
 from grantflow.metrics import Metrics
@@ -49,7 +50,7 @@ def _latencies(session: Session, metrics: Metrics, since: datetime, until: datet
         metrics.grant_latency.observe(_seconds(approved_at, granted_at))
     revoked = session.execute(
         select(Job.created_at, Job.finished_at).where(
-            Job.type == "revoke", Job.state == JobState.SUCCEEDED.value,
+            Job.type == JobType.REVOKE, Job.state == JobState.SUCCEEDED.value,
             Job.finished_at > since, Job.finished_at <= until)
     )  # fmt: skip
     for created_at, finished_at in revoked:

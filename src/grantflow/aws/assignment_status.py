@@ -24,15 +24,29 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
 from grantflow.aws.errors import AccessDenied, AwsError
+from grantflow.aws.session import ClientFactory
+from grantflow.aws.waiting import Waiter
 from grantflow.domain.grant_specs import Assignment
 
-if TYPE_CHECKING:  # identity_center imports this module
-    from grantflow.aws.identity_center import IdentityCenter, Waiter
+
+class IdentityCenter(Protocol):
+    """What status polling reads of an ``identity_center.IdentityCenter`` (which imports
+    this module, so it is named here by what it offers)."""
+
+    @property
+    def factory(self) -> ClientFactory: ...
+    @property
+    def instance_arn(self) -> str: ...
+    @property
+    def waiter(self) -> Waiter: ...
+    def sso(self, operation: str, **params: Any) -> dict[str, Any]: ...
+    def pages(self, service: str, operation: str, **params: Any) -> Iterator[dict[str, Any]]: ...
+
 
 log = structlog.get_logger(__name__)
 

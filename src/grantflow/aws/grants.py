@@ -24,9 +24,10 @@ from grantflow.aws.assignment_reads import AssignmentReads, existing
 from grantflow.aws.assignment_status import StatusBoard
 from grantflow.aws.errors import NotFound
 from grantflow.aws.group_membership import create_membership, delete_membership, membership_id
-from grantflow.aws.identity_center import USER, IdentityCenter, PermissionSetCache, Waiter
+from grantflow.aws.identity_center import USER, IdentityCenter, PermissionSetCache
 from grantflow.aws.rate_limit import IdentityCenterLimiter
 from grantflow.aws.session import ClientFactory
+from grantflow.aws.waiting import Waiter
 from grantflow.domain import session_cuts
 from grantflow.domain.grant_specs import (
     AccountAssignmentSpec,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,8 +44,9 @@ from grantflow.aws.errors import (
     translate,
 )
 from grantflow.aws.pooled_policies import SESSION_DURATION
-from grantflow.aws.rate_limit import Clock, IdentityCenterLimiter, Sleep
+from grantflow.aws.rate_limit import IdentityCenterLimiter
 from grantflow.aws.session import ClientFactory
+from grantflow.aws.waiting import OperationTimedOut, Waiter
 from grantflow.domain.grant_specs import Assignment
 
 log = structlog.get_logger(__name__)
@@ -63,37 +63,11 @@ class OperationFailed(AwsError):
         self.failure_reason = failure_reason
 
 
-class OperationTimedOut(AwsError):
-    """An asynchronous Identity Center operation did not finish before its deadline."""
-
-
 class PermissionSetQuotaExceeded(QuotaExceeded):
     def __init__(self, message: str, *, count: int, maximum: int) -> None:
         super().__init__(message, action="sso:CreatePermissionSet")
         self.count = count
         self.maximum = maximum
-
-
-@dataclass(frozen=True)
-class Waiter:
-    """How long to wait for an asynchronous operation, and how often to look."""
-
-    timeout: float = 300.0
-    interval: float = 1.0
-    clock: Clock = time.monotonic
-    sleep: Sleep = time.sleep
-
-    def deadline(self) -> float:
-        return self.clock() + self.timeout
-
-    def pause(self, deadline: float, what: str, action: str) -> None:
-        """Sleep one interval, or raise :class:`OperationTimedOut` past the deadline."""
-        now = self.clock()
-        if now >= deadline:
-            raise OperationTimedOut(
-                f"{what} did not finish within {self.timeout:g}s", action=action
-            )
-        self.sleep(min(self.interval, deadline - now))
 
 
 class PermissionSetCache:

@@ -132,12 +132,22 @@ def _revoked_since(session: Session, grant: Grant, since: datetime) -> bool:
     )
 
 
-def grant_finished(session: Session, job: Job, failed: bool) -> None:
+def _finishing(session: Session, job: Job) -> tuple[Grant, AccessRequest] | None:
+    """The grant a grant or revoke job reported on, its tuple locked (``_lock_tuple``), and
+    its request locked; None if the grant is gone."""
     grant = _lock_tuple(session, str(job.payload["grant_id"]))
     if grant is None:
-        return
+        return None
     request = session.get(AccessRequest, grant.request_id, with_for_update=True)
     assert request is not None
+    return grant, request
+
+
+def grant_finished(session: Session, job: Job, failed: bool) -> None:
+    finishing = _finishing(session, job)
+    if finishing is None:
+        return
+    grant, request = finishing
     if failed:
         grant.state, grant.error = "failed", job.last_error
         audit.record(session, audit.SYSTEM, "grant.failed", "grant", grant.id,
@@ -252,11 +262,10 @@ def _maybe_finish(session: Session, request: AccessRequest) -> None:
 
 
 def revoke_finished(session: Session, job: Job, failed: bool) -> None:
-    grant = _lock_tuple(session, str(job.payload["grant_id"]))
-    if grant is None:
+    finishing = _finishing(session, job)
+    if finishing is None:
         return
-    request = session.get(AccessRequest, grant.request_id, with_for_update=True)
-    assert request is not None
+    grant, request = finishing
     if failed:
         grant.error = job.last_error
         audit.record(session, audit.SYSTEM, "grant.revoke_failed", "grant", grant.id,

@@ -96,7 +96,7 @@ def run(
     ``built``: the database already holds this world (a kept copy); ``keep``: called with the
     world once built, before anything connects to serve it (``--reuse``)."""
     size = Size.quick() if quick else Size()
-    settings = Settings(database_url=db_url, admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+    settings = Settings(database_url=db_url, admin_token=ADMIN_TOKEN,
                         managed_connector=False, log_level="WARNING")  # fmt: skip
     prepare_database(settings)  # a kept copy is upgraded to the current migrations here
     world = built

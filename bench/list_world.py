@@ -215,7 +215,7 @@ def _insert_audit(engine: Engine, rows: Iterator[tuple[Any, ...]]) -> None:
         try:
             cursor = raw.cursor()
             columns = ", ".join(AUDIT_COLUMNS)
-            with cursor.copy(f"COPY audit_events ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            with cursor.copy(f"COPY audit_events ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             cursor.execute(

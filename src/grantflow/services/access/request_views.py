@@ -41,7 +41,7 @@ def _by_id(
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return {}
-    query = select(model).where(model.id.in_(wanted))
+    query = select(model).where(request_lists.any_of(session, model.id, wanted))
     if only:
         query = query.options(load_only(*only))
     return {row.id: row for row in session.scalars(query)}
@@ -87,10 +87,14 @@ def views(
     if not ids:
         return []
     grants: dict[str, list[Grant]] = defaultdict(list)
-    for grant in session.scalars(select(Grant).where(Grant.request_id.in_(ids))):
+    for grant in session.scalars(
+        select(Grant).where(request_lists.any_of(session, Grant.request_id, ids))
+    ):
         grants[grant.request_id].append(grant)
     approvals: dict[str, list[Approval]] = defaultdict(list)
-    for a in session.scalars(select(Approval).where(Approval.request_id.in_(ids))):
+    for a in session.scalars(
+        select(Approval).where(request_lists.any_of(session, Approval.request_id, ids))
+    ):
         approvals[a.request_id].append(a)
     granted = (g.resource_id for gs in grants.values() for g in gs)
     shown = (Resource.name, Resource.type, Resource.account_id, Resource.aws_id)

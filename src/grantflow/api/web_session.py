@@ -66,6 +66,22 @@ def set_session_cookie(
     )
 
 
+def signed_in(
+    request: Request, settings: Settings, user: UserPublic, new: web_sessions.NewSession
+) -> JSONResponse:
+    """The JSON answer to a sign-in that opened ``new``, with its cookie set."""
+    payload = SessionPublic(
+        authenticated=True,
+        user=user,
+        csrf_token=new.csrf_token,
+        expires_at=new.expires_at,
+        oidc_enabled=request.app.state.oidc is not None,
+    )
+    response = JSONResponse(payload.model_dump(mode="json"))
+    set_session_cookie(response, settings, new)
+    return response
+
+
 def clear_session_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(
         web_sessions.cookie_name(settings.cookie_secure),

@@ -128,14 +128,18 @@ class EmailChannel:
             raise
         return smtp
 
+    def _deliver(self, message: EmailMessage) -> None:
+        """Connect, sign in if configured, send ``message``; SMTP and socket errors raise."""
+        with self._connect() as smtp:
+            if self._username:
+                password = self._password.get_secret_value() if self._password else ""
+                smtp.login(self._username, password)
+            smtp.send_message(message)
+
     def send(self, notice: Notice, target: str) -> None:
         message = build_message(notice, target, self._sender)
         try:
-            with self._connect() as smtp:
-                if self._username:
-                    password = self._password.get_secret_value() if self._password else ""
-                    smtp.login(self._username, password)
-                smtp.send_message(message)
+            self._deliver(message)
         except smtplib.SMTPRecipientsRefused as err:
             codes = [code for code, _ in err.recipients.values()]
             raise DeliveryError(
@@ -158,10 +162,6 @@ class EmailChannel:
         message["Message-ID"] = make_msgid(domain="grantflow")
         message.set_content(body)
         try:
-            with self._connect() as smtp:
-                if self._username:
-                    password = self._password.get_secret_value() if self._password else ""
-                    smtp.login(self._username, password)
-                smtp.send_message(message)
+            self._deliver(message)
         except (smtplib.SMTPException, OSError) as err:
             raise DeliveryError(f"SMTP {self._host}:{self._port}: {type(err).__name__}") from err

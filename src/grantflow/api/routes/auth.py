@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -24,6 +24,7 @@ from grantflow.api.web_session import (
     error_response,
     origin_allowed,
     set_session_cookie,
+    signed_in,
 )
 from grantflow.services.audit import trail as audit
 from grantflow.services.auth import password_login, web_sign_in
@@ -94,18 +95,9 @@ async def login(ctx: Ctx, request: Request) -> Response:
     except ServiceError as err:
         return error_response(request, err.status, err.code, err.message)
     new, user = await run_in_threadpool(_open_session, ctx, request, user_id, "password", actor)
-    response: Response
-    if is_form:
-        response = RedirectResponse(safe_next(body.next), status_code=status.HTTP_303_SEE_OTHER)
-    else:
-        payload = SessionPublic(
-            authenticated=True,
-            user=user,
-            csrf_token=new.csrf_token,
-            expires_at=new.expires_at,
-            oidc_enabled=request.app.state.oidc is not None,
-        )
-        response = JSONResponse(payload.model_dump(mode="json"))
+    if not is_form:
+        return signed_in(request, ctx.settings, user, new)
+    response = RedirectResponse(safe_next(body.next), status_code=status.HTTP_303_SEE_OTHER)
     set_session_cookie(response, ctx.settings, new)
     return response
 

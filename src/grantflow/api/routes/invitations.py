@@ -27,7 +27,7 @@ from grantflow.api.web_session import (
     browser,
     error_response,
     origin_allowed,
-    set_session_cookie,
+    signed_in,
 )
 from grantflow.notify.email import EmailChannel
 from grantflow.services.audit import trail as audit
@@ -99,13 +99,4 @@ async def accept_invitation(ctx: Ctx, request: Request) -> Response:
         new, user = await run_in_threadpool(_accept, ctx, request, body)
     except ServiceError as err:
         return JSONResponse(error_body(err.code, err.message, err.field), status_code=err.status)
-    payload = SessionPublic(
-        authenticated=True,
-        user=user,
-        csrf_token=new.csrf_token,
-        expires_at=new.expires_at,
-        oidc_enabled=request.app.state.oidc is not None,
-    )
-    response = JSONResponse(payload.model_dump(mode="json"))
-    set_session_cookie(response, ctx.settings, new)
-    return response
+    return signed_in(request, ctx.settings, user, new)

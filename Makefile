@@ -46,8 +46,8 @@ browser:
 # Four workers on two cores: most of the suite's time is spent waiting on real processes
 # (servers starting, connectors polling, emulated Identity Center operations in flight), not
 # computing. With -n 2 the suite used 0.8 of a core on average over a 14.6 min run; -n 4 ran
-# the same suite in 9.2 min (1.3 cores). Every wait in the tests is an awaited event with a
-# deadline sized for a loaded machine, so more workers do not make them flaky.
+# the same suite in 9.2 min (1.3 cores). With both cores kept busy by another process the
+# whole time, -n 4 took 19.4 min and nothing failed.
 PYTEST_WORKERS ?= 4
 test: $(STAMP) services browser $(BIN)/helm lint typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

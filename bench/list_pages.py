@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import os
 import shutil
@@ -90,6 +91,7 @@ def run(
     samples: int | None = None,
     built: World | None = None,
     keep: Callable[[World], None] | None = None,
+    gc_freeze: bool = False,
 ) -> list[Row]:
     """Build the population in the empty database at ``db_url`` and time every list page:
     (name, p50 ms, p95 ms) rows. ``quick``: a small world and few samples (tests).
@@ -111,6 +113,9 @@ def run(
     tokens = {**world.tokens, "admin": ADMIN_TOKEN}
     rows: list[Row] = []
     with TestClient(create_app(settings, run_workers=False)) as client:
+        if gc_freeze:  # what a server could do once started: the heap so far is never rescanned
+            gc.collect()
+            gc.freeze()
         for name, who, path in _pages(world):
             p50, p95 = _time(client, path, tokens[who], samples or (5 if quick else 40))
             rows.append((name, p50, p95))
@@ -206,6 +211,9 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="a small world (seconds)")
     parser.add_argument("--samples", type=int, default=None)
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() once the app started (an experiment: the server "
+                        "does not do it)")  # fmt: skip
     parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
                         help="keep the built world (SQLite file in DIR, PostgreSQL template "
                         "database) and start from a copy of it next time")  # fmt: skip
@@ -222,7 +230,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
             if found is not None:
                 with copy_of(backend, Path(tmp), found[0]) as url:
                     results[backend] = run(url, args.seed, quick=args.quick,
-                                           samples=args.samples, built=found[1])  # fmt: skip
+                                           samples=args.samples, built=found[1],
+                                           gc_freeze=args.gc_freeze)  # fmt: skip
                 out(f"{backend}: a kept world copied and measured in "
                     f"{time.perf_counter() - start:.0f} s")  # fmt: skip
                 continue
@@ -232,6 +241,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
             with fresh as url:
                 keep = partial(kept.keep, backend, key, url) if kept is not None else None
                 results[backend] = run(url, args.seed, quick=args.quick, samples=args.samples,
+                                       gc_freeze=args.gc_freeze,
                                        keep=keep)  # fmt: skip
             out(f"{backend}: built and measured in {time.perf_counter() - start:.0f} s")
     out(f"{size.requests:,} requests, {size.audit_events:,} audit events, "

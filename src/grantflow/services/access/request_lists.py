@@ -37,11 +37,19 @@ from grantflow.store.models import AccessRequest, GroupMembership, User
 
 PENDING = RequestState.PENDING.value
 NEWEST_FIRST = (AccessRequest.created_at.desc(), AccessRequest.id.desc())
+# What a list page shows of a request, read as plain rows (no ORM objects: loading ~100 of
+# them with their grants, approvals and names was most of a page's cost).
+REQUEST_FIELDS = (
+    "id", "requester_id", "integration_id", "flow_id", "resource_type", "permission",
+    "justification", "duration_seconds", "state", "end_reason", "failure_reason",
+    "extensions", "created_at", "approved_at", "granted_at", "expires_at", "ended_at",
+)  # fmt: skip
+SHOWN = tuple(getattr(AccessRequest, name) for name in (*REQUEST_FIELDS, "approval"))
 
 
 @dataclass(frozen=True, slots=True)
 class RequestList:
-    rows: list[AccessRequest]
+    rows: list[Any]  # rows of ``SHOWN`` (attributes named like AccessRequest's)
     total: int  # every matching request, not only this page
 
 
@@ -63,7 +71,8 @@ def any_of(session: Session, column: Any, ids: Iterable[str]) -> ColumnElement[b
     values = list(ids)
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(String)))  # type: ignore[no-any-return]
-    return column.in_(values)  # type: ignore[no-any-return]
+    # one expanding parameter, not a literal per value (coercing 100 ids cost ~0.2 ms)
+    return column.in_(bindparam(None, values, expanding=True))  # type: ignore[no-any-return]
 
 
 def approver(session: Session, user: User) -> Approver:
@@ -112,18 +121,18 @@ def _approvable(session: Session, me: Approver, among: Sequence[str] | None = No
     return [request_id for request_id, requester in found if requester not in theirs]
 
 
-def _paged(session: Session, query: Select[AccessRequest], offset: int, limit: int) -> RequestList:
+def _paged(session: Session, query: Select[Any], offset: int, limit: int) -> RequestList:
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = session.scalars(query.order_by(*NEWEST_FIRST).offset(offset).limit(limit)).all()
+    rows = session.execute(query.order_by(*NEWEST_FIRST).offset(offset).limit(limit)).all()
     return RequestList(list(rows), total or 0)
 
 
-def _in_state(query: Select[AccessRequest], state: str | None) -> Select[Any]:
+def _in_state(query: Select[Any], state: str | None) -> Select[Any]:
     return query.where(AccessRequest.state == state) if state else query
 
 
 def mine(session: Session, user: User, state: str | None, offset: int, limit: int) -> RequestList:
-    query = select(AccessRequest).where(AccessRequest.requester_id == user.id)
+    query = select(*SHOWN).where(AccessRequest.requester_id == user.id)
     return _paged(session, _in_state(query, state), offset, limit)
 
 
@@ -138,16 +147,14 @@ def to_approve(
     page = ids[offset : offset + limit]
     rows = {
         r.id: r
-        for r in session.scalars(
-            select(AccessRequest).where(any_of(session, AccessRequest.id, page))
-        )
+        for r in session.execute(select(*SHOWN).where(any_of(session, AccessRequest.id, page)))
     }
     return RequestList([rows[i] for i in page if i in rows], len(ids))
 
 
 def everything(session: Session, state: str | None, offset: int, limit: int) -> RequestList:
     """Every request (admins)."""
-    return _paged(session, _in_state(select(AccessRequest), state), offset, limit)
+    return _paged(session, _in_state(select(*SHOWN), state), offset, limit)
 
 
 def _snapshot_names(approval: Any, refs: frozenset[str]) -> bool:
@@ -160,7 +167,7 @@ def _snapshot_names(approval: Any, refs: frozenset[str]) -> bool:
     )  # fmt: skip
 
 
-def approvable_among(session: Session, user: User, rows: Sequence[AccessRequest]) -> set[str]:
+def approvable_among(session: Session, user: User, rows: Sequence[Any]) -> set[str]:
     """Which of ``rows`` ``user`` may approve now (``can_approve`` for a page of rows): the
     rows are loaded already, so their snapshots are tested here (the test ``_approvable``
     makes in SQL) instead of a statement scanning the pending requests again."""

@@ -8,8 +8,10 @@ The same rows tell which Grantflow users are one person: they share a principal 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from grantflow.domain.identity_matching import (
@@ -81,6 +83,14 @@ def person_keys(session: Session, user: User) -> frozenset[str]:
     return frozenset(keys)
 
 
+def _among(session: Session, column: Any, ids: list[str]) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL ``= ANY(:ids)``, one array parameter (an IN list of
+    the ~400 requesters of a "to approve" scan was rendered and parsed anew: ~2 ms each)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=ARRAY(String)))  # type: ignore[no-any-return]
+    return column.in_(ids)  # type: ignore[no-any-return]
+
+
 def person_keys_of(session: Session, user_ids: Iterable[str]) -> dict[str, frozenset[str]]:
     """``person_keys`` of many users in two queries (list pages); unknown ids are left out."""
     ids = sorted(set(user_ids))
@@ -88,12 +98,13 @@ def person_keys_of(session: Session, user_ids: Iterable[str]) -> dict[str, froze
         return {}
     keys: dict[str, set[str]] = {}
     emails: dict[str, set[str | None]] = {}
-    for uid, email in session.execute(select(User.id, User.email).where(User.id.in_(ids))):
+    users = select(User.id, User.email).where(_among(session, User.id, ids))
+    for uid, email in session.execute(users):
         keys[uid], emails[uid] = {f"user:{uid}"}, {_email(email)}
     found = select(DirectoryPrincipal.user_id, DirectoryPrincipal.identity_store_id,
                    DirectoryPrincipal.principal_id, DirectoryPrincipal.email)  # fmt: skip
     for owner, store, pid, email in session.execute(
-        found.where(DirectoryPrincipal.user_id.in_(ids))
+        found.where(_among(session, DirectoryPrincipal.user_id, ids))
     ):
         if owner in keys:
             keys[owner].add(f"principal:{store}/{pid}")

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.flows import FlowDefinition
@@ -32,7 +32,9 @@ from grantflow.store.models_session_cuts import SessionCut
 REQUEST_FIELDS = request_lists.REQUEST_FIELDS
 # Plain rows of only what the page shows, one statement per kind of row (ORM objects cost
 # ~0.1 ms each to build; a page of 100 requests loaded ~800 of them).
-GRANT_COLUMNS = (Grant.id, Grant.request_id, Grant.resource_id, Grant.state, Grant.handle,
+# a grant's handle only shapes the access details of a granted one: not read (nor decoded) else
+GRANT_HANDLE = case((Grant.state == "granted", Grant.handle)).label("handle")
+GRANT_COLUMNS = (Grant.id, Grant.request_id, Grant.resource_id, Grant.state, GRANT_HANDLE,
                  Grant.pre_existing, Grant.error, Grant.granted_at, Grant.expires_at,
                  Grant.revoked_at)  # fmt: skip
 APPROVAL_COLUMNS = (Approval.request_id, Approval.approver_id, Approval.decision,

@@ -75,13 +75,20 @@ def any_of(session: Session, column: Any, ids: Iterable[str]) -> ColumnElement[b
     return column.in_(bindparam(None, values, expanding=True))  # type: ignore[no-any-return]
 
 
-def approver(session: Session, user: User) -> Approver:
+def _refs(session: Session, user: User) -> frozenset[str]:
     groups = session.scalars(
         select(GroupMembership.group_id).where(GroupMembership.user_id == user.id)
     )
-    refs = frozenset({f"user:{user.id}", *(f"group:{g}" for g in groups)})
+    return frozenset({f"user:{user.id}", *(f"group:{g}" for g in groups)})
+
+
+def _approver(session: Session, user: User, refs: frozenset[str]) -> Approver:
     keys = principals.person_keys_of(session, [user.id]).get(user.id, frozenset())
     return Approver(user.id, user.active, refs, keys)
+
+
+def approver(session: Session, user: User) -> Approver:
+    return _approver(session, user, _refs(session, user))
 
 
 def _names_any(session: Session, refs: Iterable[str]) -> ColumnElement[bool]:
@@ -172,12 +179,13 @@ def approvable_among(session: Session, user: User, rows: Sequence[Any]) -> set[s
     rows are loaded already, so their snapshots are tested here (the test ``_approvable``
     makes in SQL) instead of a statement scanning the pending requests again."""
     pending = [r for r in rows if r.state == PENDING]
-    if not pending:
+    if not pending or not user.active:
         return set()
-    me = approver(session, user)
-    if not me.active:
-        return set()
+    refs = _refs(session, user)
     named = [r for r in pending
-             if r.requester_id != me.user_id and _snapshot_names(r.approval, me.refs)]  # fmt: skip
+             if r.requester_id != user.id and _snapshot_names(r.approval, refs)]  # fmt: skip
+    if not named:  # nobody to tell apart from the viewer: their person keys are not read
+        return set()
+    me = _approver(session, user, refs)
     theirs = _same_person(session, me, {r.requester_id for r in named})
     return {r.id for r in named if r.requester_id not in theirs}

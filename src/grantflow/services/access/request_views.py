@@ -66,25 +66,18 @@ class _Names(ApproverNames):
 
     def preload(self, refs: Iterable[str], user_ids: Iterable[str] = ()) -> dict[str, Any]:
         refs = list(refs)
-        wanted = {r.partition(":")[2] for r in refs if r.startswith("user:")} | set(user_ids)
+        wanted, group_ids = self.ids_named(refs, user_ids)
         users: dict[str, Any] = {}
         if wanted:
             query = select(User.id, User.username, User.display_name)
-            among = request_lists.any_of(self._session, User.id, sorted(wanted))
-            found = self._session.execute(query.where(among))
-            users = {u.id: u for u in found}
-        group_ids = sorted({r.partition(":")[2] for r in refs if r.startswith("group:")})
+            among = request_lists.any_of(self._session, User.id, wanted)
+            users = {u.id: u for u in self._session.execute(query.where(among))}
         groups: dict[str, Any] = {}
         if group_ids:
             among = request_lists.any_of(self._session, Group.id, group_ids)
             named = select(Group.id, Group.name).where(among)
             groups = {g.id: g for g in self._session.execute(named)}
-        for ref in refs:
-            kind, _, key = ref.partition(":")
-            if ref in self._cache or kind not in ("user", "group"):
-                continue
-            self._cache[ref] = (self._user_name(users.get(key)) if kind == "user"
-                                else self._group_name(groups.get(key)))  # fmt: skip
+        self.remember(refs, users, groups)
         return users
 
 

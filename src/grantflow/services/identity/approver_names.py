@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,23 +36,36 @@ class ApproverNames:
         """Name ``refs`` with two statements (users, groups) instead of one per ref; the
         users of ``refs`` and of ``user_ids`` are returned by id (list pages)."""
         refs = list(refs)
-        wanted = {r.partition(":")[2] for r in refs if r.startswith("user:")} | set(user_ids)
+        wanted, group_ids = self.ids_named(refs, user_ids)
         users: dict[str, User] = {}
         if wanted:
-            found = self._session.scalars(select(User).where(User.id.in_(sorted(wanted))))
+            found = self._session.scalars(select(User).where(User.id.in_(wanted)))
             users = {u.id: u for u in found}
-        group_ids = sorted({r.partition(":")[2] for r in refs if r.startswith("group:")})
         groups = {}
         if group_ids:
             groups = {g.id: g for g in self._session.scalars(
                 select(Group).where(Group.id.in_(group_ids)))}  # fmt: skip
+        self.remember(refs, users, groups)
+        return users
+
+    @staticmethod
+    def ids_named(refs: list[str], user_ids: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+        """The user ids (those of ``refs`` and ``user_ids``) and group ids to read for ``refs``."""
+        users = {r.partition(":")[2] for r in refs if r.startswith("user:")} | set(user_ids)
+        groups = {r.partition(":")[2] for r in refs if r.startswith("group:")}
+        return sorted(users), sorted(groups)
+
+    def remember(
+        self, refs: list[str], users: Mapping[str, Any], groups: Mapping[str, Any]
+    ) -> None:
+        """Name every user and group ref of ``refs`` from the rows read, by id (a row may be an
+        ORM object or a plain row with the same attributes)."""
         for ref in refs:
             kind, _, key = ref.partition(":")
             if ref in self._cache or kind not in ("user", "group"):
                 continue
             self._cache[ref] = (self._user_name(users.get(key)) if kind == "user"
                                 else self._group_name(groups.get(key)))  # fmt: skip
-        return users
 
     @staticmethod
     def _user_name(user: User | None) -> str:

@@ -43,23 +43,39 @@ def _lease(api: Api, cid: str, headers: dict[str, str]) -> dict[str, Any]:
     return dict(job)
 
 
-def test_a_grant_whose_progress_report_is_refused_creates_nothing(
-    api: Api, directory: Directory
-) -> None:
-    cid, headers = _connector(api)
+def _enqueue_grant(api: Api, directory: Directory, cid: str, *, user: int, grant_id: str) -> str:
+    """A grant job of ``directory.users[user]`` in ACCOUNT, queued for connector ``cid``."""
     spec = {
         "kind": "account_assignment",
         "instance_arn": directory.instance_arn,
         "identity_store_id": directory.identity_store_id,
-        "principal_id": directory.users[0],
+        "principal_id": directory.users[user],
         "account_id": ACCOUNT,
         "permission_set_arn": directory.permission_set_arn,
     }
-    payload = {"grant_id": "g-1", "tuple_key": "t-1", "spec": spec,
+    payload = {"grant_id": grant_id, "tuple_key": f"t-{grant_id}", "spec": spec,
                "management_role_arn": ROLE, "external_id": cid}  # fmt: skip
     ctx = api.client.app.state.ctx  # type: ignore[attr-defined]
     with transaction(ctx.sessions) as session:
-        job_id = jobs.enqueue(session, cid, "grant", payload).id
+        return jobs.enqueue(session, cid, "grant", payload).id
+
+
+def _agent(api: Api, cid: str, headers: dict[str, str], directory: Directory) -> ConnectorAgent:
+    """The real agent, talking to the app itself over its test transport."""
+    client = ControlPlaneClient("http://testserver", cid, "unused")
+    client._http = api.client
+    api.client.headers.update(headers)
+    agent = ConnectorAgent(client, directory.factory)
+    agent.shared.grant_settings = GrantSettings(waiter=Waiter(timeout=30.0, interval=0.05))
+    return agent
+
+
+def test_a_grant_whose_progress_report_is_refused_creates_nothing(
+    api: Api, directory: Directory
+) -> None:
+    cid, headers = _connector(api)
+    ctx = api.client.app.state.ctx  # type: ignore[attr-defined]
+    job_id = _enqueue_grant(api, directory, cid, user=0, grant_id="g-1")
     first = _lease(api, cid, headers)
     with transaction(ctx.sessions) as session:  # the first lease lapses (a loaded machine)
         row = session.get(Job, job_id)
@@ -69,11 +85,7 @@ def test_a_grant_whose_progress_report_is_refused_creates_nothing(
     second = _lease(api, cid, headers)  # and the job runs again under a new lease
     assert second["id"] == job_id and second["lease_id"] != first["lease_id"]
 
-    client = ControlPlaneClient("http://testserver", cid, "unused")
-    client._http = api.client  # the app itself, over its test transport
-    api.client.headers.update(headers)
-    agent = ConnectorAgent(client, directory.factory)
-    agent.shared.grant_settings = GrantSettings(waiter=Waiter(timeout=30.0, interval=0.05))
+    agent = _agent(api, cid, headers, directory)
     agent._run(LeasedJob.model_validate(first))  # the first attempt, still running
 
     assert directory.assignments(ACCOUNT, directory.permission_set_arn) == []
@@ -87,25 +99,10 @@ def test_a_grant_whose_progress_report_is_refused_creates_nothing(
 def test_a_grant_whose_progress_is_recorded_creates(api: Api, directory: Directory) -> None:
     """The same job under its live lease: reported, created, completed."""
     cid, headers = _connector(api)
-    spec = {
-        "kind": "account_assignment",
-        "instance_arn": directory.instance_arn,
-        "identity_store_id": directory.identity_store_id,
-        "principal_id": directory.users[1],
-        "account_id": ACCOUNT,
-        "permission_set_arn": directory.permission_set_arn,
-    }
-    payload = {"grant_id": "g-2", "tuple_key": "t-2", "spec": spec,
-               "management_role_arn": ROLE, "external_id": cid}  # fmt: skip
     ctx = api.client.app.state.ctx  # type: ignore[attr-defined]
-    with transaction(ctx.sessions) as session:
-        job_id = jobs.enqueue(session, cid, "grant", payload).id
+    job_id = _enqueue_grant(api, directory, cid, user=1, grant_id="g-2")
     leased = _lease(api, cid, headers)
-    client = ControlPlaneClient("http://testserver", cid, "unused")
-    client._http = api.client
-    api.client.headers.update(headers)
-    agent = ConnectorAgent(client, directory.factory)
-    agent.shared.grant_settings = GrantSettings(waiter=Waiter(timeout=30.0, interval=0.05))
+    agent = _agent(api, cid, headers, directory)
     agent._run(LeasedJob.model_validate(leased))
     assert len(directory.assignments(ACCOUNT, directory.permission_set_arn)) == 1
     with transaction(ctx.sessions) as session:

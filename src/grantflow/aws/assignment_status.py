@@ -12,14 +12,22 @@ IN_PROGRESS``) answers for all of them. Per round (:func:`poll_once`):
   reason), when one did, its ``Describe…Status``. A request never seen listed is described
   (it may have finished before the first round, or the list may not show it yet).
 
-:class:`StatusBoard` runs those rounds for every operation waiting in one connector process:
-whichever waiting thread finds no round ran for an interval runs the next one for all.
+:class:`StatusBoard` runs those rounds for every operation waiting in one connector process,
+timed to when operations are *due* rather than on a fixed beat: each operation is first
+looked at once it has been in progress as long as operations of its kind usually take (an
+estimate the board learns: the time by which about three in four of them have finished),
+then again every quarter of that estimate (within ``gap`` and ``interval``). A round looks at
+every operation due by then, and rounds of one kind are at least ``gap`` apart, so a busy
+connector pays one round for several operations. A fixed beat makes an operation that takes
+the beat's length wait a whole second beat whenever the first look comes just before it
+ends: it holds one of Identity Center's 10 in-flight slots for twice its time.
 A connector whose role was deployed before ``List…Status`` was granted gets AccessDenied
 there: it goes back to describing each request.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -203,6 +211,9 @@ def _nap(waiter: Waiter, done: threading.Event, seconds: float) -> None:
 @dataclass(eq=False)
 class _Waiting:
     since: float  # when its wait began (after the operation's answer), on the waiter's clock
+    due: float  # when it is next looked at
+    looks: int = 0
+    missed_at: float = 0.0  # its age when a look last found it still in progress
     listed: bool = False
     final: dict[str, Any] | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -210,18 +221,36 @@ class _Waiting:
 
 _Key = tuple[str, str | None, str]  # instance, role, kind
 
+# The learned estimate of how long an operation of one kind stays IN_PROGRESS, moved once per
+# round by the operations it looked at for the first time: down a little for each one that
+# had finished, up more for each one that had not, so that it settles where about
+# ``ESTIMATE_QUANTILE`` of first looks find the operation done (a stochastic quantile
+# estimate; multiplicative, so it scales from 50 ms to a minute; once per round because the
+# operations of one round are not independent draws). An operation that finishes after a look
+# found it still in progress lifts the estimate to the age it had then (at most doubling it,
+# so one operation stuck for minutes does not delay every next first look by as much): a
+# board that starts far below the real time (0.5 s against AWS's seconds) learns it from its
+# first few operations instead of one step each.
+ESTIMATE_QUANTILE = 0.8
+_ESTIMATE_STEP = 0.3
+ESTIMATE_BOUNDS = (0.05, 60.0)
+
 
 class StatusBoard:
     """Operations waiting for their final status, polled together (thread safe)."""
 
-    def __init__(self, interval: float | None = None) -> None:
-        """``interval``: seconds between rounds (default: the waiter's interval)."""
+    def __init__(self, interval: float | None = None, *, gap: float | None = None) -> None:
+        """``interval``: the first estimate of an operation's time in progress and the
+        longest between two looks at one (default: the waiter's interval); ``gap``: the
+        least time between two rounds of one kind (default: half the interval)."""
         self.interval = interval
+        self.gap = gap
         self._lock = threading.Lock()
         self._round_done = threading.Condition(self._lock)
         self._waiting: dict[_Key, dict[str, _Waiting]] = {}
         self._polling: set[_Key] = set()
         self._last_round: dict[_Key, float] = {}
+        self._estimates: dict[_Key, float] = {}
         self._describe_only: set[_Key] = set()
         self._assignments: dict[str, Assignment] = {}  # request id → its tuple (insertion order)
         self.rounds = 0
@@ -237,21 +266,64 @@ class StatusBoard:
         with self._lock:
             return self._assignments.get(request_id)
 
+    def estimate(self, ic: IdentityCenter, kind: StatusKind) -> float:
+        """Seconds an operation of ``kind`` is expected to stay in progress (learned)."""
+        with self._lock:
+            return self._estimate(self._key(ic, kind), self._interval(ic))
+
+    def _key(self, ic: IdentityCenter, kind: StatusKind) -> _Key:
+        return (ic.instance_arn, ic.factory.role_arn, kind.describe)
+
+    def _interval(self, ic: IdentityCenter) -> float:
+        return self.interval or ic.waiter.interval
+
+    def _gap(self, ic: IdentityCenter) -> float:
+        return self.gap if self.gap is not None else self._interval(ic) / 2
+
+    def _estimate(self, key: _Key, interval: float) -> float:
+        return self._estimates.get(key, interval)
+
+    def _recheck(self, key: _Key, ic: IdentityCenter) -> float:
+        """Seconds until an operation found still in progress is looked at again."""
+        estimate = self._estimate(key, self._interval(ic))
+        return min(max(estimate / 4, self._gap(ic)), self._interval(ic))
+
+    def _learn(self, key: _Key, interval: float, finished: int, unfinished: int) -> None:
+        """One step from a round's first looks: ``finished`` of them found done."""
+        if finished + unfinished == 0:
+            return
+        step = (unfinished * ESTIMATE_QUANTILE - finished * (1 - ESTIMATE_QUANTILE)) / (
+            finished + unfinished
+        )
+        moved = self._estimate(key, interval) * math.exp(_ESTIMATE_STEP * step)
+        self._estimates[key] = min(max(moved, ESTIMATE_BOUNDS[0]), ESTIMATE_BOUNDS[1])
+
+    def _next_round(self, key: _Key, ic: IdentityCenter) -> float:
+        """When the next round of ``key`` is due: its earliest operation's look, and not
+        before ``gap`` after the last round."""
+        waiting = [w.due for w in self._waiting.get(key, {}).values() if w.final is None]
+        due = min(waiting, default=ic.waiter.clock())
+        last = self._last_round.get(key)
+        return due if last is None else max(due, last + self._gap(ic))
+
     def wait(
         self, ic: IdentityCenter, kind: StatusKind, request_id: str, deadline: float
     ) -> dict[str, Any] | None:
         """The final status of ``request_id``; None when the deadline passed first."""
-        key: _Key = (ic.instance_arn, ic.factory.role_arn, kind.describe)
-        me = _Waiting(since=ic.waiter.clock())
-        interval = self.interval or ic.waiter.interval
+        key = self._key(ic, kind)
+        now = ic.waiter.clock()
         with self._lock:
+            me = _Waiting(since=now, due=now + self._estimate(key, self._interval(ic)))
             self._waiting.setdefault(key, {})[request_id] = me
         try:
             while me.final is None:
-                left = deadline - ic.waiter.clock()
+                now = ic.waiter.clock()
+                left = deadline - now
                 if left <= 0:
                     return None
-                _nap(ic.waiter, me.done, min(interval, left))
+                with self._lock:
+                    wake = self._next_round(key, ic)
+                _nap(ic.waiter, me.done, min(max(wake - now, 0.0), left))
                 if me.final is None:
                     self._round(ic, kind, key)
             return me.final
@@ -263,19 +335,25 @@ class StatusBoard:
                     self._waiting.pop(key, None)
 
     def _round(self, ic: IdentityCenter, kind: StatusKind, key: _Key) -> None:
-        """Poll for every waiting operation of ``key`` unless another thread does, or did
-        within the last interval."""
+        """Poll the operations of ``key`` that are due (or nearly: within a quarter of the
+        gap) unless another thread does, or a round ran less than ``gap`` ago."""
+        gap = self._gap(ic)
         with self._lock:
             last = self._last_round.get(key)
             now = ic.waiter.clock()
-            recent = last is not None and now - last < (self.interval or ic.waiter.interval) * 0.9
             if key in self._polling:  # another thread polls for us: wait for its answers
                 self._round_done.wait_for(lambda: key not in self._polling, ROUND_WAIT_SECONDS)
                 return
-            if recent:
+            if last is not None and now - last < gap * 0.9:
+                return
+            batch = {
+                r: w
+                for r, w in self._waiting.get(key, {}).items()
+                if w.final is None and w.due <= now + gap / 4
+            }
+            if not batch:
                 return
             self._polling.add(key)
-            batch = {r: w for r, w in self._waiting.get(key, {}).items() if w.final is None}
             use_lists = key not in self._describe_only
         result: Round | None = None
         try:
@@ -293,11 +371,42 @@ class StatusBoard:
             with self._lock:
                 self._polling.discard(key)
                 self._round_done.notify_all()
-                self._last_round[key] = ic.waiter.clock()
+                self._last_round[key] = now  # rounds start ``gap`` apart
                 self.rounds += 1
-                if result is not None:
-                    for request_id in result.listed:
-                        batch[request_id].listed = True
-                    for request_id, status in result.finished.items():
-                        batch[request_id].final = status
-                        batch[request_id].done.set()
+                self._settle_round(key, ic, now, batch, result)
+
+    def _settle_round(
+        self,
+        key: _Key,
+        ic: IdentityCenter,
+        began: float,
+        batch: dict[str, _Waiting],
+        result: Round | None,
+    ) -> None:
+        """Record a round's answers (under the lock): finished operations are woken, the
+        others looked at again later; first looks teach the estimate."""
+        if result is None:
+            for waiting in batch.values():
+                waiting.due = began + self._recheck(key, ic)
+            return
+        interval = self._interval(ic)
+        first = [r for r, w in batch.items() if w.looks == 0]
+        done = sum(1 for r in first if r in result.finished)
+        self._learn(key, interval, done, len(first) - done)
+        for request_id, waiting in batch.items():
+            finished = result.finished.get(request_id)
+            waiting.looks += 1
+            waiting.listed = waiting.listed or request_id in result.listed
+            if finished is None:
+                waiting.missed_at = began - waiting.since
+                continue
+            waiting.final = finished
+            waiting.done.set()
+            if waiting.missed_at > 0:
+                estimate = self._estimate(key, interval)
+                lifted = min(max(estimate, waiting.missed_at), 2 * estimate, ESTIMATE_BOUNDS[1])
+                self._estimates[key] = lifted
+        recheck = self._recheck(key, ic)
+        for waiting in batch.values():
+            if waiting.final is None:
+                waiting.due = began + recheck

@@ -135,13 +135,16 @@ class IdentityCenter:
         return result
 
     def pages(self, service: str, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
-        """Every page of a paginated operation, one rate-limit token per page."""
+        """Every page of a paginated operation, one rate-limit token per page fetched (none
+        for the end of the listing: botocore stops without a call after a page that names no
+        next page, and a token taken for that would cost every listing a second one)."""
         paginator = self.client(service).get_paginator(xform_name(operation))
         pages = iter(paginator.paginate(**params))
-        while True:
+        page: dict[str, Any] | None = None
+        while page is None or page.get("NextToken"):
             self.limiter.take(self.instance_arn)
             try:
-                page: dict[str, Any] = next(pages)
+                page = next(pages)
             except StopIteration:
                 return
             except (ClientError, BotoCoreError) as e:

@@ -180,7 +180,9 @@ def test_a_create_waits_through_the_board(stubbed: Stubbed, clock: FakeClock) ->
     _describe(stubber, "creation", "FAILED", REQUESTS[0], FailureReason="Internal failure")
     with pytest.raises(OperationFailed, match="Internal failure"):
         ic_api.create_assignment(ic, Assignment(ACCOUNT, PS, USERS[0]))
-    assert clock.now == 2.0  # one interval before each status read
+    # first look once the estimate (the interval, on a fresh board) has passed, the next
+    # one a gap (half the interval) later
+    assert clock.now == 1.5
 
 
 def _wait_together(
@@ -298,3 +300,27 @@ def test_a_create_racing_another_create_is_ours_not_pre_existing(
     assert reported == [False]  # reported before the create was tried
     assert handle.pre_existing is False
     assert handle.assignment == Assignment(ACCOUNT, PS, USERS[0])
+
+
+class _CountingLimiter(IdentityCenterLimiter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = 0
+
+    def take(self, instance_arn: str) -> float:
+        self.taken += 1
+        return super().take(instance_arn)
+
+
+def test_a_listing_takes_one_token_per_page_fetched(factory: ClientFactory) -> None:
+    """The end of a listing is no call: a token taken for it would make every one-page
+    listing (each status round's) cost two of Identity Center's 20 calls a second."""
+    limiter = _CountingLimiter()
+    ic = IdentityCenter(factory=factory, instance_arn=INSTANCE, limiter=limiter)
+    with Stubber(factory.client("sso-admin")) as stubber:
+        _list(stubber, "creation", "IN_PROGRESS", REQUESTS[0])
+        _describe(stubber, "creation", "SUCCEEDED", REQUESTS[1])  # gone from the list
+        found = poll_once(ic, CREATION, {REQUESTS[0]: True, REQUESTS[1]: True})
+        stubber.assert_no_pending_responses()
+    assert set(found.finished) == {REQUESTS[1]}
+    assert limiter.taken == 2  # the list's one page and the Describe

@@ -27,6 +27,8 @@ from grantflow.domain.jobs import JobState, after_failure
 from grantflow.store.types import utcnow
 from tests.aws.grants.conftest import ACCOUNT, Directory, FakeClock
 
+_DESCRIBE_CREATION = ("sso-admin", "DescribeAccountAssignmentCreationStatus")
+
 # --- the spec ------------------------------------------------------------------------------
 
 
@@ -289,12 +291,27 @@ def test_grant_and_revoke_poll_until_done(
     handle = apply_grant(factory, _spec(directory, user), limiter, settings=settings)
     assert directory.assignments(ACCOUNT, directory.permission_set_arn) == [handle.assignment]
     assert emulator.counts["create_succeeded"] == 1 and emulator.counts["status_reads"] >= 1
-    polls = factory.calls.counts().get(("sso-admin", "DescribeAccountAssignmentCreationStatus"))
-    assert polls == 4  # every 0.5 s until 2 s
     outcome = apply_revoke(factory, handle, False, limiter, settings=settings)
     assert outcome.status is RevokeStatus.REVOKED
     assert directory.assignments(ACCOUNT, directory.permission_set_arn) == []
     assert emulator.counts["delete_succeeded"] == 1
+
+
+def test_the_board_learns_how_long_operations_take(
+    directory: Directory, boto_session: boto3.Session
+) -> None:
+    """A fresh board looks after its interval (0.5 s), then every gap (0.25 s), until the
+    2-s operation is done; what it saw moves its first look towards 2 s, so the next grants
+    are looked at fewer times."""
+    emulator, factory, settings = _factory_and_settings(boto_session, "in_progress=2s")
+    limiter = IdentityCenterLimiter()
+    polls: list[int] = []
+    for user in directory.users:
+        before = factory.calls.counts().get(_DESCRIBE_CREATION, 0)
+        apply_grant(factory, _spec(directory, user), limiter, settings=settings)
+        polls.append(factory.calls.counts().get(_DESCRIBE_CREATION, 0) - before)
+    assert emulator.counts["create_succeeded"] == len(directory.users)
+    assert polls == [7, 3, 2]  # 0.5, 0.75 … 2.0; then 1.27, 1.67, 2.07; then 1.67, 2.17
 
 
 def test_a_failed_grant_raises_and_leaves_nothing(

@@ -9,9 +9,10 @@ create. Grants that run at the same time (a connector leases many) share their r
   pair, ``ListAccountAssignmentsForPrincipal`` for one user answers for all their pairs — by
   picking, greedily, the read that answers the most questions still open;
 * :class:`AssignmentReads` gathers the questions of concurrent callers: the first caller of a
-  round waits a moment (``gather_seconds``) for others, then reads for all of them, while the
-  next round's callers gather behind it. Every answer comes from a read made after the caller
-  asked, so it is as fresh as a read of its own would have been.
+  round waits a moment (``gather_seconds``, and while the call budget is spent) for others,
+  then reads for all of them, while the next round's callers gather behind it. Every answer
+  comes from a read made after the caller asked, so it is as fresh as a read of its own
+  would have been.
 """
 
 from __future__ import annotations
@@ -161,6 +162,10 @@ class AssignmentReads:
                 self._gather(lambda: self._joined(current))
             elif self.gather_seconds > 0:
                 time.sleep(self.gather_seconds)  # let concurrent callers join
+            # when Identity Center's call budget is spent (grants and revokes at its 20 calls a
+            # second), the round stays open until a call could go out: callers asking
+            # meanwhile join it instead of waiting for tokens of reads of their own
+            current.ic.limiter.wait_ready(current.ic.instance_arn)
             with self._lock:
                 if self._open.get(key) is current:
                     del self._open[key]

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import structlog
 
 from grantflow.aws.errors import AccessDenied, AwsError
+from grantflow.aws.rate_limit import IdentityCenterLimiter
 from grantflow.aws.session import ClientFactory
 from grantflow.aws.waiting import Waiter
 from grantflow.domain.grant_specs import Assignment
@@ -52,6 +53,8 @@ class IdentityCenter(Protocol):
     def instance_arn(self) -> str: ...
     @property
     def waiter(self) -> Waiter: ...
+    @property
+    def limiter(self) -> IdentityCenterLimiter: ...
     def sso(self, operation: str, **params: Any) -> dict[str, Any]: ...
     def pages(self, service: str, operation: str, **params: Any) -> Iterator[dict[str, Any]]: ...
 
@@ -336,7 +339,13 @@ class StatusBoard:
 
     def _round(self, ic: IdentityCenter, kind: StatusKind, key: _Key) -> None:
         """Poll the operations of ``key`` that are due (or nearly: within a quarter of the
-        gap) unless another thread does, or a round ran less than ``gap`` ago."""
+        gap) unless another thread does, or a round ran less than ``gap`` ago.
+
+        The round first waits until Identity Center's call budget has room (the shared
+        limiter), and only then gathers what is due: when grants and revokes use most of the
+        20 calls a second, rounds come later and each covers more operations, instead of
+        gathering early, queueing for tokens, and being followed at once by another round for
+        what came due meanwhile."""
         gap = self._gap(ic)
         with self._lock:
             last = self._last_round.get(key)
@@ -346,19 +355,20 @@ class StatusBoard:
                 return
             if last is not None and now - last < gap * 0.9:
                 return
-            batch = {
-                r: w
-                for r, w in self._waiting.get(key, {}).items()
-                if w.final is None and w.due <= now + gap / 4
-            }
-            if not batch:
+            if not self._due(key, now + gap / 4):
                 return
             self._polling.add(key)
-            use_lists = key not in self._describe_only
+        batch: dict[str, _Waiting] = {}
         result: Round | None = None
         try:
-            seen = {rid: w.listed or now - w.since >= LIST_LAG_SECONDS for rid, w in batch.items()}
-            result = poll_once(ic, kind, seen, use_lists=use_lists)
+            ic.limiter.wait_ready(ic.instance_arn)
+            with self._lock:
+                now = ic.waiter.clock()
+                batch = self._due(key, now + gap / 4)
+                use_lists = key not in self._describe_only
+            if batch:
+                seen = {r: w.listed or now - w.since >= LIST_LAG_SECONDS for r, w in batch.items()}
+                result = poll_once(ic, kind, seen, use_lists=use_lists)
         except AccessDenied as err:
             if not use_lists:
                 raise
@@ -374,6 +384,12 @@ class StatusBoard:
                 self._last_round[key] = now  # rounds start ``gap`` apart
                 self.rounds += 1
                 self._settle_round(key, ic, now, batch, result)
+
+    def _due(self, key: _Key, by: float) -> dict[str, _Waiting]:
+        """The operations of ``key`` still waiting that are due by ``by`` (under the lock)."""
+        return {
+            r: w for r, w in self._waiting.get(key, {}).items() if w.final is None and w.due <= by
+        }
 
     def _settle_round(
         self,

@@ -54,6 +54,13 @@ class TokenBucket:
             self._sleep(wait)
         return wait
 
+    def ready_in(self) -> float:
+        """Seconds until a token could be taken without waiting (nothing is reserved)."""
+        with self._lock:
+            now = self._clock()
+            tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+            return max(0.0, (1 - tokens) / self._rate)
+
 
 class _Slots:
     """A counting limit on operations in flight, waitable with a timeout."""
@@ -122,6 +129,15 @@ class IdentityCenterLimiter:
     def take(self, instance_arn: str) -> float:
         """Wait for permission to make one call against ``instance_arn``."""
         return self._bucket(instance_arn).take()
+
+    def wait_ready(self, instance_arn: str) -> float:
+        """Sleep until a call against ``instance_arn`` could be made at once (taking nothing);
+        returns the seconds slept. For callers whose call covers whatever is ready when it is
+        made (a status round): under pressure they wait first and then cover more."""
+        wait = self._bucket(instance_arn).ready_in()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
 
     def in_flight(self, instance_arn: str) -> int:
         return self._slot(instance_arn).in_flight

@@ -14,9 +14,14 @@ from grantflow.aws.grants import GrantSettings
 from grantflow.aws.rate_limit import IdentityCenterLimiter
 from grantflow.aws.session import ClientFactory
 
-# Status rounds for assignment operations in progress, shared by all of them: every 0.5 s
-# while any waits (an operation finishing between rounds holds its in-flight slot until the next).
+# Status rounds for assignment operations in progress, shared by all of them
+# (grantflow.aws.assignment_status): an operation is first looked at once it has been in
+# progress as long as they usually are (learned; 0.5 s until the board has seen some), then
+# every STATUS_ROUND_SECONDS at most; rounds of one kind start at least STATUS_GAP_SECONDS
+# apart, so that under load each covers several operations (a round costs ~2 calls of the
+# 20 a second, whatever it covers).
 STATUS_ROUND_SECONDS = 0.5
+STATUS_GAP_SECONDS = 0.4
 # Grants leased together wait this long for each other before their shared existence read (a
 # loaded machine starts the threads of one lease further apart than 50 ms).
 READ_GATHER_SECONDS = 0.15
@@ -25,7 +30,7 @@ READ_GATHER_SECONDS = 0.15
 def _grant_settings() -> GrantSettings:
     return GrantSettings(
         reads=AssignmentReads(READ_GATHER_SECONDS),
-        statuses=StatusBoard(interval=STATUS_ROUND_SECONDS),
+        statuses=StatusBoard(interval=STATUS_ROUND_SECONDS, gap=STATUS_GAP_SECONDS),
     )
 
 

@@ -34,6 +34,18 @@ def test_bucket_refills_while_idle_but_not_beyond_the_burst() -> None:
     assert bucket.take() == pytest.approx(0.1)
 
 
+def test_waiting_until_ready_takes_nothing() -> None:
+    """A status round waits for room in the budget, then gathers what is due and calls."""
+    clock = FakeClock()
+    limiter = IdentityCenterLimiter(rate=10.0, burst=2.0, clock=clock, sleep=clock.sleep)
+    assert limiter.wait_ready(INSTANCE) == 0.0  # a full bucket: at once
+    limiter.take(INSTANCE)
+    limiter.take(INSTANCE)
+    assert limiter.take(INSTANCE) == pytest.approx(0.1)  # the third waited for its token
+    assert limiter.wait_ready(INSTANCE) == pytest.approx(0.1)  # until the next one is back
+    assert limiter.take(INSTANCE) == 0.0  # and the wait took none
+
+
 def test_limits_are_per_instance() -> None:
     clock = FakeClock()
     limiter = IdentityCenterLimiter(rate=1.0, burst=1.0, clock=clock, sleep=clock.sleep)

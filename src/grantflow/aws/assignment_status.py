@@ -15,7 +15,7 @@ IN_PROGRESS``) answers for all of them. Per round (:func:`poll_once`):
 :class:`StatusBoard` runs those rounds for every operation waiting in one connector process,
 timed to when operations are *due* rather than on a fixed beat: each operation is first
 looked at once it has been in progress as long as operations of its kind usually take (an
-estimate the board learns: the time by which about three in four of them have finished),
+estimate the board learns: the time by which about nine in ten of them have finished),
 then again every quarter of that estimate (within ``gap`` and ``interval``). A round looks at
 every operation due by then, and rounds of one kind are at least ``gap`` apart, so a busy
 connector pays one round for several operations. A fixed beat makes an operation that takes
@@ -234,7 +234,7 @@ _Key = tuple[str, str | None, str]  # instance, role, kind
 # so one operation stuck for minutes does not delay every next first look by as much): a
 # board that starts far below the real time (0.5 s against AWS's seconds) learns it from its
 # first few operations instead of one step each.
-ESTIMATE_QUANTILE = 0.8
+ESTIMATE_QUANTILE = 0.9
 _ESTIMATE_STEP = 0.3
 ESTIMATE_BOUNDS = (0.05, 60.0)
 

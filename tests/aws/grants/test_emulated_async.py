@@ -311,7 +311,7 @@ def test_the_board_learns_how_long_operations_take(
         apply_grant(factory, _spec(directory, user), limiter, settings=settings)
         polls.append(factory.calls.counts().get(_DESCRIBE_CREATION, 0) - before)
     assert emulator.counts["create_succeeded"] == len(directory.users)
-    assert polls == [7, 3, 2]  # 0.5, 0.75 … 2.0; then 1.27, 1.67, 2.07; then 1.67, 2.17
+    assert polls == [7, 3, 2]  # 0.5, 0.75 … 2.0; then a learnt first look and fewer rechecks
 
 
 def test_a_failed_grant_raises_and_leaves_nothing(

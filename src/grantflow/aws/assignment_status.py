@@ -215,8 +215,7 @@ def _nap(waiter: Waiter, done: threading.Event, seconds: float) -> None:
 class _Waiting:
     since: float  # when its wait began (after the operation's answer), on the waiter's clock
     due: float  # when it is next looked at
-    looks: int = 0
-    missed_at: float = 0.0  # its age when a look last found it still in progress
+    missed_at: float | None = None  # its age when a look last found it still going (None: unseen)
     listed: bool = False
     final: dict[str, Any] | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -268,11 +267,6 @@ class StatusBoard:
     def assignment_of(self, request_id: str) -> Assignment | None:
         with self._lock:
             return self._assignments.get(request_id)
-
-    def estimate(self, ic: IdentityCenter, kind: StatusKind) -> float:
-        """Seconds an operation of ``kind`` is expected to stay in progress (learned)."""
-        with self._lock:
-            return self._estimate(self._key(ic, kind), self._interval(ic))
 
     def _key(self, ic: IdentityCenter, kind: StatusKind) -> _Key:
         return (ic.instance_arn, ic.factory.role_arn, kind.describe)
@@ -358,6 +352,7 @@ class StatusBoard:
             if not self._due(key, now + gap / 4):
                 return
             self._polling.add(key)
+            use_lists = key not in self._describe_only
         batch: dict[str, _Waiting] = {}
         result: Round | None = None
         try:
@@ -365,7 +360,6 @@ class StatusBoard:
             with self._lock:
                 now = ic.waiter.clock()
                 batch = self._due(key, now + gap / 4)
-                use_lists = key not in self._describe_only
             if batch:
                 seen = {r: w.listed or now - w.since >= LIST_LAG_SECONDS for r, w in batch.items()}
                 result = poll_once(ic, kind, seen, use_lists=use_lists)
@@ -382,7 +376,7 @@ class StatusBoard:
                 self._polling.discard(key)
                 self._round_done.notify_all()
                 self._last_round[key] = now  # rounds start ``gap`` apart
-                self.rounds += 1
+                self.rounds += bool(batch)
                 self._settle_round(key, ic, now, batch, result)
 
     def _due(self, key: _Key, by: float) -> dict[str, _Waiting]:
@@ -406,19 +400,18 @@ class StatusBoard:
                 waiting.due = began + self._recheck(key, ic)
             return
         interval = self._interval(ic)
-        first = [r for r, w in batch.items() if w.looks == 0]
+        first = [r for r, w in batch.items() if w.missed_at is None]
         done = sum(1 for r in first if r in result.finished)
         self._learn(key, interval, done, len(first) - done)
         for request_id, waiting in batch.items():
             finished = result.finished.get(request_id)
-            waiting.looks += 1
             waiting.listed = waiting.listed or request_id in result.listed
             if finished is None:
                 waiting.missed_at = began - waiting.since
                 continue
             waiting.final = finished
             waiting.done.set()
-            if waiting.missed_at > 0:
+            if waiting.missed_at is not None:
                 estimate = self._estimate(key, interval)
                 lifted = min(max(estimate, waiting.missed_at), 2 * estimate, ESTIMATE_BOUNDS[1])
                 self._estimates[key] = lifted

@@ -45,9 +45,7 @@ class TokenBucket:
     def take(self) -> float:
         """Take one token, sleeping until it is due; returns the seconds waited."""
         with self._lock:
-            now = self._clock()
-            self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
-            self._updated = now
+            self._refill()
             self._tokens -= 1
             wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
         if wait > 0:
@@ -57,9 +55,13 @@ class TokenBucket:
     def ready_in(self) -> float:
         """Seconds until a token could be taken without waiting (nothing is reserved)."""
         with self._lock:
-            now = self._clock()
-            tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
-            return max(0.0, (1 - tokens) / self._rate)
+            self._refill()
+            return max(0.0, (1 - self._tokens) / self._rate)
+
+    def _refill(self) -> None:  # under the lock
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
 
 
 class _Slots:

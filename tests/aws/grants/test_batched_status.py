@@ -229,6 +229,24 @@ def test_waiting_operations_share_each_round(factory: ClientFactory) -> None:
     assert board.rounds == 3  # 4 calls for 3 operations, instead of one Describe each a round
 
 
+def test_a_throttled_round_is_tried_again(factory: ClientFactory) -> None:
+    """A round that AWS throttles answers nothing: its operations stay waiting and the next
+    round (a gap later) finds them finished."""
+    board = StatusBoard()
+    with Stubber(factory.client("sso-admin")) as stubber:
+        stubber.add_client_error(
+            "list_account_assignment_creation_status",
+            "ThrottlingException",
+            http_status_code=400,
+        )
+        _list(stubber, "creation", "IN_PROGRESS")  # the next round: both gone
+        _list(stubber, "creation", "FAILED")
+        results = _wait_together(factory, board, REQUESTS[:2])
+        stubber.assert_no_pending_responses()
+    assert results == dict.fromkeys(REQUESTS[:2], "SUCCEEDED")
+    assert board.rounds == 2
+
+
 def test_a_role_without_list_permission_goes_back_to_describing(factory: ClientFactory) -> None:
     board = StatusBoard()
     with Stubber(factory.client("sso-admin")) as stubber:

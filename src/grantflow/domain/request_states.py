@@ -125,6 +125,11 @@ class Vote:
 
 def may_decide(user_id: str, user_groups: frozenset[str], sets: Iterable[ApproverSet]) -> bool:
     refs = {f"user:{user_id}"} | {f"group:{g}" for g in user_groups}
+    return names_any(refs, sets)
+
+
+def names_any(refs: set[str] | frozenset[str], sets: Iterable[ApproverSet]) -> bool:
+    """One of the approver sets names one of ``refs`` (``user:<id>``, ``group:<id>``)."""
     return any(refs.intersection(s.principals) for s in sets)
 
 

@@ -116,7 +116,14 @@ def _approval_json(mode: ApprovalMode, sets: tuple[ApproverSet, ...]) -> dict[st
 
 
 def approval_sets(request: AccessRequest) -> tuple[ApprovalMode, tuple[ApproverSet, ...]]:
-    data = request.approval or {}
+    return snapshot_sets(request.approval)
+
+
+def snapshot_sets(
+    approval: dict[str, Any] | None,
+) -> tuple[ApprovalMode, tuple[ApproverSet, ...]]:
+    """A request's approval snapshot (``approval`` column) as the domain's sets."""
+    data = approval or {}
     sets = tuple(
         ApproverSet(s["label"], s["why"], tuple(s["principals"]), int(s["required"]))
         for s in data.get("sets", [])

@@ -15,9 +15,9 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from grantflow.domain.flows import FlowDefinition
-from grantflow.services.access import grant_building, request_lists
-from grantflow.services.access.session_cuts import PUBLIC_FIELDS as CUT_FIELDS
+from grantflow.services.access import grant_building, request_lists, session_cuts
 from grantflow.services.identity.approver_names import ApproverNames
+from grantflow.store.id_lists import any_of
 from grantflow.store.models import (
     AccessFlow,
     Approval,
@@ -27,7 +27,6 @@ from grantflow.store.models import (
     Resource,
     User,
 )
-from grantflow.store.models_session_cuts import SessionCut
 
 REQUEST_FIELDS = request_lists.REQUEST_FIELDS
 # Plain rows of only what the page shows, one statement per kind of row (ORM objects cost
@@ -39,7 +38,6 @@ GRANT_COLUMNS = (Grant.id, Grant.request_id, Grant.resource_id, Grant.state, GRA
                  Grant.revoked_at)  # fmt: skip
 APPROVAL_COLUMNS = (Approval.request_id, Approval.approver_id, Approval.decision,
                     Approval.reason, Approval.created_at)  # fmt: skip
-CUT_COLUMNS = (SessionCut.grant_id, *(getattr(SessionCut, f) for f in CUT_FIELDS))
 
 
 def _by_id(
@@ -49,16 +47,8 @@ def _by_id(
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return {}
-    query = select(model.id, *columns).where(request_lists.any_of(session, model.id, wanted))
+    query = select(model.id, *columns).where(any_of(session, model.id, wanted))
     return {row.id: row for row in session.execute(query)}
-
-
-def _cuts(session: Session, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``session_cuts.of_requests`` as plain rows: the cuts of these requests' grants."""
-    mine = request_lists.any_of(session, SessionCut.request_id, request_ids)
-    query = select(*CUT_COLUMNS).where(mine)
-    return {row.grant_id: {f: getattr(row, f) for f in CUT_FIELDS}
-            for row in session.execute(query)}  # fmt: skip
 
 
 class _Names(ApproverNames):
@@ -70,11 +60,11 @@ class _Names(ApproverNames):
         users: dict[str, Any] = {}
         if wanted:
             query = select(User.id, User.username, User.display_name)
-            among = request_lists.any_of(self._session, User.id, wanted)
+            among = any_of(self._session, User.id, wanted)
             users = {u.id: u for u in self._session.execute(query.where(among))}
         groups: dict[str, Any] = {}
         if group_ids:
-            among = request_lists.any_of(self._session, Group.id, group_ids)
+            among = any_of(self._session, Group.id, group_ids)
             named = select(Group.id, Group.name).where(among)
             groups = {g.id: g for g in self._session.execute(named)}
         self.remember(refs, users, groups)
@@ -123,18 +113,18 @@ def views(
         return []
     grants: dict[str, list[Any]] = defaultdict(list)
     for grant in session.execute(
-        select(*GRANT_COLUMNS).where(request_lists.any_of(session, Grant.request_id, ids))
+        select(*GRANT_COLUMNS).where(any_of(session, Grant.request_id, ids))
     ):
         grants[grant.request_id].append(grant)
     approvals: dict[str, list[Any]] = defaultdict(list)
     for a in session.execute(
-        select(*APPROVAL_COLUMNS).where(request_lists.any_of(session, Approval.request_id, ids))
+        select(*APPROVAL_COLUMNS).where(any_of(session, Approval.request_id, ids))
     ):
         approvals[a.request_id].append(a)
     granted = (g.resource_id for gs in grants.values() for g in gs)
     shown = (Resource.name, Resource.type, Resource.account_id, Resource.aws_id)
     resources = _by_id(session, Resource, granted, *shown)
-    cuts = _cuts(session, ids)
+    cuts = session_cuts.of_requests(session, ids)
     integ_ids = (r.integration_id for r in rows)
     integrations = _by_id(session, Integration, integ_ids, Integration.config)
     flows = _by_id(session, AccessFlow, (r.flow_id for r in rows), AccessFlow.definition)

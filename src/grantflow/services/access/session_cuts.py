@@ -41,6 +41,7 @@ from grantflow.domain.integration_config import AwsOrganizationConfig
 from grantflow.domain.jobs import FINAL_STATES, JobState
 from grantflow.services.audit import trail as audit
 from grantflow.services.jobs import queue as jobs
+from grantflow.store.id_lists import any_of
 from grantflow.store.models import DirectoryPrincipal, Grant, Integration, Job
 from grantflow.store.models_session_cuts import SessionCut
 from grantflow.store.types import utcnow
@@ -381,8 +382,11 @@ PUBLIC_FIELDS = ("state", "permission_set_arn", "account_id", "user_name", "not_
 
 
 def of_requests(session: Session, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The cuts of these requests' grants as the API shows them, by grant id (one query)."""
+    """The cuts of these requests' grants as the API shows them, by grant id (one query of
+    plain rows: only the columns shown)."""
     if not request_ids:
         return {}
-    rows = session.scalars(select(SessionCut).where(SessionCut.request_id.in_(request_ids)))
+    columns = (SessionCut.grant_id, *(getattr(SessionCut, f) for f in PUBLIC_FIELDS))
+    mine = any_of(session, SessionCut.request_id, request_ids)
+    rows = session.execute(select(*columns).where(mine))
     return {row.grant_id: {f: getattr(row, f) for f in PUBLIC_FIELDS} for row in rows}
